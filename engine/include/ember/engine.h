@@ -1,0 +1,111 @@
+/*
+ * libember-engine: load a model (ONNX today), run it, and a small worker pool to run it on.
+ *
+ * A model (ember_model) is immutable after loading and may be shared by any number of
+ * threads. A session (ember_session) owns the memory arena one inference needs; it is used by
+ * one thread at a time. Sessions plan their arena for the input shapes they see and plan again
+ * when a run brings other shapes.
+ */
+#ifndef EMBER_ENGINE_H
+#define EMBER_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ember/err.h>
+
+#define EMBER_MAX_RANK 8
+
+/* Values match ONNX TensorProto.DataType so importers need no table. */
+typedef enum ember_dtype {
+    EMBER_DT_UNDEFINED = 0,
+    EMBER_DT_FLOAT = 1,
+    EMBER_DT_UINT8 = 2,
+    EMBER_DT_INT8 = 3,
+    EMBER_DT_INT32 = 6,
+    EMBER_DT_INT64 = 7,
+    EMBER_DT_BOOL = 9,
+} ember_dtype;
+
+/* Bytes per element, 0 for a type the engine does not handle. */
+size_t ember_dtype_size(ember_dtype dt);
+/* Lower-case name ("float32", "int64", ...), "undefined" for anything else. */
+const char *ember_dtype_name(ember_dtype dt);
+
+/* A dense row-major tensor. The struct never owns data; whoever filled it says who does. */
+typedef struct ember_tensor {
+    ember_dtype dtype;
+    int rank;
+    int64_t dims[EMBER_MAX_RANK];
+    void *data;
+} ember_tensor;
+
+/* Number of elements (1 for rank 0), or -1 if a dim is negative or the count overflows. */
+int64_t ember_tensor_count(const ember_tensor *t);
+
+/* Description of a model input or output. dims[i] < 0 marks a dimension that is only known
+ * when a request arrives (a symbolic ONNX dim such as the batch size). */
+typedef struct ember_io_info {
+    const char *name;
+    ember_dtype dtype;
+    int rank;
+    int64_t dims[EMBER_MAX_RANK];
+} ember_io_info;
+
+typedef struct ember_model ember_model;
+typedef struct ember_session ember_session;
+
+/* Load a model from a file (.onnx). On success *out is owned by the caller:
+ * free it with ember_model_free after every session made from it is freed. */
+int ember_model_load(const char *path, ember_model **out, ember_err *err);
+
+/* Load from memory; buf is copied where needed, so the caller may free it afterwards. */
+int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_err *err);
+
+void ember_model_free(ember_model *m);
+
+int ember_model_ninputs(const ember_model *m);
+int ember_model_noutputs(const ember_model *m);
+/* Borrowed pointers, valid while the model lives. NULL when i is out of range. */
+const ember_io_info *ember_model_input(const ember_model *m, int i);
+const ember_io_info *ember_model_output(const ember_model *m, int i);
+/* Index of the input or output with that name, or -1. */
+int ember_model_input_index(const ember_model *m, const char *name);
+int ember_model_output_index(const ember_model *m, const char *name);
+
+/* Create a session for model m (which must outlive it). */
+int ember_session_create(const ember_model *m, ember_session **out, ember_err *err);
+void ember_session_free(ember_session *s);
+
+/*
+ * Run one inference. inputs[i] is the model's i-th input (ninputs must equal
+ * ember_model_ninputs); its dtype and any fixed dims must match the model's. On success
+ * outputs[i] (noutputs must equal ember_model_noutputs) describes the i-th output; its data
+ * points into the session and stays valid until the next run or ember_session_free.
+ * A bad input returns EMBER_ESHAPE or EMBER_EINVAL with a message naming the input.
+ */
+int ember_session_run(ember_session *s, const ember_tensor *inputs, int ninputs,
+                      ember_tensor *outputs, int noutputs, ember_err *err);
+
+/* Bytes of the arena planned for the last run's shapes (0 before the first run). */
+size_t ember_session_arena_bytes(const ember_session *s);
+
+/*
+ * A fixed pool of worker threads running jobs from a bounded FIFO queue. fn runs on a worker
+ * thread with the worker's index (0..nworkers-1), so callers can keep per-worker state such as
+ * sessions without locks.
+ */
+typedef struct ember_pool ember_pool;
+typedef void (*ember_job_fn)(void *arg, int worker);
+
+int ember_pool_create(int nworkers, int queue_cap, ember_pool **out, ember_err *err);
+/* Queue a job; EMBER_EBUSY when queue_cap jobs are already waiting, EMBER_ESTATE once the
+ * pool is shutting down. Thread-safe. */
+int ember_pool_submit(ember_pool *p, ember_job_fn fn, void *arg);
+int ember_pool_nworkers(const ember_pool *p);
+/* Number of jobs waiting (not yet picked up by a worker). Thread-safe. */
+int ember_pool_queued(ember_pool *p);
+/* Run every queued job, then join the workers and free the pool. */
+void ember_pool_destroy(ember_pool *p);
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * Building, querying and freeing the IR graph (see graph.h).
+ *
+ * Values are looked up by name with a linear scan: graphs are built once at load time and
+ * nothing on the run path looks anything up by name.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph.h"
+
+size_t ember_dtype_size(ember_dtype dt)
+{
+    switch (dt) {
+    case EMBER_DT_FLOAT: return 4;
+    case EMBER_DT_UINT8: return 1;
+    case EMBER_DT_INT8: return 1;
+    case EMBER_DT_INT32: return 4;
+    case EMBER_DT_INT64: return 8;
+    case EMBER_DT_BOOL: return 1;
+    default: return 0;
+    }
+}
+
+const char *ember_dtype_name(ember_dtype dt)
+{
+    switch (dt) {
+    case EMBER_DT_FLOAT: return "float32";
+    case EMBER_DT_UINT8: return "uint8";
+    case EMBER_DT_INT8: return "int8";
+    case EMBER_DT_INT32: return "int32";
+    case EMBER_DT_INT64: return "int64";
+    case EMBER_DT_BOOL: return "bool";
+    default: return "undefined";
+    }
+}
+
+int64_t ember_tensor_count(const ember_tensor *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] < 0)
+            return -1;
+        if (t->dims[i] && n > INT64_MAX / t->dims[i])
+            return -1;
+        n *= t->dims[i];
+    }
+    return n;
+}
+
+int64_t eg_tensor_bytes(ember_dtype dt, int rank, const int64_t *dims)
+{
+    ember_tensor t = {.dtype = dt, .rank = rank};
+    if (rank < 0 || rank > EMBER_MAX_RANK)
+        return -1;
+    memcpy(t.dims, dims, (size_t)rank * sizeof *dims);
+    int64_t n = ember_tensor_count(&t);
+    int64_t es = (int64_t)ember_dtype_size(dt);
+    if (n < 0 || es == 0 || n > INT64_MAX / es)
+        return -1;
+    return n * es;
+}
+
+eg_graph *eg_graph_new(eg_graph *parent, int opset)
+{
+    eg_graph *g = calloc(1, sizeof *g);
+    if (g) {
+        g->parent = parent;
+        g->opset = opset;
+    }
+    return g;
+}
+
+static void attr_free(eg_attr *a)
+{
+    free(a->name);
+    free(a->s);
+    free(a->floats);
+    free(a->ints);
+    for (int i = 0; a->strings && i < a->n; i++)
+        free(a->strings[i]);
+    free(a->strings);
+    free(a->t.data);
+    eg_graph_free(a->g);
+}
+
+void eg_graph_free(eg_graph *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->nnode; i++) {
+        eg_node *n = &g->node[i];
+        free(n->name);
+        free(n->op);
+        free(n->domain);
+        free(n->in);
+        free(n->out);
+        for (int j = 0; j < n->nattr; j++)
+            attr_free(&n->attr[j]);
+        free(n->attr);
+    }
+    for (int i = 0; i < g->nval; i++) {
+        free(g->val[i].name);
+        free(g->val[i].data);
+    }
+    free(g->node);
+    free(g->val);
+    free(g->in);
+    free(g->out);
+    free(g->name);
+    free(g);
+}
+
+int eg_graph_find(const eg_graph *g, const char *name)
+{
+    for (int i = 0; i < g->nval; i++)
+        if (strcmp(g->val[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int eg_graph_add_value(eg_graph *g, const char *name)
+{
+    if (g->nval == g->capval) {
+        int cap = g->capval ? g->capval * 2 : 16;
+        eg_value *v = realloc(g->val, (size_t)cap * sizeof *v);
+        if (!v)
+            return -1;
+        g->val = v;
+        g->capval = cap;
+    }
+    eg_value *v = &g->val[g->nval];
+    memset(v, 0, sizeof *v);
+    v->name = strdup(name);
+    if (!v->name)
+        return -1;
+    v->rank = -1;
+    v->outer = -1;
+    v->producer = -1;
+    v->last_use = -1;
+    return g->nval++;
+}
+
+const eg_attr *eg_node_attr(const eg_node *n, const char *name)
+{
+    for (int i = 0; i < n->nattr; i++)
+        if (strcmp(n->attr[i].name, name) == 0)
+            return &n->attr[i];
+    return NULL;
+}
+
+/* Marks, in g, every value that subgraph sub (at any depth) reads from g, as used by node. */
+static void mark_outer_uses(eg_graph *g, const eg_graph *sub, int node)
+{
+    for (int i = 0; i < sub->nval; i++) {
+        const eg_value *v = &sub->val[i];
+        if (v->kind != EG_VAL_OUTER)
+            continue;
+        /* Walk up to g: a reference from a nested subgraph chains through each level. */
+        const eg_graph *level = sub;
+        int idx = i;
+        while (level->parent && level->parent != g && level->val[idx].kind == EG_VAL_OUTER) {
+            idx = level->val[idx].outer;
+            level = level->parent;
+        }
+        if (level->parent == g && level->val[idx].kind == EG_VAL_OUTER) {
+            eg_value *ov = &g->val[level->val[idx].outer];
+            if (ov->last_use < node)
+                ov->last_use = node;
+        }
+    }
+    for (int i = 0; i < sub->nnode; i++)
+        for (int j = 0; j < sub->node[i].nattr; j++)
+            if (sub->node[i].attr[j].g)
+                mark_outer_uses(g, sub->node[i].attr[j].g, node);
+}
+
+int eg_graph_link(eg_graph *g, ember_err *err)
+{
+    for (int i = 0; i < g->nval; i++) {
+        g->val[i].producer = -1;
+        g->val[i].last_use = -1;
+        g->val[i].is_output = 0;
+    }
+    for (int i = 0; i < g->nnode; i++) {
+        eg_node *n = &g->node[i];
+        for (int j = 0; j < n->nin; j++) {
+            int v = n->in[j];
+            if (v < 0)
+                continue;
+            eg_value *val = &g->val[v];
+            if (val->kind == EG_VAL_NODE && (val->producer < 0 || val->producer >= i))
+                return ember_err_set(err, EMBER_EFORMAT,
+                                     "node '%s' (%s) reads '%s' before any node produces it",
+                                     n->name, n->op, val->name);
+            val->last_use = i;
+        }
+        for (int j = 0; j < n->nout; j++) {
+            int v = n->out[j];
+            if (v < 0)
+                continue;
+            if (g->val[v].kind != EG_VAL_NODE || g->val[v].producer >= 0)
+                return ember_err_set(err, EMBER_EFORMAT, "value '%s' is produced twice",
+                                     g->val[v].name);
+            g->val[v].producer = i;
+        }
+        for (int j = 0; j < n->nattr; j++)
+            if (n->attr[j].g)
+                mark_outer_uses(g, n->attr[j].g, i);
+    }
+    for (int i = 0; i < g->nout; i++) {
+        eg_value *v = &g->val[g->out[i]];
+        if (v->kind == EG_VAL_NODE && v->producer < 0)
+            return ember_err_set(err, EMBER_EFORMAT, "graph output '%s' is never produced",
+                                 v->name);
+        v->is_output = 1;
+    }
+    return 0;
+}

@@ -1,0 +1,73 @@
+/*
+ * The operator interface: what a kernel sees while one node runs.
+ *
+ * A kernel reads its inputs and attributes through an eg_kctx, works out its output shapes
+ * from them, asks the context for each output buffer with eg_out (the session's planned arena
+ * supplies it), and fills it. Kernels never allocate tensors themselves and keep no state
+ * between runs. Every operator is one eg_op in the registry (registry.c); several
+ * implementations of one op may exist, chosen there by data type or CPU feature.
+ */
+#ifndef EMBER_OP_H
+#define EMBER_OP_H
+
+#include <stdint.h>
+
+#include "graph.h"
+
+typedef struct eg_kctx eg_kctx;
+
+struct eg_op {
+    const char *name;   /* ONNX op_type */
+    const char *domain; /* "" for the default ONNX domain */
+    int (*run)(eg_kctx *k);
+};
+
+/* Inputs: NULL when the input is omitted (optional) or i is out of range. */
+int eg_nin(const eg_kctx *k);
+const ember_tensor *eg_in(const eg_kctx *k, int i);
+int eg_nout(const eg_kctx *k);
+/* Whether output i is wanted (present in the node); omitted outputs need no eg_out. */
+int eg_out_wanted(const eg_kctx *k, int i);
+
+/* Allocate output i with this type and shape and return its data (zero bytes for an empty
+ * tensor still returns a valid pointer). NULL on failure, with the error recorded, so a kernel
+ * does `if (!p) return EMBER_ENOMEM;`. dims may alias an input's dims. */
+void *eg_out(eg_kctx *k, int i, ember_dtype dt, int rank, const int64_t *dims);
+/* The tensor of output i after eg_out (to read back its dims). */
+ember_tensor *eg_out_tensor(eg_kctx *k, int i);
+
+/* Attributes, with the default returned when the node does not set them. */
+int64_t eg_attr_int(const eg_kctx *k, const char *name, int64_t dflt);
+float eg_attr_float(const eg_kctx *k, const char *name, float dflt);
+const char *eg_attr_str(const eg_kctx *k, const char *name, const char *dflt);
+/* Number of elements and *v set, or -1 (and *v NULL) when absent. */
+int eg_attr_ints(const eg_kctx *k, const char *name, const int64_t **v);
+int eg_attr_floats(const eg_kctx *k, const char *name, const float **v);
+const ember_tensor *eg_attr_tensor(const eg_kctx *k, const char *name);
+const eg_graph *eg_attr_graph(const eg_kctx *k, const char *name);
+int eg_has_attr(const eg_kctx *k, const char *name);
+
+/* The default-domain opset the model was written for (operator semantics change with it). */
+int eg_opset(const eg_kctx *k);
+const eg_node *eg_node_of(const eg_kctx *k);
+
+/* Record an error naming the node and op; returns code. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+int eg_fail(eg_kctx *k, int code, const char *fmt, ...);
+
+/* Run subgraph g (an attribute of this node) with the given inputs (g->nin of them; NULL when
+ * the subgraph has none). On success outs[i] describes g's i-th output; the data stays valid
+ * until eg_subgraph_release. Values of enclosing graphs are visible to g. */
+int eg_subgraph_run(eg_kctx *k, const eg_graph *g, const ember_tensor *ins, ember_tensor *outs);
+void eg_subgraph_release(eg_kctx *k);
+
+/* Temporary scratch memory for this node only (freed or reused after the kernel returns).
+ * NULL on failure with the error recorded. */
+void *eg_scratch(eg_kctx *k, size_t bytes);
+
+/* The registry: NULL when no implementation exists. */
+const eg_op *eg_op_find(const char *domain, const char *name);
+
+#endif

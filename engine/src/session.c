@@ -1,0 +1,543 @@
+/*
+ * Sessions: running a graph, and the memory plan that lets a run allocate nothing.
+ *
+ * The first run for a given set of input shapes is a recording run: every node output is
+ * malloc'd as the kernel asks for it and freed after its last reader, and its size is noted.
+ * The planner (planner.c) then packs those buffers into one arena by their lifetimes. Later
+ * runs with the same input shapes hand kernels arena slots; a kernel that asks for more than
+ * its slot (a data-dependent shape grew) gets a heap buffer for that run and the next run
+ * records again. Subgraphs (the branches of If) run in their own frames on the heap.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "op.h"
+#include "planner.h"
+
+#define ARENA_ALIGN 64
+
+typedef struct frame {
+    const eg_graph *g;
+    struct frame *parent;
+    ember_tensor *t;
+    unsigned char *owned; /* 1 when t[i].data was malloc'd for this frame and must be freed */
+    int arena;            /* node outputs come from the session's arena */
+} frame;
+
+struct ember_session {
+    const ember_model *m;
+    frame top;
+    /* The plan: per value, its arena offset and size (-1 when not planned). */
+    int planned, replan;
+    int64_t *off, *size;
+    int64_t *rec; /* bytes asked for per value in the recording run */
+    int64_t *sig; /* input dims the plan was made for */
+    unsigned char *arena;
+    size_t arena_bytes;
+    /* Scratch for the kernel currently running. */
+    unsigned char *scratch;
+    size_t scratch_cap, scratch_used, scratch_need;
+    void **extra;
+    int nextra, capextra;
+};
+
+struct eg_kctx {
+    ember_session *s;
+    frame *f;
+    const eg_node *n;
+    ember_err *err;
+    frame *sub; /* frame of the last eg_subgraph_run, until released */
+};
+
+static void *aligned_alloc64(size_t bytes)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, ARENA_ALIGN, bytes ? bytes : 1) != 0)
+        return NULL;
+    return p;
+}
+
+/* ---- frames ---- */
+
+static int frame_init(frame *f, const eg_graph *g, frame *parent)
+{
+    memset(f, 0, sizeof *f);
+    f->g = g;
+    f->parent = parent;
+    f->t = calloc((size_t)g->nval + 1, sizeof *f->t);
+    f->owned = calloc((size_t)g->nval + 1, 1);
+    if (!f->t || !f->owned) {
+        free(f->t);
+        free(f->owned);
+        return EMBER_ENOMEM;
+    }
+    for (int i = 0; i < g->nval; i++) {
+        const eg_value *v = &g->val[i];
+        if (v->kind == EG_VAL_CONST) {
+            f->t[i].dtype = v->dtype;
+            f->t[i].rank = v->rank;
+            memcpy(f->t[i].dims, v->dims, sizeof v->dims);
+            f->t[i].data = v->data;
+        }
+    }
+    return 0;
+}
+
+static void frame_release_value(frame *f, int v)
+{
+    if (f->owned[v]) {
+        free(f->t[v].data);
+        f->owned[v] = 0;
+    }
+    f->t[v].data = NULL;
+}
+
+static void frame_clear(frame *f)
+{
+    for (int i = 0; i < f->g->nval; i++)
+        if (f->g->val[i].kind != EG_VAL_CONST)
+            frame_release_value(f, i);
+}
+
+static void frame_destroy(frame *f)
+{
+    if (!f->t)
+        return;
+    frame_clear(f);
+    free(f->t);
+    free(f->owned);
+    f->t = NULL;
+}
+
+/* ---- the kernel context ---- */
+
+int eg_nin(const eg_kctx *k)
+{
+    return k->n->nin;
+}
+
+const ember_tensor *eg_in(const eg_kctx *k, int i)
+{
+    if (i < 0 || i >= k->n->nin || k->n->in[i] < 0)
+        return NULL;
+    return &k->f->t[k->n->in[i]];
+}
+
+int eg_nout(const eg_kctx *k)
+{
+    return k->n->nout;
+}
+
+int eg_out_wanted(const eg_kctx *k, int i)
+{
+    return i >= 0 && i < k->n->nout && k->n->out[i] >= 0;
+}
+
+int eg_fail(eg_kctx *k, int code, const char *fmt, ...)
+{
+    if (k->err) {
+        char msg[200];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        ember_err_set(k->err, code, "node '%s' (%s): %s", k->n->name, k->n->op, msg);
+    }
+    return code;
+}
+
+void *eg_out(eg_kctx *k, int i, ember_dtype dt, int rank, const int64_t *dims)
+{
+    if (!eg_out_wanted(k, i)) {
+        eg_fail(k, EMBER_EINVAL, "output %d is not wanted", i);
+        return NULL;
+    }
+    int64_t bytes = eg_tensor_bytes(dt, rank, dims);
+    if (bytes < 0) {
+        eg_fail(k, EMBER_ESHAPE, "output %d has an invalid or too large shape", i);
+        return NULL;
+    }
+    int v = k->n->out[i];
+    frame *f = k->f;
+    ember_tensor *t = &f->t[v];
+    frame_release_value(f, v);
+    memmove(t->dims, dims, (size_t)rank * sizeof *dims);
+    t->dtype = dt;
+    t->rank = rank;
+
+    ember_session *s = k->s;
+    if (f->arena && s->planned && s->size[v] >= bytes) {
+        t->data = s->arena + s->off[v];
+        return t->data;
+    }
+    if (f->arena) {
+        if (s->planned)
+            s->replan = 1;
+        if (bytes > s->rec[v])
+            s->rec[v] = bytes;
+    }
+    t->data = aligned_alloc64((size_t)bytes);
+    if (!t->data) {
+        eg_fail(k, EMBER_ENOMEM, "out of memory for output %d (%lld bytes)", i, (long long)bytes);
+        return NULL;
+    }
+    f->owned[v] = 1;
+    return t->data;
+}
+
+ember_tensor *eg_out_tensor(eg_kctx *k, int i)
+{
+    if (!eg_out_wanted(k, i))
+        return NULL;
+    return &k->f->t[k->n->out[i]];
+}
+
+static const eg_attr *attr(const eg_kctx *k, const char *name, int kind)
+{
+    const eg_attr *a = eg_node_attr(k->n, name);
+    return a && a->kind == kind ? a : NULL;
+}
+
+int eg_has_attr(const eg_kctx *k, const char *name)
+{
+    return eg_node_attr(k->n, name) != NULL;
+}
+
+int64_t eg_attr_int(const eg_kctx *k, const char *name, int64_t dflt)
+{
+    const eg_attr *a = attr(k, name, EG_ATTR_INT);
+    return a ? a->i : dflt;
+}
+
+float eg_attr_float(const eg_kctx *k, const char *name, float dflt)
+{
+    const eg_attr *a = attr(k, name, EG_ATTR_FLOAT);
+    return a ? a->f : dflt;
+}
+
+const char *eg_attr_str(const eg_kctx *k, const char *name, const char *dflt)
+{
+    const eg_attr *a = attr(k, name, EG_ATTR_STRING);
+    return a ? a->s : dflt;
+}
+
+int eg_attr_ints(const eg_kctx *k, const char *name, const int64_t **v)
+{
+    const eg_attr *a = attr(k, name, EG_ATTR_INTS);
+    *v = a ? a->ints : NULL;
+    return a ? a->n : -1;
+}
+
+int eg_attr_floats(const eg_kctx *k, const char *name, const float **v)
+{
+    const eg_attr *a = attr(k, name, EG_ATTR_FLOATS);
+    *v = a ? a->floats : NULL;
+    return a ? a->n : -1;
+}
+
+const ember_tensor *eg_attr_tensor(const eg_kctx *k, const char *name)
+{
+    const eg_attr *a = attr(k, name, EG_ATTR_TENSOR);
+    return a ? &a->t : NULL;
+}
+
+const eg_graph *eg_attr_graph(const eg_kctx *k, const char *name)
+{
+    const eg_attr *a = attr(k, name, EG_ATTR_GRAPH);
+    return a ? a->g : NULL;
+}
+
+int eg_opset(const eg_kctx *k)
+{
+    return k->f->g->opset;
+}
+
+const eg_node *eg_node_of(const eg_kctx *k)
+{
+    return k->n;
+}
+
+void *eg_scratch(eg_kctx *k, size_t bytes)
+{
+    ember_session *s = k->s;
+    bytes = (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+    s->scratch_need += bytes;
+    if (s->scratch_used + bytes <= s->scratch_cap) {
+        void *p = s->scratch + s->scratch_used;
+        s->scratch_used += bytes;
+        return p;
+    }
+    if (s->nextra == s->capextra) {
+        int cap = s->capextra ? s->capextra * 2 : 8;
+        void **e = realloc(s->extra, (size_t)cap * sizeof *e);
+        if (!e) {
+            eg_fail(k, EMBER_ENOMEM, "out of memory for scratch");
+            return NULL;
+        }
+        s->extra = e;
+        s->capextra = cap;
+    }
+    void *p = aligned_alloc64(bytes);
+    if (!p) {
+        eg_fail(k, EMBER_ENOMEM, "out of memory for %zu bytes of scratch", bytes);
+        return NULL;
+    }
+    s->extra[s->nextra++] = p;
+    return p;
+}
+
+/* After each node: drop overflow scratch blocks and grow the main one to what was needed. */
+static void scratch_reset(ember_session *s)
+{
+    for (int i = 0; i < s->nextra; i++)
+        free(s->extra[i]);
+    s->nextra = 0;
+    s->scratch_used = 0;
+    if (s->scratch_need > s->scratch_cap) {
+        unsigned char *p = aligned_alloc64(s->scratch_need);
+        if (p) {
+            free(s->scratch);
+            s->scratch = p;
+            s->scratch_cap = s->scratch_need;
+        }
+    }
+    s->scratch_need = 0;
+}
+
+/* ---- running a graph ---- */
+
+static int run_graph(ember_session *s, frame *f, ember_err *err);
+
+int eg_subgraph_run(eg_kctx *k, const eg_graph *g, const ember_tensor *ins, ember_tensor *outs)
+{
+    eg_subgraph_release(k);
+    frame *sub = malloc(sizeof *sub);
+    if (!sub || frame_init(sub, g, k->f) != 0) {
+        free(sub);
+        return eg_fail(k, EMBER_ENOMEM, "out of memory for a subgraph");
+    }
+    for (int i = 0; i < g->nval; i++)
+        if (g->val[i].kind == EG_VAL_OUTER)
+            sub->t[i] = k->f->t[g->val[i].outer];
+    for (int i = 0; i < g->nin; i++)
+        sub->t[g->in[i]] = ins[i];
+    k->sub = sub;
+    int rc = run_graph(k->s, sub, k->err);
+    if (rc)
+        return rc;
+    for (int i = 0; i < g->nout; i++)
+        outs[i] = sub->t[g->out[i]];
+    return 0;
+}
+
+void eg_subgraph_release(eg_kctx *k)
+{
+    if (k->sub) {
+        frame_destroy(k->sub);
+        free(k->sub);
+        k->sub = NULL;
+    }
+}
+
+static int run_graph(ember_session *s, frame *f, ember_err *err)
+{
+    const eg_graph *g = f->g;
+    for (int i = 0; i < g->nnode; i++) {
+        const eg_node *n = &g->node[i];
+        eg_kctx k = {.s = s, .f = f, .n = n, .err = err};
+        for (int j = 0; j < n->nin; j++) {
+            if (n->in[j] >= 0 && !f->t[n->in[j]].data && g->val[n->in[j]].kind != EG_VAL_CONST)
+                return ember_err_set(err, EMBER_ESTATE, "node '%s' (%s): input '%s' has no data",
+                                     n->name, n->op, g->val[n->in[j]].name);
+        }
+        int rc = n->impl->run(&k);
+        eg_subgraph_release(&k);
+        scratch_reset(s);
+        if (rc) {
+            if (err && !err->msg[0])
+                ember_err_set(err, rc, "node '%s' (%s) failed: %s", n->name, n->op,
+                              ember_strerror(rc));
+            return rc;
+        }
+        for (int j = 0; j < n->nout; j++) {
+            int v = n->out[j];
+            if (v < 0)
+                continue;
+            if (!f->t[v].data)
+                return ember_err_set(err, EMBER_ESTATE, "node '%s' (%s) left output %d empty",
+                                     n->name, n->op, j);
+            if (g->val[v].last_use < 0 && !g->val[v].is_output)
+                frame_release_value(f, v);
+        }
+        for (int j = 0; j < n->nin; j++) {
+            int v = n->in[j];
+            if (v >= 0 && g->val[v].last_use == i && !g->val[v].is_output &&
+                g->val[v].kind == EG_VAL_NODE)
+                frame_release_value(f, v);
+        }
+        /* Values read only by this node's subgraphs are released here too. */
+        if (n->nattr) {
+            for (int v = 0; v < g->nval; v++)
+                if (g->val[v].last_use == i && g->val[v].kind == EG_VAL_NODE &&
+                    !g->val[v].is_output)
+                    frame_release_value(f, v);
+        }
+    }
+    return 0;
+}
+
+/* ---- the public session API ---- */
+
+int ember_session_create(const ember_model *m, ember_session **out, ember_err *err)
+{
+    const eg_graph *g = m->g;
+    ember_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory");
+    s->m = m;
+    size_t nv = (size_t)g->nval + 1;
+    s->off = calloc(nv, sizeof *s->off);
+    s->size = calloc(nv, sizeof *s->size);
+    s->rec = calloc(nv, sizeof *s->rec);
+    s->sig = calloc((size_t)g->nin * EMBER_MAX_RANK + 1, sizeof *s->sig);
+    if (!s->off || !s->size || !s->rec || !s->sig || frame_init(&s->top, g, NULL) != 0) {
+        ember_session_free(s);
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory");
+    }
+    s->top.arena = 1;
+    *out = s;
+    return 0;
+}
+
+void ember_session_free(ember_session *s)
+{
+    if (!s)
+        return;
+    frame_destroy(&s->top);
+    for (int i = 0; i < s->nextra; i++)
+        free(s->extra[i]);
+    free(s->extra);
+    free(s->scratch);
+    free(s->arena);
+    free(s->off);
+    free(s->size);
+    free(s->rec);
+    free(s->sig);
+    free(s);
+}
+
+size_t ember_session_arena_bytes(const ember_session *s)
+{
+    return s->arena_bytes;
+}
+
+static int check_input(const eg_value *v, const ember_tensor *t, ember_err *err)
+{
+    if (t->dtype != v->dtype)
+        return ember_err_set(err, EMBER_ESHAPE, "input '%s' must be %s, got %s", v->name,
+                             ember_dtype_name(v->dtype), ember_dtype_name(t->dtype));
+    if (t->rank < 0 || t->rank > EMBER_MAX_RANK)
+        return ember_err_set(err, EMBER_ESHAPE, "input '%s' has rank %d", v->name, t->rank);
+    if (v->rank >= 0) {
+        if (t->rank != v->rank)
+            return ember_err_set(err, EMBER_ESHAPE, "input '%s' must have rank %d, got %d",
+                                 v->name, v->rank, t->rank);
+        for (int d = 0; d < v->rank; d++)
+            if (v->dims[d] >= 0 && t->dims[d] != v->dims[d])
+                return ember_err_set(err, EMBER_ESHAPE,
+                                     "input '%s' dimension %d must be %lld, got %lld", v->name, d,
+                                     (long long)v->dims[d], (long long)t->dims[d]);
+    }
+    int64_t bytes = eg_tensor_bytes(t->dtype, t->rank, t->dims);
+    if (bytes < 0)
+        return ember_err_set(err, EMBER_ESHAPE, "input '%s' has an invalid shape", v->name);
+    if (bytes > 0 && !t->data)
+        return ember_err_set(err, EMBER_EINVAL, "input '%s' has no data", v->name);
+    return 0;
+}
+
+static void make_plan(ember_session *s)
+{
+    const eg_graph *g = s->m->g;
+    eg_plan_item *items = calloc((size_t)g->nval + 1, sizeof *items);
+    if (!items)
+        return;
+    int n = 0;
+    for (int v = 0; v < g->nval; v++) {
+        const eg_value *val = &g->val[v];
+        s->size[v] = -1;
+        if (val->kind != EG_VAL_NODE || s->rec[v] <= 0)
+            continue;
+        int end = val->is_output ? g->nnode : val->last_use;
+        items[n++] = (eg_plan_item){.id = v,
+                                    .start = val->producer,
+                                    .end = end < val->producer ? val->producer : end,
+                                    .size = (s->rec[v] + ARENA_ALIGN - 1) / ARENA_ALIGN *
+                                            ARENA_ALIGN};
+    }
+    int64_t total = eg_plan_offsets(items, n);
+    unsigned char *arena = total > 0 ? aligned_alloc64((size_t)total) : NULL;
+    if (total > 0 && !arena) {
+        free(items);
+        return;
+    }
+    free(s->arena);
+    s->arena = arena;
+    s->arena_bytes = (size_t)total;
+    for (int i = 0; i < n; i++) {
+        s->off[items[i].id] = items[i].offset;
+        s->size[items[i].id] = items[i].size;
+    }
+    s->planned = 1;
+    free(items);
+}
+
+int ember_session_run(ember_session *s, const ember_tensor *inputs, int ninputs,
+                      ember_tensor *outputs, int noutputs, ember_err *err)
+{
+    const eg_graph *g = s->m->g;
+    if (err)
+        err->msg[0] = '\0';
+    if (ninputs != g->nin || noutputs != g->nout)
+        return ember_err_set(err, EMBER_EINVAL, "model takes %d inputs and %d outputs, got %d, %d",
+                             g->nin, g->nout, ninputs, noutputs);
+    for (int i = 0; i < g->nin; i++) {
+        int rc = check_input(&g->val[g->in[i]], &inputs[i], err);
+        if (rc)
+            return rc;
+    }
+
+    /* Same input shapes as the plan was made for? */
+    int same = s->planned && !s->replan;
+    for (int i = 0; i < g->nin && same; i++) {
+        const ember_tensor *t = &inputs[i];
+        int64_t *sig = &s->sig[i * EMBER_MAX_RANK];
+        for (int d = 0; d < t->rank; d++)
+            if (sig[d] != t->dims[d])
+                same = 0;
+    }
+    frame_clear(&s->top);
+    if (!same) {
+        s->planned = 0;
+        s->replan = 0;
+        memset(s->rec, 0, (size_t)g->nval * sizeof *s->rec);
+        for (int i = 0; i < g->nin; i++)
+            memcpy(&s->sig[i * EMBER_MAX_RANK], inputs[i].dims,
+                   sizeof inputs[i].dims[0] * EMBER_MAX_RANK);
+    }
+    for (int i = 0; i < g->nin; i++)
+        s->top.t[g->in[i]] = inputs[i];
+
+    int rc = run_graph(s, &s->top, err);
+    if (rc) {
+        frame_clear(&s->top);
+        return rc;
+    }
+    if (!s->planned)
+        make_plan(s);
+    for (int i = 0; i < g->nout; i++)
+        outputs[i] = s->top.t[g->out[i]];
+    return 0;
+}
