@@ -1,0 +1,42 @@
+# The two commands a newcomer needs (see README.md):
+#   make run    install missing packages, build, start emberd in the foreground (dev mode)
+#   make check  install missing packages, build, run every test suite
+# Everything else here is a step of those two or a variant of them.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+SOCKET     ?= $(CURDIR)/run/emberd.sock
+MESON_OPTS ?=
+
+.PHONY: all setup build run check check-asan bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false $(MESON_OPTS)
+
+build: setup $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	@mkdir -p $(dir $(SOCKET))
+	@scripts/banner.sh $(SOCKET)
+	exec $(BUILD)/daemon/emberd --dev --socket $(SOCKET)
+
+check: build
+	@scripts/run-tests.sh $(BUILD)
+
+# The same suites built with AddressSanitizer and UndefinedBehaviorSanitizer.
+check-asan: setup $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		scripts/run-tests.sh $(ASAN_BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) run

@@ -1,0 +1,417 @@
+/*
+ * Check unit tests for libember-engine: reference kernels against hand-computed values, the
+ * memory planner's invariants, the worker pool, model loading errors, and the built-in digits
+ * model against its numpy reference outputs.
+ */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ember/engine.h>
+
+#include "onnx_builder.h"
+#include "planner.h"
+
+#define F32 EMBER_DT_FLOAT
+
+static char *source_path(const char *rel)
+{
+    static char buf[4096];
+    const char *root = getenv("EMBER_SOURCE_ROOT");
+    snprintf(buf, sizeof buf, "%s/%s", root ? root : ".", rel);
+    return buf;
+}
+
+static ember_model *load_built(tb_model *t)
+{
+    uint8_t *buf;
+    size_t len = tb_pack(t, &buf);
+    ember_model *m = NULL;
+    ember_err err = {{0}};
+    int rc = ember_model_load_mem(buf, len, &m, &err);
+    free(buf);
+    tb_free(t);
+    ck_assert_msg(rc == 0, "load failed: %s", err.msg);
+    return m;
+}
+
+/* Runs a one-input one-output model and copies the output into out[n]. */
+static void run1(ember_model *m, const ember_tensor *in, float *out, int64_t n,
+                 const int64_t *want_dims, int want_rank)
+{
+    ember_session *s;
+    ember_err err = {{0}};
+    ember_tensor y;
+    ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+    ck_assert_msg(ember_session_run(s, in, 1, &y, 1, &err) == 0, "run: %s", err.msg);
+    ck_assert_int_eq(y.rank, want_rank);
+    for (int i = 0; i < want_rank; i++)
+        ck_assert_int_eq(y.dims[i], want_dims[i]);
+    ck_assert_int_eq(ember_tensor_count(&y), n);
+    memcpy(out, y.data, (size_t)n * sizeof *out);
+    ember_session_free(s);
+}
+
+START_TEST(gemm_transb_bias_alpha_beta)
+{
+    const float b[6] = {1, 0, 1, 0, 1, 1}, c[2] = {1, -1};
+    const int64_t ad[2] = {2, 3}, bd[2] = {2, 3}, cd[1] = {2}, yd[2] = {2, 2};
+    tb_model *t = tb_new(13);
+    tb_input(t, "a", F32, 2, ad);
+    tb_init(t, "b", F32, 2, bd, b, sizeof b);
+    tb_init(t, "c", F32, 1, cd, c, sizeof c);
+    tb_node(t, "Gemm", "a,b,c", "y");
+    tb_attr_int(t, "transB", 1);
+    tb_attr_float(t, "alpha", 2.0f);
+    tb_attr_float(t, "beta", 0.5f);
+    tb_output(t, "y", F32, 2, yd);
+    ember_model *m = load_built(t);
+    float a[6] = {1, 2, 3, 4, 5, 6}, y[4];
+    ember_tensor in = {F32, 2, {2, 3}, a};
+    run1(m, &in, y, 4, yd, 2);
+    /* A.B^T = [[4,5],[10,11]]; 2*that + 0.5*[1,-1] */
+    const float want[4] = {8.5f, 9.5f, 20.5f, 21.5f};
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq_tol(y[i], want[i], 1e-6);
+    ember_model_free(m);
+}
+END_TEST
+
+START_TEST(softmax_and_relu_by_hand)
+{
+    const int64_t d[2] = {1, 3};
+    tb_model *t = tb_new(13);
+    tb_input(t, "x", F32, 2, d);
+    tb_node(t, "Relu", "x", "r");
+    tb_node(t, "Softmax", "r", "y");
+    tb_output(t, "y", F32, 2, d);
+    ember_model *m = load_built(t);
+    float x[3] = {-1.0f, 1.0f, 2.0f}, y[3];
+    ember_tensor in = {F32, 2, {1, 3}, x};
+    run1(m, &in, y, 3, d, 2);
+    /* relu -> [0,1,2]; softmax = e^k / (1 + e + e^2) */
+    double sum = 1 + exp(1.0) + exp(2.0);
+    ck_assert_float_eq_tol(y[0], 1 / sum, 1e-7);
+    ck_assert_float_eq_tol(y[1], exp(1.0) / sum, 1e-7);
+    ck_assert_float_eq_tol(y[2], exp(2.0) / sum, 1e-7);
+    ember_model_free(m);
+}
+END_TEST
+
+START_TEST(add_broadcasts_row)
+{
+    const int64_t xd[2] = {2, 3}, bd[1] = {3};
+    const float b[3] = {10, 20, 30};
+    tb_model *t = tb_new(13);
+    tb_input(t, "x", F32, 2, xd);
+    tb_init(t, "b", F32, 1, bd, b, sizeof b);
+    tb_node(t, "Add", "x,b", "y");
+    tb_output(t, "y", F32, 2, xd);
+    ember_model *m = load_built(t);
+    float x[6] = {1, 2, 3, 4, 5, 6}, y[6];
+    ember_tensor in = {F32, 2, {2, 3}, x};
+    run1(m, &in, y, 6, xd, 2);
+    const float want[6] = {11, 22, 33, 14, 25, 36};
+    for (int i = 0; i < 6; i++)
+        ck_assert_float_eq(y[i], want[i]);
+    ember_model_free(m);
+}
+END_TEST
+
+START_TEST(matmul_broadcasts_batch)
+{
+    const int64_t xd[3] = {2, 2, 3}, wd[2] = {3, 1}, yd[3] = {2, 2, 1};
+    const float w[3] = {1, 10, 100};
+    tb_model *t = tb_new(13);
+    tb_input(t, "x", F32, 3, xd);
+    tb_init(t, "w", F32, 2, wd, w, sizeof w);
+    tb_node(t, "MatMul", "x,w", "y");
+    tb_output(t, "y", F32, 3, yd);
+    ember_model *m = load_built(t);
+    float x[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2}, y[4];
+    ember_tensor in = {F32, 3, {2, 2, 3}, x};
+    run1(m, &in, y, 4, yd, 3);
+    const float want[4] = {321, 654, 987, 210};
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(y[i], want[i]);
+    ember_model_free(m);
+}
+END_TEST
+
+START_TEST(planner_never_overlaps_live_buffers)
+{
+    srand(1234);
+    for (int round = 0; round < 200; round++) {
+        eg_plan_item items[40];
+        int n = 1 + rand() % 40;
+        int64_t sum = 0;
+        for (int i = 0; i < n; i++) {
+            int a = rand() % 30, b = a + rand() % 10;
+            items[i] = (eg_plan_item){.id = i, .start = a, .end = b, .size = 64 * (1 + rand() % 50)};
+            sum += items[i].size;
+        }
+        int64_t total = eg_plan_offsets(items, n);
+        ck_assert_int_le(total, sum);
+        for (int i = 0; i < n; i++) {
+            ck_assert_int_ge(items[i].offset, 0);
+            ck_assert_int_le(items[i].offset + items[i].size, total);
+            for (int j = i + 1; j < n; j++) {
+                int live = items[i].start <= items[j].end && items[j].start <= items[i].end;
+                int overlap = items[i].offset < items[j].offset + items[j].size &&
+                              items[j].offset < items[i].offset + items[i].size;
+                ck_assert_msg(!(live && overlap), "round %d: items %d and %d overlap", round, i, j);
+            }
+        }
+    }
+}
+END_TEST
+
+START_TEST(planner_reuses_dead_buffers)
+{
+    /* A chain: each buffer dies when the next is made, so two slots suffice. */
+    eg_plan_item items[4] = {
+        {.id = 0, .start = 0, .end = 1, .size = 128}, {.id = 1, .start = 1, .end = 2, .size = 128},
+        {.id = 2, .start = 2, .end = 3, .size = 128}, {.id = 3, .start = 3, .end = 4, .size = 128}};
+    ck_assert_int_eq(eg_plan_offsets(items, 4), 256);
+}
+END_TEST
+
+typedef struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int open, done;
+} gate;
+
+static void wait_job(void *arg, int worker)
+{
+    gate *g = arg;
+    pthread_mutex_lock(&g->lock);
+    while (!g->open)
+        pthread_cond_wait(&g->cond, &g->lock);
+    g->done++;
+    pthread_mutex_unlock(&g->lock);
+}
+
+START_TEST(pool_bounds_queue_and_drains_on_destroy)
+{
+    ember_pool *p;
+    ember_err err;
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    ck_assert_int_eq(ember_pool_create(1, 3, &p, &err), 0);
+    /* One job occupies the worker; wait until it has been taken off the queue. */
+    ck_assert_int_eq(ember_pool_submit(p, wait_job, &g), 0);
+    while (ember_pool_queued(p) != 0)
+        ;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(ember_pool_submit(p, wait_job, &g), 0);
+    ck_assert_int_eq(ember_pool_submit(p, wait_job, &g), EMBER_EBUSY);
+    ck_assert_int_eq(ember_pool_queued(p), 3);
+    pthread_mutex_lock(&g.lock);
+    g.open = 1;
+    pthread_cond_broadcast(&g.cond);
+    pthread_mutex_unlock(&g.lock);
+    ember_pool_destroy(p);
+    ck_assert_int_eq(g.done, 4);
+    ck_assert_int_eq(ember_pool_create(0, 3, &p, &err), EMBER_EINVAL);
+}
+END_TEST
+
+static unsigned char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n + 1);
+    ck_assert_int_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = 0;
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+START_TEST(corrupt_models_are_clear_errors)
+{
+    size_t len;
+    unsigned char *buf = read_all(source_path("models/digits/1/model.onnx"), &len);
+    ember_model *m = NULL;
+    ember_err err = {{0}};
+    /* Truncation at many points: always an error (or, rarely, still a valid prefix), never a
+     * crash. Cutting inside the weights must fail. */
+    for (size_t cut = 1; cut < len; cut += 97) {
+        int rc = ember_model_load_mem(buf, cut, &m, &err);
+        if (rc == 0) {
+            ember_model_free(m);
+            m = NULL;
+        } else {
+            ck_assert_msg(rc == EMBER_EFORMAT || rc == EMBER_EUNSUPPORTED, "cut %zu: rc %d", cut, rc);
+            ck_assert(strlen(err.msg) > 0);
+        }
+    }
+    ck_assert_int_eq(ember_model_load_mem(buf, len / 2, &m, &err), EMBER_EFORMAT);
+    memset(buf, 0xff, 64);
+    ck_assert_int_eq(ember_model_load_mem(buf, len, &m, &err), EMBER_EFORMAT);
+    ck_assert_ptr_null(strstr(err.msg, "(null)"));
+    free(buf);
+    ck_assert_int_eq(ember_model_load("/nonexistent/model.onnx", &m, &err), EMBER_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/model.onnx"));
+}
+END_TEST
+
+START_TEST(unknown_operator_is_named)
+{
+    const int64_t d[1] = {4};
+    tb_model *t = tb_new(17);
+    tb_input(t, "x", F32, 1, d);
+    tb_node(t, "FrobnicateTensor", "x", "y");
+    tb_output(t, "y", F32, 1, d);
+    uint8_t *buf;
+    size_t len = tb_pack(t, &buf);
+    tb_free(t);
+    ember_model *m = NULL;
+    ember_err err = {{0}};
+    ck_assert_int_eq(ember_model_load_mem(buf, len, &m, &err), EMBER_EUNSUPPORTED);
+    free(buf);
+    ck_assert_msg(strstr(err.msg, "FrobnicateTensor") && strstr(err.msg, "opset 17"), "%s",
+                  err.msg);
+}
+END_TEST
+
+typedef struct digits_ref {
+    cJSON *root;
+    int n;
+    float *inputs, *probs;
+} digits_ref;
+
+static void digits_ref_load(digits_ref *r)
+{
+    size_t len;
+    char *text = (char *)read_all(source_path("tests/data/digits_ref.json"), &len);
+    r->root = cJSON_Parse(text);
+    free(text);
+    ck_assert_ptr_nonnull(r->root);
+    cJSON *in = cJSON_GetObjectItem(r->root, "inputs");
+    cJSON *pr = cJSON_GetObjectItem(r->root, "probabilities");
+    r->n = cJSON_GetArraySize(in);
+    ck_assert_int_ge(r->n, 16);
+    r->inputs = malloc(sizeof(float) * 64 * (size_t)r->n);
+    r->probs = malloc(sizeof(float) * 10 * (size_t)r->n);
+    for (int i = 0; i < r->n; i++) {
+        for (int j = 0; j < 64; j++)
+            r->inputs[i * 64 + j] =
+                (float)cJSON_GetArrayItem(cJSON_GetArrayItem(in, i), j)->valuedouble;
+        for (int j = 0; j < 10; j++)
+            r->probs[i * 10 + j] =
+                (float)cJSON_GetArrayItem(cJSON_GetArrayItem(pr, i), j)->valuedouble;
+    }
+}
+
+static void digits_ref_free(digits_ref *r)
+{
+    cJSON_Delete(r->root);
+    free(r->inputs);
+    free(r->probs);
+}
+
+START_TEST(digits_model_matches_reference)
+{
+    digits_ref r;
+    digits_ref_load(&r);
+    ember_model *m;
+    ember_session *s;
+    ember_err err = {{0}};
+    ck_assert_msg(ember_model_load(source_path("models/digits/1/model.onnx"), &m, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_int_eq(ember_model_ninputs(m), 1);
+    ck_assert_str_eq(ember_model_input(m, 0)->name, "image");
+    ck_assert_int_lt(ember_model_input(m, 0)->dims[0], 0);
+    ck_assert_str_eq(ember_model_output(m, 0)->name, "probabilities");
+    ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+    /* The whole batch, then one at a time (a replan), then the batch again (the plan kept
+     * for batch 1 is too small, so it must record again and still be right). */
+    int batches[3] = {r.n, 1, r.n};
+    for (int b = 0; b < 3; b++) {
+        int per = batches[b];
+        for (int start = 0; start < r.n; start += per) {
+            ember_tensor in = {F32, 2, {per, 64}, r.inputs + start * 64}, y;
+            ck_assert_msg(ember_session_run(s, &in, 1, &y, 1, &err) == 0, "%s", err.msg);
+            ck_assert_int_eq(y.dims[0], per);
+            ck_assert_int_eq(y.dims[1], 10);
+            const float *p = y.data;
+            for (int i = 0; i < per * 10; i++)
+                ck_assert_float_eq_tol(p[i], r.probs[start * 10 + i], 1e-5);
+        }
+        ck_assert_int_gt(ember_session_arena_bytes(s), 0);
+    }
+    ember_session_free(s);
+    ember_model_free(m);
+    digits_ref_free(&r);
+}
+END_TEST
+
+START_TEST(bad_inputs_name_the_input)
+{
+    ember_model *m;
+    ember_session *s;
+    ember_err err = {{0}};
+    ck_assert_int_eq(ember_model_load(source_path("models/digits/1/model.onnx"), &m, &err), 0);
+    ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+    float x[65] = {0};
+    int64_t xi[64] = {0};
+    ember_tensor y;
+    ember_tensor wrong_dim = {F32, 2, {1, 65}, x};
+    ck_assert_int_eq(ember_session_run(s, &wrong_dim, 1, &y, 1, &err), EMBER_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "image"));
+    ember_tensor wrong_type = {EMBER_DT_INT64, 2, {1, 64}, xi};
+    ck_assert_int_eq(ember_session_run(s, &wrong_type, 1, &y, 1, &err), EMBER_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "float32"));
+    ember_tensor wrong_rank = {F32, 1, {64}, x};
+    ck_assert_int_eq(ember_session_run(s, &wrong_rank, 1, &y, 1, &err), EMBER_ESHAPE);
+    ember_tensor no_data = {F32, 2, {1, 64}, NULL};
+    ck_assert_int_eq(ember_session_run(s, &no_data, 1, &y, 1, &err), EMBER_EINVAL);
+    /* Still usable after errors. */
+    ember_tensor ok = {F32, 2, {1, 64}, x};
+    ck_assert_int_eq(ember_session_run(s, &ok, 1, &y, 1, &err), 0);
+    ember_session_free(s);
+    ember_model_free(m);
+}
+END_TEST
+
+static Suite *engine_suite(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *k = tcase_create("kernels");
+    tcase_add_test(k, gemm_transb_bias_alpha_beta);
+    tcase_add_test(k, softmax_and_relu_by_hand);
+    tcase_add_test(k, add_broadcasts_row);
+    tcase_add_test(k, matmul_broadcasts_batch);
+    suite_add_tcase(s, k);
+    TCase *p = tcase_create("planner");
+    tcase_add_test(p, planner_never_overlaps_live_buffers);
+    tcase_add_test(p, planner_reuses_dead_buffers);
+    suite_add_tcase(s, p);
+    TCase *w = tcase_create("pool");
+    tcase_add_test(w, pool_bounds_queue_and_drains_on_destroy);
+    suite_add_tcase(s, w);
+    TCase *m = tcase_create("models");
+    tcase_add_test(m, corrupt_models_are_clear_errors);
+    tcase_add_test(m, unknown_operator_is_named);
+    tcase_add_test(m, digits_model_matches_reference);
+    tcase_add_test(m, bad_inputs_name_the_input);
+    suite_add_tcase(s, m);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(engine_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
