@@ -426,10 +426,8 @@ int eg_onnx_import(const void *buf, size_t len, eg_graph **out, ember_err *err)
         rc = ember_err_set(err, EMBER_EFORMAT, "not a valid ONNX model: it has no graph");
     else if (ic.opset < 0 && mp->n_opset_import == 0)
         rc = ember_err_set(err, EMBER_EFORMAT, "not a valid ONNX model: no opset_import");
-    else if (ic.opset >= 0 && ic.opset < 7)
-        rc = ember_err_set(err, EMBER_EUNSUPPORTED,
-                           "the model uses ONNX opset %d; ember supports opset 7 and newer",
-                           ic.opset);
+    else if (ic.opset == 0)
+        rc = ember_err_set(err, EMBER_EFORMAT, "not a valid ONNX model: opset version 0");
     else
         rc = import_graph(&ic, mp->graph, NULL, out);
     onnx__model_proto__free_unpacked(mp, NULL);

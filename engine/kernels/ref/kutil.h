@@ -100,7 +100,17 @@ static inline int64_t ku_get_int(const ember_tensor *t, int64_t i)
     case EMBER_DT_INT8: return ((const int8_t *)t->data)[i];
     case EMBER_DT_UINT8:
     case EMBER_DT_BOOL: return ((const uint8_t *)t->data)[i];
-    case EMBER_DT_FLOAT: return (int64_t)((const float *)t->data)[i];
+    case EMBER_DT_FLOAT: {
+        /* Saturate: a plain cast of NaN or of a float beyond int64 is undefined. */
+        float f = ((const float *)t->data)[i];
+        if (f != f)
+            return 0;
+        if (f >= 9.2233720368547758e18f)
+            return INT64_MAX;
+        if (f <= -9.2233720368547758e18f)
+            return INT64_MIN;
+        return (int64_t)f;
+    }
     default: return 0;
     }
 }
