@@ -88,9 +88,12 @@ static int tensor_from_proto(import_ctx *ic, const Onnx__TensorProto *tp, ember_
         if (tp->raw_data.len != (size_t)bytes)
             goto bad_len;
         /* ONNX raw_data is little-endian, as is every machine ember targets. */
-        memcpy(t->data, tp->raw_data.data, (size_t)bytes);
+        if (bytes)
+            memcpy(t->data, tp->raw_data.data, (size_t)bytes);
         return 0;
     }
+    if (n == 0 && tp->n_float_data + tp->n_int32_data + tp->n_int64_data == 0)
+        return 0;
     switch (t->dtype) {
     case EMBER_DT_FLOAT:
         if (tp->n_float_data != n)

@@ -354,7 +354,10 @@ static int run_graph(ember_session *s, frame *f, ember_err *err)
         }
         int rc = n->impl->run(&k);
         eg_subgraph_release(&k);
-        scratch_reset(s);
+        /* Scratch of nodes inside a subgraph stacks on top of the enclosing kernel's, which
+         * may still hold its own; only the outermost node's end releases it all. */
+        if (!f->parent)
+            scratch_reset(s);
         if (rc) {
             if (err && !err->msg[0])
                 ember_err_set(err, rc, "node '%s' (%s) failed: %s", n->name, n->op,
