@@ -119,11 +119,13 @@ void tb_init(tb_model *t, const char *name, int dtype, int rank, const int64_t *
     tp->data_type = dtype;
     tp->n_dims = (size_t)rank;
     tp->dims = tb_alloc(t, (size_t)rank * sizeof *tp->dims);
-    memcpy(tp->dims, dims, (size_t)rank * sizeof *tp->dims);
+    if (rank)
+        memcpy(tp->dims, dims, (size_t)rank * sizeof *tp->dims);
     tp->has_raw_data = 1;
     tp->raw_data.len = bytes;
     tp->raw_data.data = tb_alloc(t, bytes);
-    memcpy(tp->raw_data.data, data, bytes);
+    if (bytes)
+        memcpy(tp->raw_data.data, data, bytes);
     TB_PUSH(t, t->graph.n_initializer, t->graph.initializer, tp);
 }
 
@@ -186,7 +188,8 @@ void tb_attr_ints(tb_model *t, const char *name, int n, const int64_t *v)
     Onnx__AttributeProto *a = new_attr(t, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
     a->n_ints = (size_t)n;
     a->ints = tb_alloc(t, (size_t)n * sizeof *v);
-    memcpy(a->ints, v, (size_t)n * sizeof *v);
+    if (n)
+        memcpy(a->ints, v, (size_t)n * sizeof *v);
 }
 
 size_t tb_pack(tb_model *t, uint8_t **buf)
