@@ -1,0 +1,394 @@
+/*
+ * One client connection. Bytes land in `in`; conn_pump feeds them to the connection's HTTP
+ * reader, which stops after each complete request, so a connection answers one request at a
+ * time and pipelined ones wait, in order, as unparsed bytes. While a request is busy the
+ * connection keeps reading up to EMBERD_READ_AHEAD bytes (so it notices a hang-up) and then
+ * stops. A request is answered by the router at once or by an inference job later; the
+ * response is written, and when the write completes the next request is pumped.
+ *
+ * Lifetime: the pipe handle, the linger timer and every job in flight each hold a
+ * reference; conn_close closes both handles and the memory goes when the last reference
+ * does, so a job finishing after its client left finds a closed connection, not freed memory.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <ember/proto.h>
+
+#include "limits.h"
+#include "server.h"
+
+struct conn {
+    uv_pipe_t pipe;
+    uv_timer_t timer; /* the linger deadline */
+    uv_shutdown_t shutdown_req;
+    server *srv;
+    ember_http_reader *reader;
+    char *in; /* received bytes; [in_off, in_len) not yet fed to the reader */
+    size_t in_off, in_len, in_cap;
+    int refs;
+    int busy;   /* a request is being answered */
+    int last;   /* close after the response being prepared */
+    int head;   /* the request being answered is a HEAD */
+    int dead;   /* parse nothing more: the last request came, or the reader failed */
+    int failed; /* the reader failed: the client may still be sending */
+    int eof;    /* the client will send nothing more */
+    int reading;
+    int lingering; /* draining input after the last response, until EOF or the timer */
+    int closing;
+    char desc[128]; /* "POST /v2/models/digits/infer" for the log */
+    conn *prev, *next;
+};
+
+typedef struct conn_write {
+    uv_write_t req;
+    conn *c;
+    char *owned; /* freed when the write completes; NULL for static bytes */
+    int ends_request;
+} conn_write;
+
+static void conn_pump(conn *c);
+
+static void conn_unref(conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    server *srv = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    ember_http_reader_free(c->reader);
+    free(c->in);
+    free(c);
+    server_maybe_finish(srv);
+}
+
+static void conn_on_handle_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
+
+void conn_close(conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    uv_close((uv_handle_t *)&c->pipe, conn_on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, conn_on_handle_closed);
+}
+
+static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = h->data;
+    if (c->in_off == c->in_len) {
+        c->in_off = c->in_len = 0;
+    } else if (c->in_off > 0) {
+        memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+        c->in_len -= c->in_off;
+        c->in_off = 0;
+    }
+    if (c->in_cap - c->in_len < EMBERD_READ_CHUNK) {
+        char *p = realloc(c->in, c->in_len + EMBERD_READ_CHUNK);
+        if (!p) {
+            *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+            return;
+        }
+        c->in = p;
+        c->in_cap = c->in_len + EMBERD_READ_CHUNK;
+    }
+    *buf = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+}
+
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_update_reading(conn *c)
+{
+    int want = !c->closing && !c->eof &&
+               (c->lingering || (!c->dead && c->in_len - c->in_off < EMBERD_READ_AHEAD));
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->pipe, conn_alloc, conn_on_read) < 0) {
+            conn_close(c);
+            return;
+        }
+        c->reading = 1;
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        c->reading = 0;
+    }
+}
+
+static void conn_on_linger_timeout(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+static void conn_on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/* After an error response to a client that may still be sending: half-close, drain what
+ * arrives, close on EOF or after EMBERD_LINGER_MS. */
+static void conn_linger(conn *c)
+{
+    c->lingering = 1;
+    c->in_off = c->in_len = 0;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->pipe, conn_on_shutdown) < 0 ||
+        uv_timer_start(&c->timer, conn_on_linger_timeout, EMBERD_LINGER_MS, 0) < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_update_reading(c);
+}
+
+static void conn_on_write(uv_write_t *req, int status)
+{
+    conn_write *w = req->data;
+    conn *c = w->c;
+    int ends_request = w->ends_request;
+    free(w->owned);
+    free(w);
+    if (c->closing)
+        return;
+    if (status < 0) {
+        log_debug(c->srv->log, "http: write failed: %s", uv_strerror(status));
+        conn_close(c);
+        return;
+    }
+    if (!ends_request)
+        return;
+    c->busy = 0;
+    if (!c->last) {
+        conn_pump(c);
+    } else if (!c->eof && !c->srv->stopping &&
+               (c->failed || ember_http_reader_in_request(c->reader))) {
+        conn_linger(c);
+    } else {
+        conn_close(c);
+    }
+}
+
+/* Write bytes; owned (may be NULL) is freed once written. */
+static void conn_send(conn *c, const char *bytes, size_t len, char *owned, int ends_request)
+{
+    conn_write *w = malloc(sizeof *w);
+    if (!w) {
+        free(owned);
+        conn_close(c);
+        return;
+    }
+    w->c = c;
+    w->owned = owned;
+    w->ends_request = ends_request;
+    w->req.data = w;
+    uv_buf_t b = uv_buf_init((char *)bytes, (unsigned)len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, conn_on_write);
+    if (rc < 0) {
+        log_debug(c->srv->log, "http: write failed: %s", uv_strerror(rc));
+        free(owned);
+        free(w);
+        conn_close(c);
+    }
+}
+
+/* Answer the request in hand with a JSON body (borrowed). */
+static void conn_reply(conn *c, int status, const char *body, size_t len, const char *allow)
+{
+    ember_http_header extra[2];
+    int nextra = 0;
+    if (allow)
+        extra[nextra++] = (ember_http_header){"Allow", allow};
+    if (status == 503)
+        extra[nextra++] = (ember_http_header){"Retry-After", "1"};
+    if (!body) {
+        status = 500;
+        len = 0;
+    }
+    ember_http_response resp = {
+        .status = status,
+        .content_type = "application/json",
+        .body = body,
+        .body_len = len,
+        .keep_alive = !c->last,
+        .head = c->head,
+        .headers = extra,
+        .nheaders = nextra,
+    };
+    char *out;
+    size_t out_len;
+    ember_err err = {{0}};
+    if (ember_http_response_serialize(&resp, &out, &out_len, &err) < 0) {
+        log_error(c->srv->log, "http: %s: cannot write the response: %s", c->desc, err.msg);
+        conn_close(c);
+        return;
+    }
+    log_debug(c->srv->log, "http: %s -> %d", c->desc, status);
+    conn_send(c, out, out_len, out, 1);
+}
+
+static void conn_reply_parse_error(conn *c, const char *msg)
+{
+    int status = ember_http_reader_error_status(c->reader);
+    c->busy = c->dead = c->failed = c->last = 1;
+    c->head = 0;
+    snprintf(c->desc, sizeof c->desc, "(unparsable request)");
+    log_debug(c->srv->log, "http: rejecting a request: %s", msg);
+    size_t len;
+    char *body = ember_kserve_error_json(msg, &len);
+    conn_reply(c, status, body, len, NULL);
+    free(body);
+}
+
+static void conn_dispatch(conn *c, ember_http_request *req)
+{
+    server *srv = c->srv;
+    c->busy = 1;
+    c->head = req->method == EMBER_HTTP_HEAD;
+    c->last = !req->keep_alive || srv->stopping;
+    c->dead = c->dead || !req->keep_alive;
+    snprintf(c->desc, sizeof c->desc, "%s %.100s", req->method_name, req->path);
+
+    route_reply reply;
+    infer_job *job;
+    if (router_route(&srv->router, req, &reply, &job) == 1) {
+        job->owner = c;
+        int rc = infer_submit(&srv->infer, job);
+        if (rc == 0) {
+            c->refs++;
+            ember_http_request_free(req);
+            return;
+        }
+        infer_job_free(job);
+        router_error(&reply, 503,
+                     rc == EMBER_EBUSY ? "the inference queue is full; retry later"
+                                       : "the server is shutting down");
+    }
+    ember_http_request_free(req);
+    conn_reply(c, reply.status, reply.body, reply.body_len, reply.allow);
+    free(reply.body);
+}
+
+void conn_job_done(infer_job *job, void *ctx)
+{
+    server *srv = ctx;
+    conn *c = job->owner;
+    if (job->status >= 500)
+        log_error(srv->log, "infer: %s: %d %.*s", c->desc, job->status, (int)job->json_len,
+                  job->json ? job->json : "");
+    if (!c->closing)
+        conn_reply(c, job->status, job->json, job->json_len, NULL);
+    else
+        log_debug(srv->log, "infer: %s: client gone, answer dropped", c->desc);
+    infer_job_free(job);
+    conn_unref(c);
+}
+
+static void conn_pump(conn *c)
+{
+    server *srv = c->srv;
+    while (!c->busy && !c->dead && !c->closing && !srv->stopping && c->in_off < c->in_len) {
+        size_t used = 0;
+        ember_http_request *req = NULL;
+        ember_err err = {{0}};
+        int rc = ember_http_reader_feed(c->reader, c->in + c->in_off, c->in_len - c->in_off, &used,
+                                        &req, &err);
+        c->in_off += used;
+        if (rc < 0)
+            conn_reply_parse_error(c, err.msg);
+        else if (rc == EMBER_HTTP_CONTINUE)
+            conn_send(c, EMBER_HTTP_CONTINUE_LINE, strlen(EMBER_HTTP_CONTINUE_LINE), NULL, 0);
+        else if (rc == EMBER_HTTP_REQUEST)
+            conn_dispatch(c, req);
+    }
+    if (c->closing)
+        return;
+    if (!c->busy && (srv->stopping || c->eof || c->dead)) {
+        conn_close(c);
+        return;
+    }
+    conn_update_reading(c);
+}
+
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = s->data;
+    (void)buf;
+    if (nread == 0 || c->closing)
+        return;
+    if (nread > 0) {
+        if (c->lingering)
+            return; /* draining: the bytes are dropped */
+        c->in_len += (size_t)nread;
+        conn_pump(c);
+        return;
+    }
+    if (nread != UV_EOF) {
+        log_debug(c->srv->log, "http: read failed: %s", uv_strerror((int)nread));
+        conn_close(c);
+        return;
+    }
+    c->eof = 1;
+    if (c->lingering) {
+        conn_close(c);
+        return;
+    }
+    conn_pump(c);
+}
+
+conn *conn_next(const conn *c)
+{
+    return c->next;
+}
+
+/* On server shutdown: an idle connection closes now, a busy one after its answer. */
+void conn_shutdown(conn *c)
+{
+    if (c->busy)
+        c->last = 1;
+    else
+        conn_close(c);
+}
+
+void conn_accept(server *srv)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        log_error(srv->log, "http: out of memory accepting a connection");
+        return;
+    }
+    c->srv = srv;
+    uv_pipe_init(srv->loop, &c->pipe, 0);
+    uv_timer_init(srv->loop, &c->timer);
+    c->pipe.data = c->timer.data = c;
+    c->refs = 2;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+
+    int rc = uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->pipe);
+    if (rc < 0) {
+        log_warn(srv->log, "http: accept failed: %s", uv_strerror(rc));
+        conn_close(c);
+        return;
+    }
+    if (srv->nconns > EMBERD_MAX_CONNECTIONS) {
+        log_warn(srv->log, "http: more than %d connections; closing a new one",
+                 EMBERD_MAX_CONNECTIONS);
+        conn_close(c);
+        return;
+    }
+    ember_err err = {{0}};
+    if (ember_http_reader_create(NULL, &c->reader, &err) < 0) {
+        log_error(srv->log, "http: %s", err.msg);
+        conn_close(c);
+        return;
+    }
+    conn_update_reading(c);
+}

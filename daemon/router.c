@@ -1,0 +1,234 @@
+/*
+ * The router. A path is split into segments and matched against the KServe v2 REST routes:
+ *   /v2                                   GET   server metadata
+ *   /v2/health/live, /v2/health/ready     GET
+ *   /v2/models/NAME[/versions/V]          GET   model metadata
+ *   /v2/models/NAME[/versions/V]/ready    GET
+ *   /v2/models/NAME[/versions/V]/infer    POST  becomes an infer_job
+ *   /v2/repository/index                  POST
+ * HEAD is accepted wherever GET is. The method is checked before the model is looked up, so
+ * a known route with the wrong method is a 405 (with Allow) whatever the model name is.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "router.h"
+
+#define ROUTE_MAX_SEGMENTS 8
+
+void router_error(route_reply *reply, int status, const char *msg)
+{
+    reply->status = status;
+    reply->body = ember_kserve_error_json(msg, &reply->body_len);
+}
+
+/* Print a cJSON tree into reply with status; takes the tree. */
+static void reply_json(route_reply *reply, int status, cJSON *root)
+{
+    char *s = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!s) {
+        router_error(reply, 500, "out of memory");
+        return;
+    }
+    reply->status = status;
+    reply->body = s;
+    reply->body_len = strlen(s);
+}
+
+/* Split "/a/b/c" into segments pointing into buf (a copy of path). -1 when the path has an
+ * empty segment (//, trailing /) or too many. */
+static int route_split(const char *path, char *buf, size_t cap, char **seg)
+{
+    if (path[0] != '/' || strlen(path) >= cap)
+        return -1;
+    strcpy(buf, path + 1);
+    int n = 0;
+    char *p = buf;
+    for (;;) {
+        char *slash = strchr(p, '/');
+        if (slash)
+            *slash = '\0';
+        if (*p == '\0' || n == ROUTE_MAX_SEGMENTS)
+            return -1;
+        seg[n++] = p;
+        if (!slash)
+            return n;
+        p = slash + 1;
+    }
+}
+
+static int is_get(const ember_http_request *req)
+{
+    return req->method == EMBER_HTTP_GET || req->method == EMBER_HTTP_HEAD;
+}
+
+static void route_method_not_allowed(route_reply *reply, const ember_http_request *req,
+                                     const char *allow)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "method %s is not allowed here (allowed: %s)", req->method_name,
+             allow);
+    router_error(reply, 405, msg);
+    reply->allow = allow;
+}
+
+static void route_server_metadata(const router *rt, route_reply *reply)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "name", "ember");
+    cJSON_AddStringToObject(root, "version", rt->version);
+    cJSON *ext = cJSON_AddArrayToObject(root, "extensions");
+    cJSON_AddItemToArray(ext, cJSON_CreateString("model_repository"));
+    reply_json(reply, 200, root);
+}
+
+static void route_health(const router *rt, const char *what, route_reply *reply)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (strcmp(what, "live") == 0) {
+        cJSON_AddBoolToObject(root, "live", 1);
+        reply_json(reply, 200, root);
+    } else {
+        int ready = rt->reg->nmodels > 0;
+        cJSON_AddBoolToObject(root, "ready", ready);
+        reply_json(reply, ready ? 200 : 503, root);
+    }
+}
+
+static void route_repository_index(const router *rt, route_reply *reply)
+{
+    cJSON *root = cJSON_CreateArray();
+    for (int i = 0; i < rt->reg->nmodels; i++) {
+        const model_entry *e = rt->reg->models[i];
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "name", e->name);
+        cJSON_AddStringToObject(m, "version", e->version_str);
+        cJSON_AddStringToObject(m, "state", "READY");
+        cJSON_AddItemToArray(root, m);
+    }
+    reply_json(reply, 200, root);
+}
+
+static void route_model_metadata(const model_entry *e, route_reply *reply)
+{
+    const char *versions[] = {e->version_str};
+    ember_err err = {{0}};
+    if (ember_kserve_encode_metadata(e->name, versions, 1, "ember", e->inputs, e->ninputs,
+                                     e->outputs, e->noutputs, &reply->body, &reply->body_len,
+                                     &err) < 0) {
+        router_error(reply, 500, err.msg);
+        return;
+    }
+    reply->status = 200;
+}
+
+static void route_model_ready(const model_entry *e, route_reply *reply)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "name", e->name);
+    cJSON_AddBoolToObject(root, "ready", 1);
+    reply_json(reply, 200, root);
+}
+
+/* /v2/models/NAME[/versions/V][/ready|/infer]: seg[0..1] are "v2", "models". */
+static int route_model(const router *rt, ember_http_request *req, char **seg, int n,
+                       route_reply *reply, infer_job **job)
+{
+    const char *name = seg[2], *version = NULL, *action = NULL;
+    if (n == 4) {
+        action = seg[3];
+    } else if ((n == 5 || n == 6) && strcmp(seg[3], "versions") == 0) {
+        version = seg[4];
+        action = n == 6 ? seg[5] : NULL;
+    } else if (n != 3) {
+        return -1;
+    }
+    if (action && strcmp(action, "ready") != 0 && strcmp(action, "infer") != 0)
+        return -1;
+
+    int infer = action && strcmp(action, "infer") == 0;
+    if (infer && req->method != EMBER_HTTP_POST) {
+        route_method_not_allowed(reply, req, "POST");
+        return 0;
+    }
+    if (!infer && !is_get(req)) {
+        route_method_not_allowed(reply, req, "GET, HEAD");
+        return 0;
+    }
+
+    char msg[256];
+    model_entry *e = registry_find(rt->reg, name);
+    if (!e) {
+        snprintf(msg, sizeof msg, "unknown model '%.128s'", name);
+        router_error(reply, 404, msg);
+        return 0;
+    }
+    if (version && strcmp(version, e->version_str) != 0) {
+        snprintf(msg, sizeof msg, "model '%s' has no version '%.32s' (serving %s)", e->name,
+                 version, e->version_str);
+        router_error(reply, 404, msg);
+        return 0;
+    }
+    if (!action) {
+        route_model_metadata(e, reply);
+        return 0;
+    }
+    if (!infer) {
+        route_model_ready(e, reply);
+        return 0;
+    }
+    *job = infer_job_new(e, req->body, req->body_len);
+    if (!*job) {
+        router_error(reply, 500, "out of memory");
+        return 0;
+    }
+    req->body = NULL;
+    req->body_len = 0;
+    return 1;
+}
+
+int router_route(const router *rt, ember_http_request *req, route_reply *reply, infer_job **job)
+{
+    memset(reply, 0, sizeof *reply);
+    *job = NULL;
+    char buf[EMBER_HTTP_MAX_URL + 1];
+    char *seg[ROUTE_MAX_SEGMENTS];
+    int n = route_split(req->path, buf, sizeof buf, seg);
+
+    if (n >= 1 && strcmp(seg[0], "v2") == 0) {
+        if (n == 1) {
+            if (!is_get(req))
+                route_method_not_allowed(reply, req, "GET, HEAD");
+            else
+                route_server_metadata(rt, reply);
+            return 0;
+        }
+        if (n == 3 && strcmp(seg[1], "health") == 0 &&
+            (strcmp(seg[2], "live") == 0 || strcmp(seg[2], "ready") == 0)) {
+            if (!is_get(req))
+                route_method_not_allowed(reply, req, "GET, HEAD");
+            else
+                route_health(rt, seg[2], reply);
+            return 0;
+        }
+        if (n == 3 && strcmp(seg[1], "repository") == 0 && strcmp(seg[2], "index") == 0) {
+            if (req->method != EMBER_HTTP_POST)
+                route_method_not_allowed(reply, req, "POST");
+            else
+                route_repository_index(rt, reply);
+            return 0;
+        }
+        if (n >= 3 && strcmp(seg[1], "models") == 0) {
+            int rc = route_model(rt, req, seg, n, reply, job);
+            if (rc >= 0)
+                return rc;
+        }
+    }
+    char msg[256];
+    snprintf(msg, sizeof msg, "no route for %.200s", req->path);
+    router_error(reply, 404, msg);
+    return 0;
+}

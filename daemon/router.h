@@ -1,0 +1,35 @@
+/*
+ * The router: maps a request's method and path onto the KServe v2 endpoints and answers
+ * everything that needs no inference on the spot; an infer request becomes a job for the
+ * caller to submit. It knows nothing of sockets.
+ */
+#ifndef EMBERD_ROUTER_H
+#define EMBERD_ROUTER_H
+
+#include <stddef.h>
+
+#include <ember/proto.h>
+
+#include "infer.h"
+#include "registry.h"
+
+typedef struct router {
+    const registry *reg;
+    const char *version; /* the project version, for GET /v2 */
+} router;
+
+typedef struct route_reply {
+    int status;
+    char *body; /* malloc'd JSON; NULL only when memory ran out */
+    size_t body_len;
+    const char *allow; /* the Allow header of a 405 */
+} route_reply;
+
+/* Route req. Returns 0 with *reply filled (the caller frees reply->body), or 1 with *job
+ * holding a new inference job, which has taken req's body. */
+int router_route(const router *rt, ember_http_request *req, route_reply *reply, infer_job **job);
+
+/* Fill reply with status and {"error": msg}. */
+void router_error(route_reply *reply, int status, const char *msg);
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * libember-proto: the wire formats ember speaks, kept apart from sockets and threads.
+ *
+ * - An incremental HTTP/1.1 request reader (over http-parser) that turns bytes, split any
+ *   way they arrive, into complete requests one at a time, within named limits.
+ * - An HTTP/1.1 response serializer.
+ * - The KServe v2 (Open Inference Protocol) JSON codec: infer requests and responses to and
+ *   from ember_tensors, model metadata, and the {"error": "..."} body.
+ *
+ * Nothing here touches a socket, a thread or global state: every object hangs off the
+ * caller. Functions return 0 (or a documented positive value) on success and a negative
+ * EMBER_E* code on failure, with a sentence in the caller's ember_err.
+ */
+#ifndef EMBER_PROTO_H
+#define EMBER_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ember/engine.h>
+#include <ember/err.h>
+
+/* ---- Limits: every bound the protocol layer enforces, in one place. ------------------- */
+
+/* Bytes of header names and values of one request (request line not included). */
+#define EMBER_HTTP_MAX_HEADER_BYTES (16 * 1024)
+/* Header lines in one request. */
+#define EMBER_HTTP_MAX_HEADERS 64
+/* Bytes of the request target (path and query). */
+#define EMBER_HTTP_MAX_URL 8192
+/* Bytes of one request body (after chunked decoding). */
+#define EMBER_HTTP_MAX_BODY (64 * 1024 * 1024)
+/* Elements of one decoded tensor (64 MiB of FP32). */
+#define EMBER_KSERVE_MAX_ELEMENTS (16 * 1024 * 1024)
+/* Inputs or requested outputs in one infer request. */
+#define EMBER_KSERVE_MAX_TENSORS 256
+/* Bytes of the optional request "id". */
+#define EMBER_KSERVE_MAX_ID 256
+
+/* ---- HTTP requests ------------------------------------------------------------------- */
+
+typedef enum ember_http_method {
+    EMBER_HTTP_OTHER = 0, /* any method http-parser knows but ember does not serve */
+    EMBER_HTTP_GET,
+    EMBER_HTTP_HEAD,
+    EMBER_HTTP_POST,
+    EMBER_HTTP_PUT,
+    EMBER_HTTP_DELETE,
+    EMBER_HTTP_OPTIONS,
+} ember_http_method;
+
+typedef struct ember_http_header {
+    const char *name;
+    const char *value;
+} ember_http_header;
+
+/* One complete request. Every string is NUL-terminated and owned by the request. */
+typedef struct ember_http_request {
+    ember_http_method method;
+    const char *method_name; /* "GET", "PATCH"...: static, for logs */
+    int http_major, http_minor;
+    char *target;               /* the request target as sent */
+    char *path;                 /* its path, not percent-decoded ("/v2/models/x") */
+    char *query;                /* its query without '?', NULL when absent */
+    ember_http_header *headers; /* every header in arrival order, names as sent */
+    int nheaders;
+    const char *host;         /* borrowed from headers; NULL when absent */
+    const char *content_type; /* borrowed from headers; NULL when absent */
+    int64_t content_length;   /* -1 when there was no Content-Length (chunked or no body) */
+    int expect_continue;      /* the client sent "Expect: 100-continue" */
+    int keep_alive;           /* the connection stays open after the response */
+    char *body;               /* NUL-terminated (not counted in body_len); never NULL */
+    size_t body_len;
+} ember_http_request;
+
+/* Case-insensitive lookup of the first header with that name; NULL when absent. */
+const char *ember_http_request_header(const ember_http_request *req, const char *name);
+void ember_http_request_free(ember_http_request *req);
+
+typedef struct ember_http_limits {
+    size_t max_header_bytes;
+    int max_headers;
+    size_t max_url;
+    size_t max_body;
+} ember_http_limits;
+
+#define EMBER_HTTP_LIMITS_DEFAULT                                                                  \
+    ((ember_http_limits){EMBER_HTTP_MAX_HEADER_BYTES, EMBER_HTTP_MAX_HEADERS, EMBER_HTTP_MAX_URL,  \
+                         EMBER_HTTP_MAX_BODY})
+
+/* The per-connection request assembler. */
+typedef struct ember_http_reader ember_http_reader;
+
+/* limits may be NULL for EMBER_HTTP_LIMITS_DEFAULT; it is copied. Free with
+ * ember_http_reader_free. */
+int ember_http_reader_create(const ember_http_limits *limits, ember_http_reader **out,
+                             ember_err *err);
+void ember_http_reader_free(ember_http_reader *r);
+
+/* Positive results of ember_http_reader_feed. */
+enum {
+    EMBER_HTTP_NEED_MORE = 0, /* every byte was consumed; no request is complete yet */
+    EMBER_HTTP_REQUEST = 1,   /* a request is complete: *out holds it */
+    EMBER_HTTP_CONTINUE = 2,  /* headers asking for "100 Continue" are complete; body pending */
+};
+
+/*
+ * Feed bytes as they arrive. Parsing stops at the first event, so call again with the bytes
+ * after *consumed until it returns EMBER_HTTP_NEED_MORE; requests come out in order. On
+ * EMBER_HTTP_REQUEST *out is the caller's (free with ember_http_request_free); a request
+ * whose keep_alive is 0 is the connection's last: feed nothing after it.
+ *
+ * Errors: EMBER_EINVAL for malformed input, EMBER_ENOMEM when a limit is crossed (or memory
+ * ran out). After an error the reader is spent (later feeds return EMBER_ESTATE): answer with
+ * ember_http_reader_error_status and close the connection.
+ */
+int ember_http_reader_feed(ember_http_reader *r, const char *buf, size_t len, size_t *consumed,
+                           ember_http_request **out, ember_err *err);
+
+/* The peer closed its side. Returns 0 when that happened between requests, EMBER_EINVAL
+ * when a request was cut off. */
+int ember_http_reader_eof(ember_http_reader *r, ember_err *err);
+
+/* After a failed feed: the status to answer with: 400 malformed, 413 body too large,
+ * 414 URL too long, 431 header too large or too many headers, 505 not HTTP/1.x,
+ * 500 out of memory. 0 when there was no error. */
+int ember_http_reader_error_status(const ember_http_reader *r);
+
+/* True while part of a request has been fed but it is not complete. */
+int ember_http_reader_in_request(const ember_http_reader *r);
+
+/* ---- HTTP responses ------------------------------------------------------------------ */
+
+/* The interim response that answers "Expect: 100-continue". */
+#define EMBER_HTTP_CONTINUE_LINE "HTTP/1.1 100 Continue\r\n\r\n"
+
+typedef struct ember_http_response {
+    int status;
+    const char *content_type; /* NULL: no Content-Type header */
+    const char *body;         /* may be NULL when body_len is 0 */
+    size_t body_len;
+    int keep_alive;                   /* "Connection: keep-alive" or "Connection: close" */
+    int head;                         /* answering HEAD: headers as for GET, no body bytes */
+    const ember_http_header *headers; /* extra headers such as Allow, Retry-After */
+    int nheaders;
+} ember_http_response;
+
+/* The reason phrase of a status ("Not Found"); "Unknown" for codes it does not know. */
+const char *ember_http_reason(int status);
+
+/* Serialize status line, headers and body into one buffer. On success *out (malloc'd,
+ * the caller frees it) holds *out_len bytes. EMBER_EINVAL for a status outside 100..599 or
+ * an extra header containing CR, LF or NUL, or a name that is not a token. */
+int ember_http_response_serialize(const ember_http_response *resp, char **out, size_t *out_len,
+                                  ember_err *err);
+
+/* ---- KServe v2 JSON ------------------------------------------------------------------ */
+
+/*
+ * Datatype names: FP32, INT64, INT32, INT8, UINT8, BOOL. JSON numbers cannot carry NaN or
+ * infinities, so FP32 values that are not finite are written as the strings "NaN",
+ * "Infinity" and "-Infinity" (the protobuf JSON mapping's choice) and those strings are
+ * accepted on input. Other FP32 values are written with 9 significant digits, which
+ * round-trips every float. JSON numbers are parsed as doubles, so INT64 values must lie
+ * within +-2^53 (where doubles still hold every integer); larger magnitudes are rejected.
+ */
+
+/* "FP32" etc.; NULL for a dtype without a KServe name. */
+const char *ember_kserve_datatype_name(ember_dtype dt);
+/* The dtype of a KServe datatype name; EMBER_DT_UNDEFINED when unknown. */
+ember_dtype ember_kserve_datatype(const char *name);
+
+/* A decoded infer request. The caller owns it and frees it with ember_infer_request_clear. */
+typedef struct ember_infer_request {
+    char *id;             /* NULL when the request had no "id" */
+    ember_tensor *inputs; /* [ninputs], in the model's input order; data malloc'd here */
+    int ninputs;
+    int *outputs; /* indices into the model's outputs, in the order requested */
+    int noutputs; /* every output of the model when "outputs" is absent or empty */
+} ember_infer_request;
+
+/*
+ * Decode an infer request body against the model's inputs and outputs. Every input of the
+ * model must be given exactly once with the model's datatype, rank and fixed dims (a
+ * negative model dim accepts any size >= 1); "data" is flat row-major or nested arrays with
+ * exactly as many elements as the shape. Errors (all with a message naming the input and,
+ * where it helps, the element): EMBER_EINVAL for malformed JSON or values, EMBER_ENOTFOUND
+ * for unknown or missing names, EMBER_ESHAPE for datatype, shape, count or element limit;
+ * all of those are the client's fault (HTTP 400). EMBER_ENOMEM only when memory ran out.
+ * On failure *out is left empty.
+ */
+int ember_kserve_decode_request(const char *body, size_t len, const ember_io_info *inputs,
+                                int ninputs, const ember_io_info *outputs, int noutputs,
+                                ember_infer_request *out, ember_err *err);
+void ember_infer_request_clear(ember_infer_request *req);
+
+/* A named tensor, borrowed, for encoding. */
+typedef struct ember_named_tensor {
+    const char *name;
+    ember_tensor tensor;
+} ember_named_tensor;
+
+/* Encode an infer request (what a client sends). id may be NULL; outputs may be NULL with
+ * noutputs 0 to ask for every output. *json is malloc'd, NUL-terminated, the caller frees. */
+int ember_kserve_encode_request(const char *id, const ember_named_tensor *inputs, int ninputs,
+                                const char *const *outputs, int noutputs, char **json, size_t *len,
+                                ember_err *err);
+
+/* Encode an infer response: {"model_name","model_version","id"?,"outputs":[...]}.
+ * *json is malloc'd, NUL-terminated, the caller frees. */
+int ember_kserve_encode_response(const char *model_name, const char *model_version, const char *id,
+                                 const ember_named_tensor *outputs, int noutputs, char **json,
+                                 size_t *len, ember_err *err);
+
+/* A decoded infer response; the caller frees it with ember_infer_response_clear. */
+typedef struct ember_infer_response {
+    char *model_name;
+    char *model_version;   /* NULL when absent */
+    char *id;              /* NULL when absent */
+    char **names;          /* [noutputs] */
+    ember_tensor *outputs; /* [noutputs], data malloc'd here */
+    int noutputs;
+} ember_infer_response;
+
+/* Decode an infer response body (what a client receives). Same value rules and errors as
+ * ember_kserve_decode_request, without a model to check against. */
+int ember_kserve_decode_response(const char *body, size_t len, ember_infer_response *out,
+                                 ember_err *err);
+void ember_infer_response_clear(ember_infer_response *resp);
+
+/* Model metadata: {"name","versions":[...],"platform","inputs":[{"name","datatype","shape"}],
+ * "outputs":[...]}, dynamic dims as -1. *json is malloc'd, the caller frees. */
+int ember_kserve_encode_metadata(const char *name, const char *const *versions, int nversions,
+                                 const char *platform, const ember_io_info *inputs, int ninputs,
+                                 const ember_io_info *outputs, int noutputs, char **json,
+                                 size_t *len, ember_err *err);
+
+/* {"error":"msg"} with msg escaped; malloc'd, NULL only when memory ran out. */
+char *ember_kserve_error_json(const char *msg, size_t *len);
+
+/* ---- NumPy .npy files (format 1.0-3.0; <f4 <i8 <i4 |i1 |u1 |b1, C order) ---- */
+
+/* Decode a whole .npy file held in buf. On success t->data is malloc'd; the caller frees it. */
+int ember_npy_decode(const void *buf, size_t len, ember_tensor *t, ember_err *err);
+/* Read path into t (t->data malloc'd, the caller frees it); errors name the file. */
+int ember_npy_load(const char *path, ember_tensor *t, ember_err *err);
+/* Write t to path as .npy 1.0, through a temporary file renamed into place. */
+int ember_npy_save(const char *path, const ember_tensor *t, ember_err *err);
+
+/* ---- WAV (RIFF, 16-bit integer PCM) ---- */
+
+typedef struct ember_wav {
+    int sample_rate;
+    int channels;
+    int64_t frames;   /* samples per channel */
+    int16_t *samples; /* frames * channels, interleaved; malloc'd, freed by ember_wav_free */
+} ember_wav;
+
+int ember_wav_decode(const void *buf, size_t len, ember_wav *out, ember_err *err);
+void ember_wav_free(ember_wav *w);
+
+#endif

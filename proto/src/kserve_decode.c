@@ -1,0 +1,527 @@
+/*
+ * KServe v2 JSON decoding: infer requests (checked against a model's inputs and outputs) and
+ * infer responses (for clients) into ember_tensors whose data this file allocates.
+ *
+ * cJSON parses the body into a tree; each tensor object is then read in three steps: its
+ * "datatype" and "shape" (rank, dims, element count within EMBER_KSERVE_MAX_ELEMENTS), the
+ * caller's checks against the model, and "data", which is first counted (flat or nested,
+ * no deeper than the rank) and only then converted element by element into one allocation.
+ * Every rejection names the tensor and, for values, the element's flat index.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include <ember/proto.h>
+
+#include "kserve.h"
+
+/* Largest magnitude a double holds every integer up to; INT64 data must stay within it. */
+#define KSERVE_EXACT_INT 9007199254740992.0
+
+static void shape_format(const ember_tensor *t, char *s, size_t cap)
+{
+    size_t n = (size_t)snprintf(s, cap, "[");
+    for (int i = 0; i < t->rank && n < cap; i++)
+        n += (size_t)snprintf(s + n, cap - n, "%s%lld", i ? "," : "", (long long)t->dims[i]);
+    if (n < cap)
+        snprintf(s + n, cap - n, "]");
+}
+
+static void info_shape_format(const ember_io_info *io, char *s, size_t cap)
+{
+    ember_tensor t = {.rank = io->rank};
+    memcpy(t.dims, io->dims, sizeof t.dims);
+    shape_format(&t, s, cap);
+}
+
+static const char *json_kind(const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsNull(v))
+        return "null";
+    if (cJSON_IsObject(v))
+        return "an object";
+    if (cJSON_IsArray(v))
+        return "an array";
+    return "a number";
+}
+
+/* The integral value of a JSON number within [lo, hi], or an error naming element i. */
+static int element_integer(const cJSON *v, double lo, double hi, const char *type, int64_t i,
+                           const char *what, double *out, ember_err *err)
+{
+    if (!cJSON_IsNumber(v))
+        return ember_err_set(err, EMBER_EINVAL, "%s: element %lld is %s, not a number", what,
+                             (long long)i, json_kind(v));
+    double d = v->valuedouble;
+    if (!isfinite(d) || d < lo || d > hi)
+        return ember_err_set(err, EMBER_EINVAL, "%s: element %lld (%.17g) is out of range for %s",
+                             what, (long long)i, d, type);
+    if (d != trunc(d))
+        return ember_err_set(err, EMBER_EINVAL, "%s: element %lld (%.17g) is not an integer", what,
+                             (long long)i, d);
+    *out = d;
+    return 0;
+}
+
+static int element_float(const cJSON *v, int64_t i, const char *what, float *out, ember_err *err)
+{
+    if (cJSON_IsString(v)) {
+        if (strcmp(v->valuestring, "NaN") == 0)
+            *out = NAN;
+        else if (strcmp(v->valuestring, "Infinity") == 0)
+            *out = INFINITY;
+        else if (strcmp(v->valuestring, "-Infinity") == 0)
+            *out = -INFINITY;
+        else
+            return ember_err_set(err, EMBER_EINVAL,
+                                 "%s: element %lld is a string other than \"NaN\", \"Infinity\" "
+                                 "or \"-Infinity\", not a number",
+                                 what, (long long)i);
+        return 0;
+    }
+    if (!cJSON_IsNumber(v))
+        return ember_err_set(err, EMBER_EINVAL, "%s: element %lld is %s, not a number", what,
+                             (long long)i, json_kind(v));
+    double d = v->valuedouble;
+    float f = (float)d;
+    if (!isfinite(d) || isinf(f))
+        return ember_err_set(err, EMBER_EINVAL, "%s: element %lld is out of range for FP32", what,
+                             (long long)i);
+    *out = f;
+    return 0;
+}
+
+static int element_decode(const cJSON *v, ember_dtype dt, void *data, int64_t i, const char *what,
+                          ember_err *err)
+{
+    double d;
+    int rc;
+    switch (dt) {
+    case EMBER_DT_FLOAT: return element_float(v, i, what, (float *)data + i, err);
+    case EMBER_DT_BOOL:
+        if (!cJSON_IsBool(v))
+            return ember_err_set(err, EMBER_EINVAL, "%s: element %lld is %s, not a boolean", what,
+                                 (long long)i, json_kind(v));
+        ((uint8_t *)data)[i] = cJSON_IsTrue(v) ? 1 : 0;
+        return 0;
+    case EMBER_DT_INT64:
+        rc = element_integer(v, -KSERVE_EXACT_INT, KSERVE_EXACT_INT, "INT64 (JSON carries +-2^53)",
+                             i, what, &d, err);
+        if (rc == 0)
+            ((int64_t *)data)[i] = (int64_t)d;
+        return rc;
+    case EMBER_DT_INT32:
+        rc = element_integer(v, INT32_MIN, INT32_MAX, "INT32", i, what, &d, err);
+        if (rc == 0)
+            ((int32_t *)data)[i] = (int32_t)d;
+        return rc;
+    case EMBER_DT_INT8:
+        rc = element_integer(v, INT8_MIN, INT8_MAX, "INT8", i, what, &d, err);
+        if (rc == 0)
+            ((int8_t *)data)[i] = (int8_t)d;
+        return rc;
+    case EMBER_DT_UINT8:
+        rc = element_integer(v, 0, UINT8_MAX, "UINT8", i, what, &d, err);
+        if (rc == 0)
+            ((uint8_t *)data)[i] = (uint8_t)d;
+        return rc;
+    default: return ember_err_set(err, EMBER_EINVAL, "%s: datatype not supported", what);
+    }
+}
+
+/* Count the leaves of a flat or nested "data" array, at most max_depth arrays deep. */
+static int data_count(const cJSON *node, int depth, int max_depth, int64_t *n, const char *what,
+                      ember_err *err)
+{
+    for (const cJSON *c = node->child; c; c = c->next) {
+        if (cJSON_IsArray(c)) {
+            if (depth + 1 > max_depth)
+                return ember_err_set(err, EMBER_ESHAPE,
+                                     "%s: \"data\" is nested deeper than the shape's rank", what);
+            int rc = data_count(c, depth + 1, max_depth, n, what, err);
+            if (rc < 0)
+                return rc;
+        } else {
+            (*n)++;
+        }
+    }
+    return 0;
+}
+
+static int data_fill(const cJSON *node, ember_dtype dt, void *data, int64_t *i, const char *what,
+                     ember_err *err)
+{
+    for (const cJSON *c = node->child; c; c = c->next) {
+        int rc = cJSON_IsArray(c) ? data_fill(c, dt, data, i, what, err)
+                                  : element_decode(c, dt, data, (*i)++, what, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Read "datatype" and "shape" of a tensor object into t (dtype, rank, dims). */
+static int tensor_head(const cJSON *obj, const char *what, ember_tensor *t, ember_err *err)
+{
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(obj, "datatype");
+    if (!dt)
+        return ember_err_set(err, EMBER_EINVAL, "%s has no \"datatype\"", what);
+    if (!cJSON_IsString(dt))
+        return ember_err_set(err, EMBER_EINVAL, "%s: \"datatype\" must be a string", what);
+    t->dtype = ember_kserve_datatype(dt->valuestring);
+    if (t->dtype == EMBER_DT_UNDEFINED)
+        return ember_err_set(err, EMBER_EINVAL,
+                             "%s: unknown datatype '%.32s' (known: FP32, INT64, INT32, INT8, "
+                             "UINT8, BOOL)",
+                             what, dt->valuestring);
+
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(obj, "shape");
+    if (!shape)
+        return ember_err_set(err, EMBER_EINVAL, "%s has no \"shape\"", what);
+    if (!cJSON_IsArray(shape))
+        return ember_err_set(err, EMBER_EINVAL, "%s: \"shape\" must be an array of integers", what);
+    int rank = cJSON_GetArraySize(shape);
+    if (rank > EMBER_MAX_RANK)
+        return ember_err_set(err, EMBER_ESHAPE, "%s: rank %d exceeds the limit of %d", what, rank,
+                             EMBER_MAX_RANK);
+    t->rank = rank;
+    int k = 0;
+    for (const cJSON *c = shape->child; c; c = c->next, k++) {
+        double d = cJSON_IsNumber(c) ? c->valuedouble : -1;
+        if (d < 0 || d != trunc(d) || d > KSERVE_EXACT_INT)
+            return ember_err_set(err, EMBER_EINVAL, "%s: shape[%d] must be a non-negative integer",
+                                 what, k);
+        t->dims[k] = (int64_t)d;
+    }
+    return 0;
+}
+
+/* Element count of t's shape, or an error when it is above EMBER_KSERVE_MAX_ELEMENTS. */
+static int tensor_count(const ember_tensor *t, const char *what, int64_t *count, ember_err *err)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] == 0)
+            n = 0;
+    for (int i = 0; i < t->rank && n; i++) {
+        if (t->dims[i] > EMBER_KSERVE_MAX_ELEMENTS / n) {
+            char s[160];
+            shape_format(t, s, sizeof s);
+            return ember_err_set(err, EMBER_ESHAPE,
+                                 "%s: shape %s holds more than the limit of %d elements", what, s,
+                                 EMBER_KSERVE_MAX_ELEMENTS);
+        }
+        n *= t->dims[i];
+    }
+    *count = n;
+    return 0;
+}
+
+/* Read "data" into a fresh allocation of count elements of t->dtype. */
+static int tensor_data(const cJSON *obj, const char *what, ember_tensor *t, int64_t count,
+                       ember_err *err)
+{
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
+    if (!data)
+        return ember_err_set(err, EMBER_EINVAL, "%s has no \"data\"", what);
+    if (!cJSON_IsArray(data))
+        return ember_err_set(err, EMBER_EINVAL, "%s: \"data\" must be an array", what);
+    int64_t n = 0;
+    int rc = data_count(data, 1, t->rank > 0 ? t->rank : 1, &n, what, err);
+    if (rc < 0)
+        return rc;
+    if (n != count) {
+        char s[160];
+        shape_format(t, s, sizeof s);
+        return ember_err_set(err, EMBER_ESHAPE,
+                             "%s: \"data\" has %lld elements, shape %s needs %lld", what,
+                             (long long)n, s, (long long)count);
+    }
+    size_t bytes = (size_t)count * kserve_dtype_size(t->dtype);
+    t->data = malloc(bytes ? bytes : 1);
+    if (!t->data)
+        return ember_err_set(err, EMBER_ENOMEM, "%s: out of memory for %zu bytes", what, bytes);
+    int64_t i = 0;
+    rc = data_fill(data, t->dtype, t->data, &i, what, err);
+    if (rc < 0) {
+        free(t->data);
+        t->data = NULL;
+    }
+    return rc;
+}
+
+static int decode_parse(const char *body, size_t len, cJSON **root, ember_err *err)
+{
+    const char *end = body;
+    *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!*root)
+        return ember_err_set(err, EMBER_EINVAL, "body is not valid JSON (error at byte %zu)",
+                             (size_t)(end - body));
+    while (end < body + len && *end && strchr(" \t\r\n", *end))
+        end++;
+    if (end < body + len) {
+        cJSON_Delete(*root);
+        *root = NULL;
+        return ember_err_set(err, EMBER_EINVAL,
+                             "body is not valid JSON (trailing data at byte %zu)",
+                             (size_t)(end - body));
+    }
+    if (!cJSON_IsObject(*root)) {
+        cJSON_Delete(*root);
+        *root = NULL;
+        return ember_err_set(err, EMBER_EINVAL, "body must be a JSON object");
+    }
+    return 0;
+}
+
+/* Optional string member; EINVAL when present but not a string or too long. */
+static int decode_opt_string(const cJSON *root, const char *key, size_t max, char **out,
+                             ember_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v))
+        return ember_err_set(err, EMBER_EINVAL, "\"%s\" must be a string", key);
+    if (strlen(v->valuestring) > max)
+        return ember_err_set(err, EMBER_EINVAL, "\"%s\" exceeds the limit of %zu bytes", key, max);
+    *out = strdup(v->valuestring);
+    return *out ? 0 : ember_err_set(err, EMBER_ENOMEM, "out of memory");
+}
+
+/* The "name" of an element of "inputs" or "outputs" (index k). */
+static int decode_name(const cJSON *obj, const char *list, int k, const char **name, ember_err *err)
+{
+    if (!cJSON_IsObject(obj))
+        return ember_err_set(err, EMBER_EINVAL, "\"%s\"[%d] must be an object", list, k);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(obj, "name");
+    if (!cJSON_IsString(n))
+        return ember_err_set(err, EMBER_EINVAL, "\"%s\"[%d] needs a string \"name\"", list, k);
+    *name = n->valuestring;
+    return 0;
+}
+
+static int decode_list(const cJSON *root, const char *key, int required, const cJSON **list, int *n,
+                       ember_err *err)
+{
+    *list = cJSON_GetObjectItemCaseSensitive(root, key);
+    *n = 0;
+    if (!*list)
+        return required ? ember_err_set(err, EMBER_EINVAL, "body has no \"%s\"", key) : 0;
+    if (!cJSON_IsArray(*list))
+        return ember_err_set(err, EMBER_EINVAL, "\"%s\" must be an array", key);
+    *n = cJSON_GetArraySize(*list);
+    if (*n > EMBER_KSERVE_MAX_TENSORS)
+        return ember_err_set(err, EMBER_EINVAL, "\"%s\" has %d entries, above the limit of %d", key,
+                             *n, EMBER_KSERVE_MAX_TENSORS);
+    return 0;
+}
+
+/* Check a request tensor's datatype and shape against the model's input. */
+static int request_check_input(const ember_io_info *io, const ember_tensor *t, const char *what,
+                               ember_err *err)
+{
+    if (t->dtype != io->dtype) {
+        const char *want = ember_kserve_datatype_name(io->dtype);
+        return ember_err_set(err, EMBER_ESHAPE, "%s has datatype %s, the model expects %s", what,
+                             ember_kserve_datatype_name(t->dtype), want ? want : "another type");
+    }
+    char s[160];
+    info_shape_format(io, s, sizeof s);
+    if (t->rank != io->rank)
+        return ember_err_set(err, EMBER_ESHAPE, "%s has rank %d, the model expects rank %d %s",
+                             what, t->rank, io->rank, s);
+    for (int i = 0; i < t->rank; i++) {
+        if (io->dims[i] >= 0 && t->dims[i] != io->dims[i])
+            return ember_err_set(err, EMBER_ESHAPE,
+                                 "%s: dim %d is %lld, the model expects %lld (shape %s)", what, i,
+                                 (long long)t->dims[i], (long long)io->dims[i], s);
+        if (io->dims[i] < 0 && t->dims[i] < 1)
+            return ember_err_set(err, EMBER_ESHAPE, "%s: dim %d is %lld, must be at least 1", what,
+                                 i, (long long)t->dims[i]);
+    }
+    return 0;
+}
+
+static int request_inputs(const cJSON *root, const ember_io_info *inputs, int ninputs,
+                          ember_infer_request *out, ember_err *err)
+{
+    const cJSON *list;
+    int n;
+    int rc = decode_list(root, "inputs", 1, &list, &n, err);
+    if (rc < 0)
+        return rc;
+    out->inputs = calloc((size_t)(ninputs > 0 ? ninputs : 1), sizeof *out->inputs);
+    if (!out->inputs)
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory");
+    out->ninputs = ninputs;
+
+    int k = 0;
+    for (const cJSON *obj = list->child; obj; obj = obj->next, k++) {
+        const char *name;
+        if ((rc = decode_name(obj, "inputs", k, &name, err)) < 0)
+            return rc;
+        char what[160];
+        snprintf(what, sizeof what, "input '%.128s'", name);
+        int idx = -1;
+        for (int i = 0; i < ninputs; i++)
+            if (strcmp(inputs[i].name, name) == 0)
+                idx = i;
+        if (idx < 0)
+            return ember_err_set(err, EMBER_ENOTFOUND, "unknown %s", what);
+        ember_tensor *t = &out->inputs[idx];
+        if (t->data)
+            return ember_err_set(err, EMBER_EINVAL, "%s is given twice", what);
+        int64_t count;
+        if ((rc = tensor_head(obj, what, t, err)) < 0 ||
+            (rc = request_check_input(&inputs[idx], t, what, err)) < 0 ||
+            (rc = tensor_count(t, what, &count, err)) < 0 ||
+            (rc = tensor_data(obj, what, t, count, err)) < 0)
+            return rc;
+    }
+    for (int i = 0; i < ninputs; i++)
+        if (!out->inputs[i].data)
+            return ember_err_set(err, EMBER_ENOTFOUND, "missing input '%.128s'", inputs[i].name);
+    return 0;
+}
+
+static int request_outputs(const cJSON *root, const ember_io_info *outputs, int noutputs,
+                           ember_infer_request *out, ember_err *err)
+{
+    const cJSON *list;
+    int n;
+    int rc = decode_list(root, "outputs", 0, &list, &n, err);
+    if (rc < 0)
+        return rc;
+    int all = n == 0;
+    out->outputs = calloc((size_t)(all ? (noutputs > 0 ? noutputs : 1) : n), sizeof(int));
+    if (!out->outputs)
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory");
+    if (all) {
+        for (int i = 0; i < noutputs; i++)
+            out->outputs[i] = i;
+        out->noutputs = noutputs;
+        return 0;
+    }
+    int k = 0;
+    for (const cJSON *obj = list->child; obj; obj = obj->next, k++) {
+        const char *name;
+        if ((rc = decode_name(obj, "outputs", k, &name, err)) < 0)
+            return rc;
+        int idx = -1;
+        for (int i = 0; i < noutputs; i++)
+            if (strcmp(outputs[i].name, name) == 0)
+                idx = i;
+        if (idx < 0)
+            return ember_err_set(err, EMBER_ENOTFOUND, "unknown output '%.128s'", name);
+        for (int j = 0; j < out->noutputs; j++)
+            if (out->outputs[j] == idx)
+                return ember_err_set(err, EMBER_EINVAL, "output '%.128s' is requested twice", name);
+        out->outputs[out->noutputs++] = idx;
+    }
+    return 0;
+}
+
+int ember_kserve_decode_request(const char *body, size_t len, const ember_io_info *inputs,
+                                int ninputs, const ember_io_info *outputs, int noutputs,
+                                ember_infer_request *out, ember_err *err)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *root;
+    int rc = decode_parse(body, len, &root, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = decode_opt_string(root, "id", EMBER_KSERVE_MAX_ID, &out->id, err)) == 0 &&
+        (rc = request_inputs(root, inputs, ninputs, out, err)) == 0)
+        rc = request_outputs(root, outputs, noutputs, out, err);
+    cJSON_Delete(root);
+    if (rc < 0)
+        ember_infer_request_clear(out);
+    return rc;
+}
+
+void ember_infer_request_clear(ember_infer_request *req)
+{
+    for (int i = 0; req->inputs && i < req->ninputs; i++)
+        free(req->inputs[i].data);
+    free(req->inputs);
+    free(req->outputs);
+    free(req->id);
+    memset(req, 0, sizeof *req);
+}
+
+int ember_kserve_decode_response(const char *body, size_t len, ember_infer_response *out,
+                                 ember_err *err)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *root;
+    int rc = decode_parse(body, len, &root, err);
+    if (rc < 0)
+        return rc;
+    const cJSON *list;
+    int n = 0;
+    if ((rc = decode_opt_string(root, "model_name", 1024, &out->model_name, err)) < 0 ||
+        (rc = decode_opt_string(root, "model_version", 64, &out->model_version, err)) < 0 ||
+        (rc = decode_opt_string(root, "id", EMBER_KSERVE_MAX_ID, &out->id, err)) < 0 ||
+        (rc = decode_list(root, "outputs", 1, &list, &n, err)) < 0)
+        goto done;
+    if (!out->model_name) {
+        rc = ember_err_set(err, EMBER_EINVAL, "body has no \"model_name\"");
+        goto done;
+    }
+    out->names = calloc((size_t)(n ? n : 1), sizeof *out->names);
+    out->outputs = calloc((size_t)(n ? n : 1), sizeof *out->outputs);
+    if (!out->names || !out->outputs) {
+        rc = ember_err_set(err, EMBER_ENOMEM, "out of memory");
+        goto done;
+    }
+    int k = 0;
+    for (const cJSON *obj = list->child; obj; obj = obj->next, k++) {
+        const char *name;
+        if ((rc = decode_name(obj, "outputs", k, &name, err)) < 0)
+            goto done;
+        char what[160];
+        snprintf(what, sizeof what, "output '%.128s'", name);
+        out->names[k] = strdup(name);
+        out->noutputs = k + 1;
+        if (!out->names[k]) {
+            rc = ember_err_set(err, EMBER_ENOMEM, "out of memory");
+            goto done;
+        }
+        int64_t count;
+        ember_tensor *t = &out->outputs[k];
+        if ((rc = tensor_head(obj, what, t, err)) < 0 ||
+            (rc = tensor_count(t, what, &count, err)) < 0 ||
+            (rc = tensor_data(obj, what, t, count, err)) < 0)
+            goto done;
+    }
+done:
+    cJSON_Delete(root);
+    if (rc < 0)
+        ember_infer_response_clear(out);
+    return rc;
+}
+
+void ember_infer_response_clear(ember_infer_response *resp)
+{
+    for (int i = 0; i < resp->noutputs; i++) {
+        free(resp->names[i]);
+        free(resp->outputs[i].data);
+    }
+    free(resp->names);
+    free(resp->outputs);
+    free(resp->model_name);
+    free(resp->model_version);
+    free(resp->id);
+    memset(resp, 0, sizeof *resp);
+}
