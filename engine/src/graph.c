@@ -71,7 +71,7 @@ eg_graph *eg_graph_new(eg_graph *parent, int opset)
     return g;
 }
 
-static void attr_free(eg_attr *a)
+void eg_attr_free(eg_attr *a)
 {
     free(a->name);
     free(a->s);
@@ -96,12 +96,13 @@ void eg_graph_free(eg_graph *g)
         free(n->in);
         free(n->out);
         for (int j = 0; j < n->nattr; j++)
-            attr_free(&n->attr[j]);
+            eg_attr_free(&n->attr[j]);
         free(n->attr);
     }
     for (int i = 0; i < g->nval; i++) {
         free(g->val[i].name);
-        free(g->val[i].data);
+        if (!g->val[i].borrowed)
+            free(g->val[i].data);
     }
     free(g->node);
     free(g->val);
@@ -175,6 +176,22 @@ static void mark_outer_uses(eg_graph *g, const eg_graph *sub, int node)
                 mark_outer_uses(g, sub->node[i].attr[j].g, node);
 }
 
+/* Reads the fused-activation attributes the optimizer leaves on a node into its fields. */
+static void link_activation(eg_node *n)
+{
+    static const char *const names[] = {NULL, "Relu", "Clip", "LeakyRelu", "HardSigmoid",
+                                        "Sigmoid"};
+    const eg_attr *a = eg_node_attr(n, "ember.activation");
+    n->act = 0;
+    for (int k = 1; a && a->s && k < (int)(sizeof names / sizeof names[0]); k++)
+        if (strcmp(a->s, names[k]) == 0)
+            n->act = k;
+    a = eg_node_attr(n, "ember.alpha");
+    n->act_alpha = a ? a->f : 0;
+    a = eg_node_attr(n, "ember.beta");
+    n->act_beta = a ? a->f : 0;
+}
+
 int eg_graph_link(eg_graph *g, ember_err *err)
 {
     for (int i = 0; i < g->nval; i++) {
@@ -184,6 +201,7 @@ int eg_graph_link(eg_graph *g, ember_err *err)
     }
     for (int i = 0; i < g->nnode; i++) {
         eg_node *n = &g->node[i];
+        link_activation(n);
         for (int j = 0; j < n->nin; j++) {
             int v = n->in[j];
             if (v < 0)

@@ -52,12 +52,14 @@ typedef struct eg_node {
     int nattr;
     eg_attr *attr;
     const eg_op *impl;
+    int act; /* a fused activation (enum eg_act in passes.h) applied to out[0]; 0 for none */
+    float act_alpha, act_beta;
 } eg_node;
 
 enum eg_value_kind {
     EG_VAL_NODE = 0,  /* produced by a node */
     EG_VAL_INPUT = 1, /* a graph input */
-    EG_VAL_CONST = 2, /* initializer or folded constant; data owned by the graph */
+    EG_VAL_CONST = 2, /* initializer or folded constant; data owned unless borrowed */
     EG_VAL_OUTER = 3, /* a subgraph's reference to a value of the enclosing graph */
 };
 
@@ -68,6 +70,8 @@ typedef struct eg_value {
     int rank;          /* -1 when not declared */
     int64_t dims[EMBER_MAX_RANK];
     void *data;        /* EG_VAL_CONST: the constant's bytes */
+    int borrowed;      /* data lies in memory the model holds (a compiled model's weights),
+                          not freed with the graph */
     int outer;         /* EG_VAL_OUTER: index in the enclosing graph */
     int producer;      /* EG_VAL_NODE: node index; else -1 */
     int last_use;      /* last node index reading it (incl. through subgraphs); -1 if none */
@@ -99,6 +103,7 @@ int eg_graph_add_value(eg_graph *g, const char *name);
 int eg_graph_link(eg_graph *g, ember_err *err);
 
 const eg_attr *eg_node_attr(const eg_node *n, const char *name);
+void eg_attr_free(eg_attr *a);
 
 /* Import an ONNX ModelProto from memory. */
 int eg_onnx_import(const void *buf, size_t len, eg_graph **out, ember_err *err);

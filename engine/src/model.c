@@ -1,14 +1,22 @@
 /*
  * The public model API: load a file or buffer, describe inputs and outputs.
  *
- * The format is recognised by content, not by file name, so a renamed file still loads and
- * a file that is not a model fails with a message that says what was expected.
+ * The format (ONNX protobuf or compiled .ember) is recognised by content, not by file name,
+ * so a renamed file still loads and a file that is not a model fails with a message that says
+ * what was expected. Files are mapped rather than read: a compiled model keeps its mapping
+ * and runs on the weights in it. Also a summary of what a model holds (describe).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "compiled.h"
+#include "passes.h"
 #include "model.h"
 
 #define MODEL_MAX_FILE_BYTES ((size_t)1 << 31)
@@ -21,6 +29,21 @@ static void io_from_value(ember_io_info *io, const eg_value *v)
     memcpy(io->dims, v->dims, sizeof io->dims);
 }
 
+/* The input and output descriptions, once m->g is loaded. */
+static int model_finish(ember_model *m, ember_err *err)
+{
+    const eg_graph *g = m->g;
+    m->inputs = calloc((size_t)g->nin + 1, sizeof *m->inputs);
+    m->outputs = calloc((size_t)g->nout + 1, sizeof *m->outputs);
+    if (!m->inputs || !m->outputs)
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory");
+    for (int i = 0; i < g->nin; i++)
+        io_from_value(&m->inputs[i], &g->val[g->in[i]]);
+    for (int i = 0; i < g->nout; i++)
+        io_from_value(&m->outputs[i], &g->val[g->out[i]]);
+    return 0;
+}
+
 int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_err *err)
 {
     if (!buf || len == 0)
@@ -28,56 +51,97 @@ int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_e
     ember_model *m = calloc(1, sizeof *m);
     if (!m)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
-    int rc = eg_onnx_import(buf, len, &m->g, err);
+    int rc;
+    if (eg_compiled_is(buf, len)) {
+        /* The weights are copied once, to an aligned block constants then point into. */
+        uint64_t woff, wsize;
+        m->format = EMBER_FORMAT_COMPILED;
+        rc = eg_compiled_check(buf, len, &woff, &wsize, err);
+        if (rc == 0 && posix_memalign(&m->weights, EG_COMPILED_ALIGN, wsize ? wsize : 1) != 0) {
+            m->weights = NULL;
+            rc = ember_err_set(err, EMBER_ENOMEM, "out of memory for %llu bytes of weights",
+                               (unsigned long long)wsize);
+        }
+        if (rc == 0) {
+            memcpy(m->weights, (const unsigned char *)buf + woff, wsize);
+            rc = eg_compiled_load(buf, len, m->weights, &m->g, err);
+        }
+    } else {
+        m->format = EMBER_FORMAT_ONNX;
+        rc = eg_onnx_import(buf, len, &m->g, err);
+        /* Compiled models were optimized before they were written. */
+        if (rc == 0)
+            rc = eg_optimize(m->g, err);
+    }
+    if (rc == 0)
+        rc = model_finish(m, err);
     if (rc) {
-        free(m);
+        ember_model_free(m);
         return rc;
     }
-    const eg_graph *g = m->g;
-    m->inputs = calloc((size_t)g->nin + 1, sizeof *m->inputs);
-    m->outputs = calloc((size_t)g->nout + 1, sizeof *m->outputs);
-    if (!m->inputs || !m->outputs) {
-        ember_model_free(m);
+    *out = m;
+    return 0;
+}
+
+/* A compiled file stays mapped and its constants are used in place; an ONNX file is
+ * imported (which copies what it keeps) and unmapped. */
+static int load_mapped(void *map, size_t len, ember_model **out, ember_err *err)
+{
+    if (!eg_compiled_is(map, len)) {
+        int rc = ember_model_load_mem(map, len, out, err);
+        munmap(map, len);
+        return rc;
+    }
+    ember_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        munmap(map, len);
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
     }
-    for (int i = 0; i < g->nin; i++)
-        io_from_value(&m->inputs[i], &g->val[g->in[i]]);
-    for (int i = 0; i < g->nout; i++)
-        io_from_value(&m->outputs[i], &g->val[g->out[i]]);
+    m->format = EMBER_FORMAT_COMPILED;
+    m->map = map;
+    m->map_len = len;
+    uint64_t woff, wsize;
+    int rc = eg_compiled_check(map, len, &woff, &wsize, err);
+    if (rc == 0)
+        rc = eg_compiled_load(map, len, (const unsigned char *)map + woff, &m->g, err);
+    if (rc == 0)
+        rc = model_finish(m, err);
+    if (rc) {
+        ember_model_free(m);
+        return rc;
+    }
     *out = m;
     return 0;
 }
 
 int ember_model_load(const char *path, ember_model **out, ember_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return ember_err_set(err, errno == ENOENT ? EMBER_ENOTFOUND : EMBER_EIO,
                              "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    void *map = MAP_FAILED;
     int rc = 0;
-    unsigned char *buf = NULL;
-    long len = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
+    if (fstat(fd, &st) != 0)
         rc = ember_err_set(err, EMBER_EIO, "cannot read %s: %s", path, strerror(errno));
-    } else if ((size_t)len > MODEL_MAX_FILE_BYTES) {
+    else if (!S_ISREG(st.st_mode))
+        rc = ember_err_set(err, EMBER_EIO, "%s is not a regular file", path);
+    else if (st.st_size == 0)
+        rc = ember_err_set(err, EMBER_EFORMAT, "%s: empty model", path);
+    else if ((uint64_t)st.st_size > MODEL_MAX_FILE_BYTES)
         rc = ember_err_set(err, EMBER_ENOMEM, "%s is larger than 2 GiB", path);
-    } else if (!(buf = malloc((size_t)len + 1))) {
-        rc = ember_err_set(err, EMBER_ENOMEM, "out of memory reading %s", path);
-    } else if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        rc = ember_err_set(err, EMBER_EIO, "cannot read %s", path);
+    else if ((map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
+        rc = ember_err_set(err, EMBER_EIO, "cannot map %s: %s", path, strerror(errno));
+    close(fd);
+    if (rc)
+        return rc;
+    rc = load_mapped(map, (size_t)st.st_size, out, err);
+    if (rc && err) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        ember_err_set(err, rc, "%s: %s", path, msg);
     }
-    fclose(f);
-    if (rc == 0) {
-        rc = ember_model_load_mem(buf, (size_t)len, out, err);
-        if (rc && err) {
-            char msg[sizeof err->msg];
-            snprintf(msg, sizeof msg, "%s", err->msg);
-            ember_err_set(err, rc, "%s: %s", path, msg);
-        }
-    }
-    free(buf);
     return rc;
 }
 
@@ -86,9 +150,82 @@ void ember_model_free(ember_model *m)
     if (!m)
         return;
     eg_graph_free(m->g);
+    if (m->map)
+        munmap(m->map, m->map_len);
+    free(m->weights);
     free(m->inputs);
     free(m->outputs);
     free(m);
+}
+
+/* ---- describe ---- */
+
+static int graph_nodes(const eg_graph *g)
+{
+    int n = g->nnode;
+    for (int i = 0; i < g->nnode; i++)
+        for (int j = 0; j < g->node[i].nattr; j++)
+            if (g->node[i].attr[j].g)
+                n += graph_nodes(g->node[i].attr[j].g);
+    return n;
+}
+
+static void add_tensor(ember_model_stats *st, ember_dtype dt, int rank, const int64_t *dims)
+{
+    int64_t bytes = eg_tensor_bytes(dt, rank, dims);
+    if (bytes > 0) {
+        st->params += bytes / (int64_t)ember_dtype_size(dt);
+        st->weight_bytes += bytes;
+    }
+}
+
+static void describe_graph(const eg_graph *g, ember_model_stats *st, ember_op_count *ops)
+{
+    for (int i = 0; i < g->nval; i++)
+        if (g->val[i].kind == EG_VAL_CONST)
+            add_tensor(st, g->val[i].dtype, g->val[i].rank, g->val[i].dims);
+    for (int i = 0; i < g->nnode; i++) {
+        const eg_node *n = &g->node[i];
+        int k = 0;
+        while (k < st->nops && (strcmp(ops[k].op, n->op) || strcmp(ops[k].domain, n->domain)))
+            k++;
+        if (k == st->nops)
+            ops[st->nops++] = (ember_op_count){.domain = n->domain, .op = n->op};
+        ops[k].count++;
+        st->nodes++;
+        for (int j = 0; j < n->nattr; j++) {
+            const eg_attr *a = &n->attr[j];
+            if (a->kind == EG_ATTR_TENSOR)
+                add_tensor(st, a->t.dtype, a->t.rank, a->t.dims);
+            if (a->g)
+                describe_graph(a->g, st, ops);
+        }
+    }
+}
+
+static int by_count(const void *pa, const void *pb)
+{
+    const ember_op_count *a = pa, *b = pb;
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    int c = strcmp(a->op, b->op);
+    return c ? c : strcmp(a->domain, b->domain);
+}
+
+int ember_model_describe(const ember_model *m, ember_model_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    ember_op_count *ops = calloc((size_t)graph_nodes(m->g) + 1, sizeof *ops);
+    if (!ops)
+        return EMBER_ENOMEM;
+    out->format = m->format;
+    out->opset = m->g->opset;
+    describe_graph(m->g, out, ops);
+    qsort(ops, (size_t)out->nops, sizeof *ops, by_count);
+    int keep = out->nops < EMBER_STATS_MAX_OPS ? out->nops : EMBER_STATS_MAX_OPS;
+    memcpy(out->ops, ops, (size_t)keep * sizeof *ops);
+    free(ops);
+    return 0;
 }
 
 int ember_model_ninputs(const ember_model *m)

@@ -9,6 +9,11 @@
 struct ember_model {
     eg_graph *g;
     ember_io_info *inputs, *outputs;
+    ember_model_format format;
+    /* A compiled model's constants borrow from one of these, released after the graph. */
+    void *map; /* the file, mmap'd read-only */
+    size_t map_len;
+    void *weights; /* load_mem: the weights section, copied to an aligned block */
 };
 
 #endif

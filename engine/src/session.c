@@ -14,6 +14,7 @@
 
 #include "model.h"
 #include "op.h"
+#include "passes.h"
 #include "planner.h"
 
 #define ARENA_ALIGN 64
@@ -41,6 +42,8 @@ struct ember_session {
     size_t scratch_cap, scratch_used, scratch_need;
     void **extra;
     int nextra, capextra;
+    int count_macs; /* ember_session_count_macs: add each node's MACs to macs */
+    int64_t macs;
 };
 
 struct eg_kctx {
@@ -310,6 +313,49 @@ static void scratch_reset(ember_session *s)
 
 static int run_graph(ember_session *s, frame *f, ember_err *err);
 
+static int64_t tensor_count_or0(const ember_tensor *t)
+{
+    int64_t n = t ? ember_tensor_count(t) : 0;
+    return n > 0 ? n : 0;
+}
+
+/* Multiply-accumulates node n just did, from the shapes it ran with: every output element of
+ * a convolution or matrix product costs its reduction length (for ConvTranspose, every input
+ * element costs the kernel's output footprint). Counted only when asked for. */
+static int64_t node_macs(const eg_node *n, const frame *f)
+{
+    const ember_tensor *in[4] = {NULL, NULL, NULL, NULL};
+    for (int j = 0; j < n->nin && j < 4; j++)
+        in[j] = n->in[j] >= 0 ? &f->t[n->in[j]] : NULL;
+    const ember_tensor *y = n->nout > 0 && n->out[0] >= 0 ? &f->t[n->out[0]] : NULL;
+    const char *op = n->op;
+    if (n->domain[0] || !y)
+        return 0;
+    int conv = strcmp(op, "Conv") == 0 || strcmp(op, "ConvInteger") == 0;
+    int qconv = strcmp(op, "QLinearConv") == 0;
+    if (conv || qconv || strcmp(op, "ConvTranspose") == 0) {
+        const ember_tensor *w = qconv ? in[3] : in[1];
+        if (!w || w->rank < 2)
+            return 0;
+        int64_t per = 1;
+        for (int d = 1; d < w->rank; d++)
+            per *= w->dims[d];
+        return (conv || qconv ? tensor_count_or0(y) : tensor_count_or0(in[0])) * per;
+    }
+    int gemm = strcmp(op, "Gemm") == 0;
+    if (gemm || strcmp(op, "MatMul") == 0 || strcmp(op, "MatMulInteger") == 0 ||
+        strcmp(op, "QLinearMatMul") == 0) {
+        const ember_tensor *a = in[0];
+        if (!a || a->rank < 1)
+            return 0;
+        int64_t k = a->dims[a->rank - 1];
+        if (gemm && a->rank == 2 && eg_node_attr(n, "transA") && eg_node_attr(n, "transA")->i)
+            k = a->dims[0];
+        return tensor_count_or0(y) * k;
+    }
+    return 0;
+}
+
 int eg_subgraph_run(eg_kctx *k, const eg_graph *g, const ember_tensor *ins, ember_tensor *outs)
 {
     eg_subgraph_release(k);
@@ -364,6 +410,10 @@ static int run_graph(ember_session *s, frame *f, ember_err *err)
                               ember_strerror(rc));
             return rc;
         }
+        if (n->act && (rc = eg_apply_activation(n, &f->t[n->out[0]], err)))
+            return rc;
+        if (s->count_macs)
+            s->macs += node_macs(n, f);
         for (int j = 0; j < n->nout; j++) {
             int v = n->out[j];
             if (v < 0)
@@ -434,6 +484,16 @@ void ember_session_free(ember_session *s)
 size_t ember_session_arena_bytes(const ember_session *s)
 {
     return s->arena_bytes;
+}
+
+void ember_session_count_macs(ember_session *s, int on)
+{
+    s->count_macs = on != 0;
+}
+
+int64_t ember_session_macs(const ember_session *s)
+{
+    return s->macs;
 }
 
 static int check_input(const eg_value *v, const ember_tensor *t, ember_err *err)
@@ -533,6 +593,8 @@ int ember_session_run(ember_session *s, const ember_tensor *inputs, int ninputs,
     for (int i = 0; i < g->nin; i++)
         s->top.t[g->in[i]] = inputs[i];
 
+    if (s->count_macs)
+        s->macs = 0;
     int rc = run_graph(s, &s->top, err);
     if (rc) {
         frame_clear(&s->top);
@@ -543,4 +605,49 @@ int ember_session_run(ember_session *s, const ember_tensor *inputs, int ninputs,
     for (int i = 0; i < g->nout; i++)
         outputs[i] = s->top.t[g->out[i]];
     return 0;
+}
+
+int eg_fold_nodes(eg_graph *g, const unsigned char *fold, ember_err *err)
+{
+    /* A session with nothing but scratch memory, and a frame on the heap. */
+    ember_session tmp;
+    frame f;
+    memset(&tmp, 0, sizeof tmp);
+    if (frame_init(&f, g, NULL) != 0)
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < g->nnode && rc == 0; i++) {
+        if (!fold[i])
+            continue;
+        const eg_node *n = &g->node[i];
+        eg_kctx k = {.s = &tmp, .f = &f, .n = n, .err = err};
+        rc = n->impl->run(&k);
+        eg_subgraph_release(&k);
+        scratch_reset(&tmp);
+        if (rc) {
+            if (err && !err->msg[0])
+                ember_err_set(err, rc, "node '%s' (%s) failed on constant inputs", n->name, n->op);
+            break;
+        }
+        if (n->act && (rc = eg_apply_activation(n, &f.t[n->out[0]], err)))
+            break;
+        for (int j = 0; j < n->nout; j++) {
+            int v = n->out[j];
+            if (v < 0)
+                continue;
+            eg_value *val = &g->val[v];
+            val->kind = EG_VAL_CONST;
+            val->dtype = f.t[v].dtype;
+            val->rank = f.t[v].rank;
+            memcpy(val->dims, f.t[v].dims, sizeof val->dims);
+            val->data = f.t[v].data;
+            f.owned[v] = 0; /* the graph owns it now */
+        }
+    }
+    frame_destroy(&f);
+    for (int i = 0; i < tmp.nextra; i++)
+        free(tmp.extra[i]);
+    free(tmp.extra);
+    free(tmp.scratch);
+    return rc;
 }

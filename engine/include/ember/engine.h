@@ -1,5 +1,6 @@
 /*
- * libember-engine: load a model (ONNX today), run it, and a small worker pool to run it on.
+ * libember-engine: load a model (ONNX or compiled .ember), run it, and a small worker pool to
+ * run it on.
  *
  * A model (ember_model) is immutable after loading and may be shared by any number of
  * threads. A session (ember_session) owns the memory arena one inference needs; it is used by
@@ -55,14 +56,52 @@ typedef struct ember_io_info {
 typedef struct ember_model ember_model;
 typedef struct ember_session ember_session;
 
-/* Load a model from a file (.onnx). On success *out is owned by the caller:
- * free it with ember_model_free after every session made from it is freed. */
+/* Load a model from a file: ONNX, or a compiled .ember (told apart by content, not name).
+ * On success *out is owned by the caller: free it with ember_model_free after every session
+ * made from it is freed. A compiled model is mapped read-only and its weights are used in
+ * place, so the file must not be modified while the model lives (ember_model_save replaces
+ * files by rename, which is safe). */
 int ember_model_load(const char *path, ember_model **out, ember_err *err);
 
-/* Load from memory; buf is copied where needed, so the caller may free it afterwards. */
+/* Load from memory (ONNX or compiled); what the model needs is copied (a compiled model's
+ * weights once, into an aligned block the model owns), so the caller may free buf afterwards. */
 int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_err *err);
 
 void ember_model_free(ember_model *m);
+
+/* Write m as a compiled .ember model (docs/ember-format.md) at path. The bytes go to a
+ * temporary file next to path, which is fsync'd and then renamed over path, so readers see
+ * the old file or the whole new one. m stays the caller's. */
+int ember_model_save(const ember_model *m, const char *path, ember_err *err);
+/* The same bytes in memory: on success *buf (*len bytes) is the caller's to free(). */
+int ember_model_save_mem(const ember_model *m, void **buf, size_t *len, ember_err *err);
+
+typedef enum ember_model_format {
+    EMBER_FORMAT_ONNX = 1,
+    EMBER_FORMAT_COMPILED = 2, /* .ember */
+} ember_model_format;
+
+#define EMBER_STATS_MAX_OPS 64
+
+typedef struct ember_op_count {
+    const char *domain; /* "" for the default ONNX domain */
+    const char *op;
+    int count;
+} ember_op_count;
+
+/* What a model holds, for tools (emberctl inspect). Strings are borrowed from the model. */
+typedef struct ember_model_stats {
+    ember_model_format format;
+    int opset;
+    int nodes;   /* including the nodes of subgraphs (the branches of If) */
+    int nops;    /* distinct operator types; ops[] holds the first EMBER_STATS_MAX_OPS */
+    ember_op_count ops[EMBER_STATS_MAX_OPS]; /* most frequent first, then by name */
+    int64_t params;       /* elements of all constants, tensor attributes included */
+    int64_t weight_bytes; /* their bytes */
+} ember_model_stats;
+
+/* Fill *out for m; 0 or EMBER_ENOMEM. */
+int ember_model_describe(const ember_model *m, ember_model_stats *out);
 
 int ember_model_ninputs(const ember_model *m);
 int ember_model_noutputs(const ember_model *m);
@@ -89,6 +128,13 @@ int ember_session_run(ember_session *s, const ember_tensor *inputs, int ninputs,
 
 /* Bytes of the arena planned for the last run's shapes (0 before the first run). */
 size_t ember_session_arena_bytes(const ember_session *s);
+
+/* Count multiply-accumulates (Conv, ConvTranspose, Gemm, MatMul and their integer and
+ * QLinear forms, from the shapes each node ran with) in the runs that follow, when on is
+ * non-zero. Off by default; runs then pay nothing for it. */
+void ember_session_count_macs(ember_session *s, int on);
+/* MACs of the last run made while counting was on (0 before any). */
+int64_t ember_session_macs(const ember_session *s);
 
 /*
  * A fixed pool of worker threads running jobs from a bounded FIFO queue. fn runs on a worker

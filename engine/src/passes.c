@@ -1,0 +1,294 @@
+/*
+ * Graph passes run once after a model is imported, before any session exists.
+ *
+ * In order: Identity (and inference-mode Dropout) nodes are bypassed; nodes whose inputs are
+ * all constants are run once and replaced by their results; Relu, Clip, LeakyRelu,
+ * HardSigmoid and Sigmoid that are the only reader of a Conv or Gemm are folded into it as
+ * an epilogue (attributes "ember.activation", "ember.alpha", "ember.beta", so a compiled
+ * model carries them); and nodes nothing reads are removed. Each pass leaves a valid graph,
+ * re-linked, so any subset is safe.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph.h"
+#include "op.h"
+#include "passes.h"
+
+static int node_has_subgraph(const eg_node *n)
+{
+    for (int j = 0; j < n->nattr; j++)
+        if (n->attr[j].g)
+            return 1;
+    return 0;
+}
+
+/* Whether a subgraph of node n reads value v of the enclosing graph. Deeper subgraphs reach
+ * outer values through their parent's OUTER values, so the direct children tell. */
+static int subgraph_reads(const eg_node *n, int v)
+{
+    for (int j = 0; j < n->nattr; j++) {
+        const eg_graph *sub = n->attr[j].g;
+        for (int i = 0; sub && i < sub->nval; i++)
+            if (sub->val[i].kind == EG_VAL_OUTER && sub->val[i].outer == v)
+                return 1;
+    }
+    return 0;
+}
+
+/* How many node inputs read value v (a subgraph read counts as many), and which node did. */
+static int count_readers(const eg_graph *g, int v, int *reader)
+{
+    int count = 0;
+    for (int i = 0; i < g->nnode; i++) {
+        for (int j = 0; j < g->node[i].nin; j++)
+            if (g->node[i].in[j] == v) {
+                count++;
+                *reader = i;
+            }
+        if (subgraph_reads(&g->node[i], v))
+            count += 2;
+    }
+    return count;
+}
+
+/* Makes everything that reads `from` read `to` instead, including subgraph references. */
+static void replace_uses(eg_graph *g, int from, int to)
+{
+    for (int i = 0; i < g->nnode; i++) {
+        eg_node *n = &g->node[i];
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j] == from)
+                n->in[j] = to;
+        for (int j = 0; j < n->nattr; j++) {
+            eg_graph *sub = n->attr[j].g;
+            for (int v = 0; sub && v < sub->nval; v++)
+                if (sub->val[v].kind == EG_VAL_OUTER && sub->val[v].outer == from)
+                    sub->val[v].outer = to;
+        }
+    }
+}
+
+static int is_output(const eg_graph *g, int v)
+{
+    for (int i = 0; i < g->nout; i++)
+        if (g->out[i] == v)
+            return 1;
+    return 0;
+}
+
+/* Removes the nodes marked in drop, keeping order. */
+static void remove_nodes(eg_graph *g, const unsigned char *drop)
+{
+    int w = 0;
+    for (int i = 0; i < g->nnode; i++) {
+        if (drop[i]) {
+            eg_node *n = &g->node[i];
+            free(n->name);
+            free(n->op);
+            free(n->domain);
+            free(n->in);
+            free(n->out);
+            for (int j = 0; j < n->nattr; j++)
+                eg_attr_free(&n->attr[j]);
+            free(n->attr);
+        } else {
+            g->node[w++] = g->node[i];
+        }
+    }
+    g->nnode = w;
+}
+
+static int bypass_identities(eg_graph *g, unsigned char *drop)
+{
+    int changed = 0;
+    for (int i = 0; i < g->nnode; i++) {
+        eg_node *n = &g->node[i];
+        int identity = strcmp(n->op, "Identity") == 0;
+        /* Dropout is the identity at inference unless training_mode is given (it could be
+         * true) or the mask output is read. */
+        int dropout = strcmp(n->op, "Dropout") == 0 && n->nin <= 2 &&
+                      !(n->nout > 1 && n->out[1] >= 0);
+        if (n->domain[0] || !(identity || dropout) || n->nin < 1 || n->in[0] < 0 || n->nout < 1)
+            continue;
+        int out = n->out[0];
+        if (out < 0 || is_output(g, out))
+            continue;
+        replace_uses(g, out, n->in[0]);
+        drop[i] = 1;
+        changed = 1;
+    }
+    return changed;
+}
+
+/* Marks nodes whose every input is a constant (or the result of a node marked before). */
+static int mark_foldable(const eg_graph *g, unsigned char *fold)
+{
+    unsigned char *known = calloc((size_t)g->nval + 1, 1);
+    int any = 0;
+    if (!known)
+        return 0;
+    for (int v = 0; v < g->nval; v++)
+        known[v] = g->val[v].kind == EG_VAL_CONST;
+    for (int i = 0; i < g->nnode; i++) {
+        const eg_node *n = &g->node[i];
+        if (node_has_subgraph(n) || n->domain[0] || strcmp(n->op, "Dropout") == 0)
+            continue;
+        int ok = 1;
+        for (int j = 0; j < n->nin && ok; j++)
+            ok = n->in[j] < 0 || known[n->in[j]];
+        if (!ok)
+            continue;
+        fold[i] = 1;
+        any = 1;
+        for (int j = 0; j < n->nout; j++)
+            if (n->out[j] >= 0)
+                known[n->out[j]] = 1;
+    }
+    free(known);
+    return any;
+}
+
+static const char *const fusable_acts[] = {"Relu", "Clip", "LeakyRelu", "HardSigmoid", "Sigmoid"};
+
+static int add_attr(eg_node *n, const char *name, int kind, float f, const char *s)
+{
+    eg_attr *a = realloc(n->attr, (size_t)(n->nattr + 1) * sizeof *a);
+    if (!a)
+        return EMBER_ENOMEM;
+    n->attr = a;
+    a = &n->attr[n->nattr];
+    memset(a, 0, sizeof *a);
+    a->name = strdup(name);
+    a->kind = kind;
+    a->f = f;
+    a->s = s ? strdup(s) : NULL;
+    if (!a->name || (s && !a->s))
+        return EMBER_ENOMEM;
+    n->nattr++;
+    return 0;
+}
+
+/* Reads a scalar float constant input, for Clip's bounds. */
+static int const_scalar(const eg_graph *g, const eg_node *n, int j, float *v)
+{
+    if (j >= n->nin || n->in[j] < 0)
+        return 1; /* absent: keep the default */
+    const eg_value *c = &g->val[n->in[j]];
+    if (c->kind != EG_VAL_CONST || c->dtype != EMBER_DT_FLOAT)
+        return 0;
+    for (int d = 0; d < c->rank; d++)
+        if (c->dims[d] != 1)
+            return 0;
+    *v = *(const float *)c->data;
+    return 1;
+}
+
+static int fuse_activations(eg_graph *g, unsigned char *drop)
+{
+    int changed = 0;
+    for (int i = 0; i < g->nnode; i++) {
+        eg_node *p = &g->node[i];
+        if (p->domain[0] || (strcmp(p->op, "Conv") != 0 && strcmp(p->op, "Gemm") != 0) ||
+            p->nout != 1 || p->out[0] < 0 || eg_node_attr(p, "ember.activation") ||
+            is_output(g, p->out[0]))
+            continue;
+        int r = -1;
+        if (count_readers(g, p->out[0], &r) != 1 || drop[r])
+            continue;
+        eg_node *a = &g->node[r];
+        const char *kind = NULL;
+        for (size_t k = 0; k < sizeof fusable_acts / sizeof fusable_acts[0]; k++)
+            if (strcmp(a->op, fusable_acts[k]) == 0 && !a->domain[0])
+                kind = fusable_acts[k];
+        if (!kind || a->nout != 1 || a->out[0] < 0 || a->in[0] != p->out[0])
+            continue;
+        float alpha = 0, beta = 0;
+        const eg_attr *at;
+        if (strcmp(kind, "Clip") == 0) {
+            alpha = -3.402823466e+38f;
+            beta = 3.402823466e+38f;
+            if ((at = eg_node_attr(a, "min")))
+                alpha = at->f;
+            if ((at = eg_node_attr(a, "max")))
+                beta = at->f;
+            if (!const_scalar(g, a, 1, &alpha) || !const_scalar(g, a, 2, &beta))
+                continue;
+        } else if (strcmp(kind, "LeakyRelu") == 0) {
+            alpha = (at = eg_node_attr(a, "alpha")) ? at->f : 0.01f;
+        } else if (strcmp(kind, "HardSigmoid") == 0) {
+            alpha = (at = eg_node_attr(a, "alpha")) ? at->f : 0.2f;
+            beta = (at = eg_node_attr(a, "beta")) ? at->f : 0.5f;
+        }
+        if (add_attr(p, "ember.activation", EG_ATTR_STRING, 0, kind) ||
+            add_attr(p, "ember.alpha", EG_ATTR_FLOAT, alpha, NULL) ||
+            add_attr(p, "ember.beta", EG_ATTR_FLOAT, beta, NULL))
+            return EMBER_ENOMEM;
+        /* The producer now writes the activation's output directly. */
+        int dead = p->out[0];
+        p->out[0] = a->out[0];
+        a->out[0] = dead;
+        drop[r] = 1;
+        changed = 1;
+    }
+    return changed;
+}
+
+static void mark_dead(const eg_graph *g, unsigned char *drop)
+{
+    unsigned char *needed = calloc((size_t)g->nval + 1, 1);
+    if (!needed)
+        return;
+    for (int i = 0; i < g->nout; i++)
+        needed[g->out[i]] = 1;
+    for (int i = g->nnode - 1; i >= 0; i--) {
+        const eg_node *n = &g->node[i];
+        int live = 0;
+        for (int j = 0; j < n->nout; j++)
+            if (n->out[j] >= 0 && needed[n->out[j]])
+                live = 1;
+        if (!live || drop[i]) {
+            drop[i] = 1;
+            continue;
+        }
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j] >= 0)
+                needed[n->in[j]] = 1;
+        /* Values read inside this node's subgraphs stay too. */
+        for (int v = 0; v < g->nval; v++)
+            if (!needed[v] && subgraph_reads(n, v))
+                needed[v] = 1;
+    }
+    free(needed);
+}
+
+int eg_optimize(eg_graph *g, ember_err *err)
+{
+    unsigned char *drop = calloc((size_t)g->nnode + 1, 1);
+    if (!drop)
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory");
+    int rc = 0;
+    if (bypass_identities(g, drop)) {
+        remove_nodes(g, drop);
+        if ((rc = eg_graph_link(g, err)))
+            goto out;
+    }
+    memset(drop, 0, (size_t)g->nnode + 1);
+    if (mark_foldable(g, drop)) {
+        if ((rc = eg_fold_nodes(g, drop, err)))
+            goto out;
+        remove_nodes(g, drop);
+        if ((rc = eg_graph_link(g, err)))
+            goto out;
+    }
+    memset(drop, 0, (size_t)g->nnode + 1);
+    rc = fuse_activations(g, drop);
+    if (rc < 0)
+        goto out;
+    mark_dead(g, drop);
+    remove_nodes(g, drop);
+    rc = eg_graph_link(g, err);
+out:
+    free(drop);
+    return rc;
+}
