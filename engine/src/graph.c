@@ -84,21 +84,24 @@ void eg_attr_free(eg_attr *a)
     eg_graph_free(a->g);
 }
 
+void eg_node_free(eg_node *n)
+{
+    free(n->name);
+    free(n->op);
+    free(n->domain);
+    free(n->in);
+    free(n->out);
+    for (int j = 0; j < n->nattr; j++)
+        eg_attr_free(&n->attr[j]);
+    free(n->attr);
+}
+
 void eg_graph_free(eg_graph *g)
 {
     if (!g)
         return;
-    for (int i = 0; i < g->nnode; i++) {
-        eg_node *n = &g->node[i];
-        free(n->name);
-        free(n->op);
-        free(n->domain);
-        free(n->in);
-        free(n->out);
-        for (int j = 0; j < n->nattr; j++)
-            eg_attr_free(&n->attr[j]);
-        free(n->attr);
-    }
+    for (int i = 0; i < g->nnode; i++)
+        eg_node_free(&g->node[i]);
     for (int i = 0; i < g->nval; i++) {
         free(g->val[i].name);
         if (!g->val[i].borrowed)

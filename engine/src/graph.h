@@ -104,6 +104,8 @@ int eg_graph_link(eg_graph *g, ember_err *err);
 
 const eg_attr *eg_node_attr(const eg_node *n, const char *name);
 void eg_attr_free(eg_attr *a);
+/* Frees what node n owns (not n itself, which lives in its graph's node array). */
+void eg_node_free(eg_node *n);
 
 /* Import an ONNX ModelProto from memory. */
 int eg_onnx_import(const void *buf, size_t len, eg_graph **out, ember_err *err);

@@ -83,15 +83,7 @@ static void remove_nodes(eg_graph *g, const unsigned char *drop)
     int w = 0;
     for (int i = 0; i < g->nnode; i++) {
         if (drop[i]) {
-            eg_node *n = &g->node[i];
-            free(n->name);
-            free(n->op);
-            free(n->domain);
-            free(n->in);
-            free(n->out);
-            for (int j = 0; j < n->nattr; j++)
-                eg_attr_free(&n->attr[j]);
-            free(n->attr);
+            eg_node_free(&g->node[i]);
         } else {
             g->node[w++] = g->node[i];
         }

@@ -382,6 +382,55 @@ START_TEST(bad_inputs_name_the_input)
 }
 END_TEST
 
+static int op_count(const ember_model_stats *st, const char *op)
+{
+    for (int i = 0; i < st->nops && i < EMBER_STATS_MAX_OPS; i++)
+        if (strcmp(st->ops[i].op, op) == 0)
+            return st->ops[i].count;
+    return 0;
+}
+
+/* x -> Identity -> Conv(1x1, w=2, b=1) -> Relu -> Dropout -> Add(., Add(c1, c2)) -> y, with
+ * c1, c2 constants: after loading only Conv (carrying the Relu) and one Add remain, and the
+ * result is what the unoptimized graph computes. */
+START_TEST(optimizer_folds_fuses_and_bypasses)
+{
+    const int64_t xd[4] = {1, 1, 1, 4}, wd[4] = {1, 1, 1, 1}, bd[1] = {1}, cd[1] = {1};
+    const float w[1] = {2}, b[1] = {1}, c1[1] = {10}, c2[1] = {0.5f};
+    tb_model *t = tb_new(13);
+    tb_input(t, "x", F32, 4, xd);
+    tb_init(t, "w", F32, 4, wd, w, sizeof w);
+    tb_init(t, "b", F32, 1, bd, b, sizeof b);
+    tb_init(t, "c1", F32, 1, cd, c1, sizeof c1);
+    tb_init(t, "c2", F32, 1, cd, c2, sizeof c2);
+    tb_node(t, "Identity", "x", "xi");
+    tb_node(t, "Conv", "xi,w,b", "conv");
+    tb_node(t, "Relu", "conv", "act");
+    tb_node(t, "Add", "c1,c2", "bias");
+    tb_node(t, "Dropout", "act", "dropped");
+    tb_node(t, "Add", "dropped,bias", "y");
+    tb_node(t, "Neg", "x", "unused");
+    tb_output(t, "y", F32, 4, xd);
+    ember_model *m = load_built(t);
+    ember_model_stats st;
+    ck_assert_int_eq(ember_model_describe(m, &st), 0);
+    ck_assert_int_eq(st.nodes, 2);
+    ck_assert_int_eq(op_count(&st, "Conv"), 1);
+    ck_assert_int_eq(op_count(&st, "Add"), 1);
+    ck_assert_int_eq(op_count(&st, "Relu") + op_count(&st, "Identity") +
+                         op_count(&st, "Dropout") + op_count(&st, "Neg"),
+                     0);
+    float x[4] = {-3, -0.5f, 0, 2}, y[4];
+    ember_tensor in = {F32, 4, {1, 1, 1, 4}, x};
+    run1(m, &in, y, 4, xd, 4);
+    /* relu(2x + 1) + 10.5 */
+    const float want[4] = {10.5f, 10.5f, 11.5f, 15.5f};
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(y[i], want[i]);
+    ember_model_free(m);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -390,6 +439,7 @@ static Suite *engine_suite(void)
     tcase_add_test(k, softmax_and_relu_by_hand);
     tcase_add_test(k, add_broadcasts_row);
     tcase_add_test(k, matmul_broadcasts_batch);
+    tcase_add_test(k, optimizer_folds_fuses_and_bypasses);
     suite_add_tcase(s, k);
     TCase *p = tcase_create("planner");
     tcase_add_test(p, planner_never_overlaps_live_buffers);
