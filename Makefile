@@ -8,7 +8,7 @@ ASAN_BUILD ?= build-asan
 SOCKET     ?= $(CURDIR)/run/emberd.sock
 MESON_OPTS ?=
 
-.PHONY: all setup build run check check-asan bench clean
+.PHONY: all setup build asan-build run check check-asan check-quick clean
 
 all: build
 
@@ -29,14 +29,21 @@ run: build
 	@scripts/banner.sh $(SOCKET)
 	exec $(BUILD)/daemon/emberd --dev --socket $(SOCKET)
 
-check: build
+# Every suite twice: as built, and built with AddressSanitizer and UndefinedBehaviorSanitizer.
+check: build asan-build
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
+
+# Only the sanitizer build, or only the plain one (quicker while working).
+check-asan: asan-build
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		scripts/run-tests.sh $(ASAN_BUILD)
+
+check-quick: build
 	@scripts/run-tests.sh $(BUILD)
 
-# The same suites built with AddressSanitizer and UndefinedBehaviorSanitizer.
-check-asan: setup $(ASAN_BUILD)/build.ninja
+asan-build: setup $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		scripts/run-tests.sh $(ASAN_BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) run
