@@ -1,8 +1,9 @@
 /*
  * The model registry. At startup main() loads the built-in model (the bytes of
  * models/digits/1/model.onnx compiled into the binary) and then, with --models DIR, the
- * highest version of every DIR/NAME/VERSION/model.onnx, a directory model replacing a
- * built-in one of the same name. Models are kept sorted by name so listings are stable.
+ * highest version of every DIR/NAME/VERSION/model.ember (or model.onnx with --dev), a
+ * directory model replacing a built-in one of the same name. Models are kept sorted by name
+ * so listings are stable.
  * Each entry owns one session slot per worker: the worker creates its session on first use
  * and is the only thread that ever touches it, so running needs no lock.
  */
@@ -197,10 +198,21 @@ static int is_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Load the highest version of dir/name that holds a model.onnx. */
+/* The model file of one version folder: a compiled model.ember, else (dev mode only) a
+ * plain model.onnx. Returns 1 and fills path when there is one. */
+static int version_model_file(const char *vdir, char *path, size_t cap)
+{
+    static const char *const names[] = {"model.ember", "model.onnx"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (snprintf(path, cap, "%s/%s", vdir, names[i]) < (int)cap && is_file(path))
+            return 1;
+    return 0;
+}
+
+/* Load the highest version of dir/name that holds a model file. */
 static void registry_load_model_dir(registry *reg, const char *dir, const char *name, int dev)
 {
-    char mdir[PATH_MAX], path[PATH_MAX];
+    char mdir[PATH_MAX], vdir[PATH_MAX], path[PATH_MAX];
     if (snprintf(mdir, sizeof mdir, "%s/%s", dir, name) >= (int)sizeof mdir)
         return;
     DIR *d = opendir(mdir);
@@ -211,7 +223,7 @@ static void registry_load_model_dir(registry *reg, const char *dir, const char *
     int best = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
+        if (de->d_name[0] == '.' || strcmp(de->d_name, "config.json") == 0)
             continue;
         int v = version_parse(de->d_name);
         if (!v) {
@@ -219,22 +231,24 @@ static void registry_load_model_dir(registry *reg, const char *dir, const char *
                      de->d_name);
             continue;
         }
-        if (snprintf(path, sizeof path, "%s/%s/model.onnx", mdir, de->d_name) >= (int)sizeof path)
+        if (snprintf(vdir, sizeof vdir, "%s/%s", mdir, de->d_name) >= (int)sizeof vdir)
             continue;
-        if (v > best && is_file(path))
+        if (v > best && version_model_file(vdir, path, sizeof path))
             best = v;
     }
     closedir(d);
     if (!best) {
-        log_warn(reg->log, "models: %s holds no VERSION/model.onnx; skipped", mdir);
+        log_warn(reg->log, "models: %s holds no VERSION/model.ember or model.onnx; skipped", mdir);
         return;
     }
-    if (snprintf(path, sizeof path, "%s/%d/model.onnx", mdir, best) >= (int)sizeof path)
+    if (snprintf(vdir, sizeof vdir, "%s/%d", mdir, best) >= (int)sizeof vdir ||
+        !version_model_file(vdir, path, sizeof path))
         return;
-    if (!dev) {
+    size_t n = strlen(path);
+    if (!dev && n > 5 && strcmp(path + n - 5, ".onnx") == 0) {
         log_warn(reg->log,
-                 "models: refusing %s: plain .onnx models are served only with --dev "
-                 "(sealed bundles are not supported yet)",
+                 "models: refusing %s: plain .onnx models are served only with --dev; "
+                 "compile it with 'emberctl compile' into model.ember",
                  path);
         return;
     }

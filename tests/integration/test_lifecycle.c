@@ -7,6 +7,8 @@
  * right), or with a client stuck halfway through a request.
  */
 #include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -171,6 +173,64 @@ START_TEST(accepts_options)
 }
 END_TEST
 
+/* A compiled model.ember in --models DIR is served without --dev, replacing the built-in
+ * digits; a plain model.onnx in another folder is refused. */
+START_TEST(serves_compiled_models_from_dir)
+{
+    char models[IT_DIR_MAX], vdir[IT_DIR_MAX + 64], out_path[IT_DIR_MAX + 80], *out, *err;
+    emberd_proc d;
+    digits_ref ref;
+    ember_response r;
+
+    it_mkdtemp(models);
+    snprintf(vdir, sizeof vdir, "%s/digits", models);
+    ck_assert_int_eq(mkdir(vdir, 0755), 0);
+    snprintf(vdir, sizeof vdir, "%s/digits/1", models);
+    ck_assert_int_eq(mkdir(vdir, 0755), 0);
+    snprintf(out_path, sizeof out_path, "%s/model.ember", vdir);
+    const char *compile[] = {getenv("EMBERCTL"), "compile",
+                             it_source_path("models/digits/1/model.onnx"), "-o", out_path, NULL};
+    ck_assert_int_eq(it_run(compile, NULL, NULL, &out, &err), 0);
+    free(out);
+    free(err);
+    snprintf(vdir, sizeof vdir, "%s/plain", models);
+    ck_assert_int_eq(mkdir(vdir, 0755), 0);
+    snprintf(vdir, sizeof vdir, "%s/plain/1", models);
+    ck_assert_int_eq(mkdir(vdir, 0755), 0);
+    snprintf(out_path, sizeof out_path, "%s/model.onnx", vdir);
+    size_t len;
+    char *onnx = it_read_file(it_source_path("models/digits/1/model.onnx"), &len);
+    FILE *f = fopen(out_path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite(onnx, 1, len, f), len);
+    fclose(f);
+    free(onnx);
+
+    /* The last --log-level wins: info, to see which file was loaded. */
+    const char *const extra[] = {"--models", models, "--log-level", "info", NULL};
+    char log[IT_DIR_MAX + 16];
+    snprintf(log, sizeof log, "%s/emberd.log", models);
+    it_ref_load(&ref);
+    it_emberd_start_logged(&d, extra, 0, log);
+    ember_client *c = it_client(d.socket);
+    char *body = it_infer_body(&ref, 0, 4, NULL);
+    it_request(c, "POST", "/v2/models/digits/infer", body, &r);
+    it_assert_infer_ok(&r, &ref, 0, 4, NULL);
+    ember_response_free(&r);
+    free(body);
+    it_request(c, "GET", "/v2/models/plain", NULL, &r);
+    it_assert_error(&r, 404, "a plain .onnx model without --dev");
+    ember_response_free(&r);
+    ember_client_close(c);
+    it_emberd_stop(&d, SIGTERM);
+    /* The compiled file, not the built-in model, is what answered. */
+    char *text = it_read_file(log, NULL);
+    ck_assert_msg(strstr(text, "digits/1/model.ember") && strstr(text, "refusing"), "log: %.800s",
+                  text);
+    free(text);
+}
+END_TEST
+
 /* A bad command line is refused at once, with a message, and nothing is left listening. */
 static const char *const bad_options[][3] = {
     {"--log-level", "loud", NULL},
@@ -231,6 +291,7 @@ Suite *it_suite_lifecycle(void)
     tcase_add_loop_test(tc, help_and_version, 0, 2);
     tcase_add_loop_test(tc, announces_socket, 0, 4);
     tcase_add_loop_test(tc, accepts_options, 0, 3);
+    tcase_add_test(tc, serves_compiled_models_from_dir);
     tcase_add_loop_test(tc, rejects_bad_options, 0, 3);
     suite_add_tcase(s, tc);
     return s;
