@@ -25,7 +25,18 @@ typedef struct frame {
     ember_tensor *t;
     unsigned char *owned; /* 1 when t[i].data was malloc'd for this frame and must be freed */
     int arena;            /* node outputs come from the session's arena */
+    /* A subgraph frame kept by its session between runs: node outputs go to buffers that
+     * stay allocated (buf[i] of cap[i] bytes) and are reused while they are big enough. */
+    void **buf;
+    size_t *cap;
+    int busy;
 } frame;
+
+/* One kept frame per subgraph, so running an If costs no allocation after the first run. */
+typedef struct subframe {
+    const eg_graph *g;
+    frame f;
+} subframe;
 
 struct ember_session {
     const ember_model *m;
@@ -42,6 +53,8 @@ struct ember_session {
     size_t scratch_cap, scratch_used, scratch_need;
     void **extra;
     int nextra, capextra;
+    subframe **subs; /* each allocated on its own: frames in use must never move */
+    int nsubs;
     int count_macs; /* ember_session_count_macs: add each node's MACs to macs */
     int64_t macs;
 };
@@ -51,7 +64,8 @@ struct eg_kctx {
     frame *f;
     const eg_node *n;
     ember_err *err;
-    frame *sub; /* frame of the last eg_subgraph_run, until released */
+    frame *sub;  /* frame of the last eg_subgraph_run, until released */
+    int sub_kept; /* sub belongs to the session's kept frames (else it is freed on release) */
 };
 
 static void *aligned_alloc64(size_t bytes)
@@ -109,6 +123,10 @@ static void frame_destroy(frame *f)
     if (!f->t)
         return;
     frame_clear(f);
+    for (int i = 0; f->buf && i < f->g->nval; i++)
+        free(f->buf[i]);
+    free(f->buf);
+    free(f->cap);
     free(f->t);
     free(f->owned);
     f->t = NULL;
@@ -171,6 +189,19 @@ void *eg_out(eg_kctx *k, int i, ember_dtype dt, int rank, const int64_t *dims)
     t->rank = rank;
 
     ember_session *s = k->s;
+    if (f->buf) {
+        if (f->cap[v] < (size_t)bytes) {
+            free(f->buf[v]);
+            f->buf[v] = aligned_alloc64((size_t)bytes);
+            f->cap[v] = f->buf[v] ? (size_t)bytes : 0;
+            if (!f->buf[v]) {
+                eg_fail(k, EMBER_ENOMEM, "out of memory for output %d", i);
+                return NULL;
+            }
+        }
+        t->data = f->buf[v];
+        return t->data;
+    }
     if (f->arena && s->planned && s->size[v] >= bytes) {
         t->data = s->arena + s->off[v];
         return t->data;
@@ -356,14 +387,59 @@ static int64_t node_macs(const eg_node *n, const frame *f)
     return 0;
 }
 
+/* The session's kept frame for g (made on first use), or NULL when it is in use already or
+ * memory ran out; the caller then runs g in a throwaway frame. */
+static frame *kept_frame(ember_session *s, const eg_graph *g, frame *parent)
+{
+    for (int i = 0; i < s->nsubs; i++)
+        if (s->subs[i]->g == g)
+            return s->subs[i]->f.busy ? NULL : &s->subs[i]->f;
+    subframe **subs = realloc(s->subs, (size_t)(s->nsubs + 1) * sizeof *subs);
+    if (!subs)
+        return NULL;
+    s->subs = subs;
+    subframe *sf = calloc(1, sizeof *sf);
+    if (!sf || frame_init(&sf->f, g, parent) != 0) {
+        free(sf);
+        return NULL;
+    }
+    sf->f.buf = calloc((size_t)g->nval + 1, sizeof *sf->f.buf);
+    sf->f.cap = calloc((size_t)g->nval + 1, sizeof *sf->f.cap);
+    if (!sf->f.buf || !sf->f.cap) {
+        frame_destroy(&sf->f);
+        free(sf);
+        return NULL;
+    }
+    sf->g = g;
+    s->subs[s->nsubs++] = sf;
+    return &sf->f;
+}
+
+static void kept_frames_free(ember_session *s)
+{
+    for (int i = 0; i < s->nsubs; i++) {
+        frame_destroy(&s->subs[i]->f);
+        free(s->subs[i]);
+    }
+    free(s->subs);
+    s->subs = NULL;
+    s->nsubs = 0;
+}
+
 int eg_subgraph_run(eg_kctx *k, const eg_graph *g, const ember_tensor *ins, ember_tensor *outs)
 {
     eg_subgraph_release(k);
-    frame *sub = malloc(sizeof *sub);
-    if (!sub || frame_init(sub, g, k->f) != 0) {
-        free(sub);
-        return eg_fail(k, EMBER_ENOMEM, "out of memory for a subgraph");
+    frame *sub = kept_frame(k->s, g, k->f);
+    k->sub_kept = sub != NULL;
+    if (!sub) {
+        sub = malloc(sizeof *sub);
+        if (!sub || frame_init(sub, g, k->f) != 0) {
+            free(sub);
+            return eg_fail(k, EMBER_ENOMEM, "out of memory for a subgraph");
+        }
     }
+    sub->parent = k->f;
+    sub->busy = 1;
     for (int i = 0; i < g->nval; i++)
         if (g->val[i].kind == EG_VAL_OUTER)
             sub->t[i] = k->f->t[g->val[i].outer];
@@ -380,11 +456,16 @@ int eg_subgraph_run(eg_kctx *k, const eg_graph *g, const ember_tensor *ins, embe
 
 void eg_subgraph_release(eg_kctx *k)
 {
-    if (k->sub) {
+    if (!k->sub)
+        return;
+    if (k->sub_kept) {
+        frame_clear(k->sub);
+        k->sub->busy = 0;
+    } else {
         frame_destroy(k->sub);
         free(k->sub);
-        k->sub = NULL;
     }
+    k->sub = NULL;
 }
 
 static int run_graph(ember_session *s, frame *f, ember_err *err)
@@ -469,6 +550,7 @@ void ember_session_free(ember_session *s)
     if (!s)
         return;
     frame_destroy(&s->top);
+    kept_frames_free(s);
     for (int i = 0; i < s->nextra; i++)
         free(s->extra[i]);
     free(s->extra);
@@ -645,6 +727,7 @@ int eg_fold_nodes(eg_graph *g, const unsigned char *fold, ember_err *err)
         }
     }
     frame_destroy(&f);
+    kept_frames_free(&tmp);
     for (int i = 0; i < tmp.nextra; i++)
         free(tmp.extra[i]);
     free(tmp.extra);
