@@ -46,6 +46,10 @@ extern const emberctl_cmd emberctl_cmd_run;
 extern const emberctl_cmd emberctl_cmd_compile;
 extern const emberctl_cmd emberctl_cmd_inspect;
 extern const emberctl_cmd emberctl_cmd_bench;
+extern const emberctl_cmd emberctl_cmd_keygen;
+extern const emberctl_cmd emberctl_cmd_seal;
+extern const emberctl_cmd emberctl_cmd_verify;
+extern const emberctl_cmd emberctl_cmd_open;
 
 /* Print "emberctl: " and the formatted message on stderr. */
 #if defined(__GNUC__)

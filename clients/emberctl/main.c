@@ -23,6 +23,10 @@ static const emberctl_cmd *const commands[] = {
     &emberctl_cmd_bench,
     &emberctl_cmd_compile,
     &emberctl_cmd_inspect,
+    &emberctl_cmd_keygen,
+    &emberctl_cmd_seal,
+    &emberctl_cmd_verify,
+    &emberctl_cmd_open,
 };
 
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
