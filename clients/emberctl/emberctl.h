@@ -50,6 +50,7 @@ extern const emberctl_cmd emberctl_cmd_keygen;
 extern const emberctl_cmd emberctl_cmd_seal;
 extern const emberctl_cmd emberctl_cmd_verify;
 extern const emberctl_cmd emberctl_cmd_open;
+extern const emberctl_cmd emberctl_cmd_power_sim;
 
 /* Print "emberctl: " and the formatted message on stderr. */
 #if defined(__GNUC__)

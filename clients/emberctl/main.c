@@ -27,6 +27,7 @@ static const emberctl_cmd *const commands[] = {
     &emberctl_cmd_seal,
     &emberctl_cmd_verify,
     &emberctl_cmd_open,
+    &emberctl_cmd_power_sim,
 };
 
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])

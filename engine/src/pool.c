@@ -5,6 +5,10 @@
  * and runs the job. The ring is allocated once, so a full queue is an immediate EMBER_EBUSY
  * rather than unbounded memory. Destroy marks the pool closing, lets the workers drain what is
  * queued, and joins them.
+ *
+ * Gating (ember_pool_set_active, for the power governor): workers with an index at or above
+ * the active count park on their own condition variable instead of waiting for work, and a
+ * submit wakes one of them only when more jobs wait than there are active workers.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -30,7 +34,42 @@ struct ember_pool {
     int closing;
     int nworkers;
     pool_worker *workers;
+    /* Gating: workers with index >= active park on unpark; parked counts them. */
+    pthread_cond_t unpark;
+    int active, parked;
 };
+
+/* Whether worker index should park now: it is beyond the active count and the active workers
+ * can take what is queued. Called with the lock held. */
+static int pool_gated(const ember_pool *p, int index)
+{
+    return index >= p->active && p->count <= p->active && !p->closing;
+}
+
+/* Wait, with the lock held, until there is a job for worker index or the pool is closing;
+ * a gated worker parks meanwhile. */
+static void pool_wait_for_work(ember_pool *p, int index)
+{
+    for (;;) {
+        if (pool_gated(p, index)) {
+            p->parked++;
+            pthread_cond_wait(&p->unpark, &p->lock);
+            p->parked--;
+        } else if (p->count == 0 && !p->closing) {
+            pthread_cond_wait(&p->nonempty, &p->lock);
+        } else {
+            return;
+        }
+    }
+}
+
+/* After a submit, with the lock held: wake a parked worker if the queue outgrew the active
+ * workers. */
+static void pool_wake_parked(ember_pool *p)
+{
+    if (p->parked > 0 && p->count > p->active)
+        pthread_cond_signal(&p->unpark);
+}
 
 static void *pool_worker_main(void *arg)
 {
@@ -39,8 +78,7 @@ static void *pool_worker_main(void *arg)
 
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        while (p->count == 0 && !p->closing)
-            pthread_cond_wait(&p->nonempty, &p->lock);
+        pool_wait_for_work(p, w->index);
         if (p->count == 0) {
             pthread_mutex_unlock(&p->lock);
             return NULL;
@@ -72,6 +110,8 @@ int ember_pool_create(int nworkers, int queue_cap, ember_pool **out, ember_err *
     p->cap = queue_cap;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->nonempty, NULL);
+    pthread_cond_init(&p->unpark, NULL);
+    p->active = nworkers;
     for (int i = 0; i < nworkers; i++) {
         p->workers[i].pool = p;
         p->workers[i].index = i;
@@ -98,6 +138,7 @@ int ember_pool_submit(ember_pool *p, ember_job_fn fn, void *arg)
         p->ring[(p->head + p->count) % p->cap] = (pool_job){fn, arg};
         p->count++;
         pthread_cond_signal(&p->nonempty);
+        pool_wake_parked(p);
     }
     pthread_mutex_unlock(&p->lock);
     return rc;
@@ -116,6 +157,29 @@ int ember_pool_queued(ember_pool *p)
     return n;
 }
 
+int ember_pool_set_active(ember_pool *p, int n)
+{
+    if (n < 1)
+        n = 1;
+    if (n > p->nworkers)
+        n = p->nworkers;
+    pthread_mutex_lock(&p->lock);
+    p->active = n;
+    /* Newly active workers leave their park; newly gated ones waiting for work re-check. */
+    pthread_cond_broadcast(&p->unpark);
+    pthread_cond_broadcast(&p->nonempty);
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+int ember_pool_parked(ember_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    int n = p->parked;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
 void ember_pool_destroy(ember_pool *p)
 {
     if (!p)
@@ -123,10 +187,12 @@ void ember_pool_destroy(ember_pool *p)
     pthread_mutex_lock(&p->lock);
     p->closing = 1;
     pthread_cond_broadcast(&p->nonempty);
+    pthread_cond_broadcast(&p->unpark);
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; i < p->nworkers; i++)
         pthread_join(p->workers[i].thread, NULL);
     pthread_cond_destroy(&p->nonempty);
+    pthread_cond_destroy(&p->unpark);
     pthread_mutex_destroy(&p->lock);
     free(p->workers);
     free(p->ring);

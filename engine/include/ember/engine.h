@@ -151,6 +151,13 @@ int ember_pool_submit(ember_pool *p, ember_job_fn fn, void *arg);
 int ember_pool_nworkers(const ember_pool *p);
 /* Number of jobs waiting (not yet picked up by a worker). Thread-safe. */
 int ember_pool_queued(ember_pool *p);
+/* Gate workers for the power governor: workers 0..n-1 stay active, the rest park (blocked on
+ * a condition variable, not spinning) and one wakes whenever more jobs are queued than there
+ * are active workers. n is clamped to 1..nworkers; returns the count applied. Starts at
+ * nworkers. Thread-safe. */
+int ember_pool_set_active(ember_pool *p, int n);
+/* Number of workers parked right now. Thread-safe. */
+int ember_pool_parked(ember_pool *p);
 /* Run every queued job, then join the workers and free the pool. */
 void ember_pool_destroy(ember_pool *p);
 
