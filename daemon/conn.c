@@ -6,9 +6,14 @@
  * stops. A request is answered by the router at once or by an inference job later; the
  * response is written, and when the write completes the next request is pumped.
  *
- * Lifetime: the pipe handle, the linger timer and every job in flight each hold a
- * reference; conn_close closes both handles and the memory goes when the last reference
- * does, so a job finishing after its client left finds a closed connection, not freed memory.
+ * Slow or silent clients: while emberd waits for the client (not for an answer of its own)
+ * the client timer runs: a header section must arrive within header_timeout_ms of its
+ * first byte, and a body that stalls for idle_timeout_ms is answered 408; a connection
+ * silent for idle_timeout_ms between requests is closed.
+ *
+ * Lifetime: the pipe handle, the two timers and every job in flight each hold a reference;
+ * conn_close closes the handles and the memory goes when the last reference does, so a job
+ * finishing after its client left finds a closed connection, not freed memory.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +25,14 @@
 
 struct conn {
     uv_pipe_t pipe;
-    uv_timer_t timer; /* the linger deadline */
+    uv_timer_t timer;  /* the linger deadline */
+    uv_timer_t client; /* the slow-client deadline */
+    int client_mode;   /* what the client timer is running for (enum below) */
     uv_shutdown_t shutdown_req;
     server *srv;
     ember_http_reader *reader;
-    char *in; /* received bytes; [in_off, in_len) not yet fed to the reader */
+    infer_job *job; /* the inference this connection waits for, NULL when none */
+    char *in;       /* received bytes; [in_off, in_len) not yet fed to the reader */
     size_t in_off, in_len, in_cap;
     int refs;
     int busy;   /* a request is being answered */
@@ -39,6 +47,8 @@ struct conn {
     char desc[128]; /* "POST /v2/models/digits/infer" for the log */
     conn *prev, *next;
 };
+
+enum { CLIENT_NONE, CLIENT_IDLE, CLIENT_HEADERS, CLIENT_BODY };
 
 typedef struct conn_write {
     uv_write_t req;
@@ -79,6 +89,7 @@ void conn_close(conn *c)
     c->closing = 1;
     uv_close((uv_handle_t *)&c->pipe, conn_on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, conn_on_handle_closed);
+    uv_close((uv_handle_t *)&c->client, conn_on_handle_closed);
 }
 
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -196,11 +207,18 @@ static void conn_send(conn *c, const char *bytes, size_t len, char *owned, int e
     }
 }
 
-/* Answer the request in hand with a JSON body (borrowed). */
-static void conn_reply(conn *c, int status, const char *body, size_t len, const char *allow)
+/* Answer the request in hand with a body (borrowed) of content_type (NULL: JSON). */
+static void conn_reply_typed(conn *c, int status, const char *body, size_t len, const char *allow,
+                             const char *content_type, size_t binary_header)
 {
-    ember_http_header extra[2];
+    ember_http_header extra[3];
+    char ihcl[32];
     int nextra = 0;
+    if (binary_header) {
+        snprintf(ihcl, sizeof ihcl, "%zu", binary_header);
+        extra[nextra++] = (ember_http_header){"Inference-Header-Content-Length", ihcl};
+        content_type = "application/octet-stream";
+    }
     if (allow)
         extra[nextra++] = (ember_http_header){"Allow", allow};
     if (status == 503)
@@ -211,7 +229,7 @@ static void conn_reply(conn *c, int status, const char *body, size_t len, const 
     }
     ember_http_response resp = {
         .status = status,
-        .content_type = "application/json",
+        .content_type = content_type ? content_type : "application/json",
         .body = body,
         .body_len = len,
         .keep_alive = !c->last,
@@ -231,6 +249,11 @@ static void conn_reply(conn *c, int status, const char *body, size_t len, const 
     conn_send(c, out, out_len, out, 1);
 }
 
+static void conn_reply(conn *c, int status, const char *body, size_t len, const char *allow)
+{
+    conn_reply_typed(c, status, body, len, allow, NULL, 0);
+}
+
 static void conn_reply_parse_error(conn *c, const char *msg)
 {
     int status = ember_http_reader_error_status(c->reader);
@@ -242,6 +265,36 @@ static void conn_reply_parse_error(conn *c, const char *msg)
     char *body = ember_kserve_error_json(msg, &len);
     conn_reply(c, status, body, len, NULL);
     free(body);
+}
+
+/* The status of a load that could not start. */
+static int conn_load_status(int rc)
+{
+    switch (rc) {
+    case EMBER_ENOTFOUND: return 404;
+    case EMBER_EINVAL: return 400;
+    case EMBER_ESTATE: return 409;
+    case EMBER_EBUSY: return 503;
+    default: return 500;
+    }
+}
+
+/* A load job ended (loop thread): answer it like a finished inference. */
+static void conn_on_load_done(void *arg, int status, const char *msg)
+{
+    infer_job *job = arg;
+    conn *c = job->owner;
+    job->status = status;
+    if (status == 200) {
+        size_t cap = strlen(job->name) + 64;
+        job->json = malloc(cap);
+        if (job->json)
+            job->json_len = (size_t)snprintf(job->json, cap,
+                                             "{\"name\":\"%s\",\"state\":\"READY\"}", job->name);
+    } else {
+        job->json = ember_kserve_error_json(msg, &job->json_len);
+    }
+    conn_job_done(job, c->srv);
 }
 
 static void conn_dispatch(conn *c, ember_http_request *req)
@@ -257,19 +310,33 @@ static void conn_dispatch(conn *c, ember_http_request *req)
     infer_job *job;
     if (router_route(&srv->router, req, &reply, &job) == 1) {
         job->owner = c;
-        int rc = infer_submit(&srv->infer, job);
+        ember_err err = {{0}};
+        /* The job's reference is taken first: an expired job is answered inside submit. */
+        c->refs++;
+        if (job->kind == JOB_INFER)
+            c->job = job;
+        int rc = job->kind == JOB_LOAD
+                     ? registry_load_async(srv->router.reg, job->name, conn_on_load_done, job, &err)
+                     : infer_submit(&srv->infer, job);
         if (rc == 0) {
-            c->refs++;
             ember_http_request_free(req);
             return;
         }
+        c->refs--;
+        c->job = NULL;
+        if (job->kind == JOB_INFER)
+            metrics_refused(&srv->metrics, job->entry, 503);
         infer_job_free(job);
-        router_error(&reply, 503,
-                     rc == EMBER_EBUSY ? "the inference queue is full; retry later"
-                                       : "the server is shutting down");
+        if (err.msg[0])
+            router_error(&reply, conn_load_status(rc), err.msg);
+        else
+            router_error(&reply, 503,
+                         rc == EMBER_EBUSY ? "the inference queue is full; retry later"
+                                           : "the server is shutting down");
     }
     ember_http_request_free(req);
-    conn_reply(c, reply.status, reply.body, reply.body_len, reply.allow);
+    conn_reply_typed(c, reply.status, reply.body, reply.body_len, reply.allow, reply.content_type,
+                     0);
     free(reply.body);
 }
 
@@ -277,15 +344,73 @@ void conn_job_done(infer_job *job, void *ctx)
 {
     server *srv = ctx;
     conn *c = job->owner;
-    if (job->status >= 500)
+    if (c->job == job)
+        c->job = NULL;
+    if (job->kind == JOB_INFER)
+        metrics_observe(&srv->metrics, job);
+    if (job->status >= 500 && job->status != 504)
         log_error(srv->log, "infer: %s: %d %.*s", c->desc, job->status, (int)job->json_len,
                   job->json ? job->json : "");
     if (!c->closing)
-        conn_reply(c, job->status, job->json, job->json_len, NULL);
+        conn_reply_typed(c, job->status, job->json, job->json_len, NULL, NULL,
+                         job->json_header_len);
     else
         log_debug(srv->log, "infer: %s: client gone, answer dropped", c->desc);
     infer_job_free(job);
     conn_unref(c);
+}
+
+static void conn_on_client_timeout(uv_timer_t *t)
+{
+    conn *c = t->data;
+    int mode = c->client_mode;
+    c->client_mode = CLIENT_NONE;
+    if (c->closing || c->busy)
+        return;
+    if (mode == CLIENT_IDLE) {
+        log_debug(c->srv->log, "http: closing a connection idle for %d ms",
+                  c->srv->idle_timeout_ms);
+        conn_close(c);
+        return;
+    }
+    char msg[128];
+    if (mode == CLIENT_HEADERS)
+        snprintf(msg, sizeof msg, "the request's headers did not arrive within %d ms",
+                 c->srv->header_timeout_ms);
+    else
+        snprintf(msg, sizeof msg, "the request's body stalled for %d ms", c->srv->idle_timeout_ms);
+    c->busy = c->dead = c->failed = c->last = 1;
+    c->head = 0;
+    snprintf(c->desc, sizeof c->desc, "(slow request)");
+    log_debug(c->srv->log, "http: %s", msg);
+    size_t len;
+    char *body = ember_kserve_error_json(msg, &len);
+    conn_reply(c, 408, body, len, NULL);
+    free(body);
+}
+
+/* Start, keep or stop the client timer for what the connection now waits on. The header
+ * deadline counts from the request's first byte, so a trickle of bytes cannot extend it. */
+static void conn_client_timer(conn *c)
+{
+    int mode = CLIENT_NONE;
+    if (!c->closing && !c->lingering && !c->busy && !c->dead && !c->eof) {
+        if (ember_http_reader_in_headers(c->reader))
+            mode = CLIENT_HEADERS;
+        else if (ember_http_reader_in_request(c->reader))
+            mode = CLIENT_BODY;
+        else
+            mode = CLIENT_IDLE;
+    }
+    if (mode == CLIENT_HEADERS && c->client_mode == CLIENT_HEADERS)
+        return;
+    c->client_mode = mode;
+    if (mode == CLIENT_NONE) {
+        uv_timer_stop(&c->client);
+        return;
+    }
+    int ms = mode == CLIENT_HEADERS ? c->srv->header_timeout_ms : c->srv->idle_timeout_ms;
+    uv_timer_start(&c->client, conn_on_client_timeout, (uint64_t)ms, 0);
 }
 
 static void conn_pump(conn *c)
@@ -312,6 +437,7 @@ static void conn_pump(conn *c)
         return;
     }
     conn_update_reading(c);
+    conn_client_timer(c);
 }
 
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -335,6 +461,14 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     c->eof = 1;
     if (c->lingering) {
         conn_close(c);
+        return;
+    }
+    /* The client left while its request waited for a worker: withdraw it, no compute. */
+    if (c->job && c->job->sched_index >= 0) {
+        infer_job *job = c->job;
+        log_debug(c->srv->log, "infer: %s: client gone before its request ran", c->desc);
+        conn_close(c); /* first, so the withdrawn job's answer is dropped */
+        infer_cancel(&c->srv->infer, job);
         return;
     }
     conn_pump(c);
@@ -364,8 +498,9 @@ void conn_accept(server *srv)
     c->srv = srv;
     uv_pipe_init(srv->loop, &c->pipe, 0);
     uv_timer_init(srv->loop, &c->timer);
-    c->pipe.data = c->timer.data = c;
-    c->refs = 2;
+    uv_timer_init(srv->loop, &c->client);
+    c->pipe.data = c->timer.data = c->client.data = c;
+    c->refs = 3;
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
@@ -391,4 +526,5 @@ void conn_accept(server *srv)
         return;
     }
     conn_update_reading(c);
+    conn_client_timer(c);
 }

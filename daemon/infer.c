@@ -1,9 +1,13 @@
 /*
- * Inference jobs. On a worker thread a job decodes its JSON body against the model, runs it
- * with that worker's own session for the model, encodes the selected outputs, and links
- * itself onto the queue's completion list; uv_async_send then wakes the loop thread, which
- * takes the whole list in one short critical section and hands each job to on_done. A job
- * whose client went away is the owner's to drop; this file never touches connections.
+ * Inference jobs. The loop thread keeps waiting jobs in the admission queue and moves the
+ * best one to the pool whenever a worker is free (infer_pump), answering 504 for one whose
+ * deadline passed instead; a timer set to the earliest deadline expires waiting jobs even
+ * while every worker is busy. On a worker thread a job decodes its JSON body against the
+ * model, runs it with that worker's own session for the model, encodes the selected outputs,
+ * and links itself onto the queue's completion list; uv_async_send then wakes the loop
+ * thread, which takes the whole list in one short critical section and hands each job to
+ * on_done. A job whose client went away is the owner's to drop; this file never touches
+ * connections.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +15,36 @@
 #include <ember/proto.h>
 
 #include "infer.h"
+#include "admission.h"
 
 infer_job *infer_job_new(model_entry *entry, char *body, size_t body_len)
 {
     infer_job *job = calloc(1, sizeof *job);
     if (!job)
         return NULL;
+    job->kind = JOB_INFER;
+    job->sched_index = -1;
+    job->priority = 1;
     job->entry = entry;
+    registry_entry_ref(entry);
     job->body = body;
     job->body_len = body_len;
+    job->header_len = body_len;
+    return job;
+}
+
+infer_job *infer_job_new_load(const char *name)
+{
+    infer_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return NULL;
+    job->kind = JOB_LOAD;
+    job->sched_index = -1;
+    job->name = strdup(name);
+    if (!job->name) {
+        free(job);
+        return NULL;
+    }
     return job;
 }
 
@@ -27,6 +52,8 @@ void infer_job_free(infer_job *job)
 {
     if (!job)
         return;
+    registry_entry_unref(job->entry);
+    free(job->name);
     free(job->body);
     free(job->json);
     free(job);
@@ -35,6 +62,7 @@ void infer_job_free(infer_job *job)
 static void job_answer_error(infer_job *job, int status, const char *msg)
 {
     job->status = status;
+    job->json_header_len = 0;
     free(job->json);
     job->json = ember_kserve_error_json(msg, &job->json_len);
 }
@@ -45,8 +73,9 @@ static void job_execute(infer_job *job, int worker)
     model_entry *e = job->entry;
     ember_err err = {{0}};
     ember_infer_request req;
-    int rc = ember_kserve_decode_request(job->body, job->body_len, e->inputs, e->ninputs,
-                                         e->outputs, e->noutputs, &req, &err);
+    int rc =
+        ember_kserve_decode_request_binary(job->body, job->body_len, job->header_len, e->inputs,
+                                           e->ninputs, e->outputs, e->noutputs, &req, &err);
     free(job->body);
     job->body = NULL;
     if (rc < 0) {
@@ -70,8 +99,15 @@ static void job_execute(infer_job *job, int worker)
             named[i].name = e->outputs[req.outputs[i]].name;
             named[i].tensor = outs[req.outputs[i]];
         }
-        rc = ember_kserve_encode_response(e->name, e->version_str, req.id, named, req.noutputs,
-                                          &job->json, &job->json_len, &err);
+        int any_binary = 0;
+        for (int i = 0; i < req.noutputs; i++)
+            any_binary |= req.binary[i];
+        size_t header_len = 0;
+        rc = ember_kserve_encode_response_binary(e->name, e->version_str, req.id, named,
+                                                 req.noutputs, any_binary ? req.binary : NULL,
+                                                 &job->json, &job->json_len, &header_len, &err);
+        if (any_binary)
+            job->json_header_len = header_len;
         if (rc < 0)
             job_answer_error(job, 500, err.msg);
         else
@@ -82,11 +118,22 @@ static void job_execute(infer_job *job, int worker)
     ember_infer_request_clear(&req);
 }
 
+static const char job_expired_msg[] =
+    "the request's deadline (parameters.timeout_ms) passed before a worker could run it";
+
 static void job_run(void *arg, int worker)
 {
     infer_job *job = arg;
     infer_queue *q = job->queue;
-    job_execute(job, worker);
+    job->t_started = uv_hrtime();
+    /* A worker may have been slow to take it (parked, say): the deadline still holds. */
+    if (job->deadline && job->t_started >= job->deadline) {
+        job_answer_error(job, 504, job_expired_msg);
+    } else {
+        job->computed = 1;
+        job_execute(job, worker);
+    }
+    job->t_done = uv_hrtime();
     if (!job->json)
         job->status = 500; /* the error body itself could not be allocated */
     pthread_mutex_lock(&q->lock);
@@ -100,6 +147,71 @@ static void job_run(void *arg, int worker)
     uv_async_send(&q->async);
 }
 
+/* Hand a job that leaves without (or after) running to on_done. Loop thread. */
+static void queue_finish(infer_queue *q, infer_job *job)
+{
+    q->in_flight--;
+    q->on_done(job, q->ctx);
+}
+
+static void queue_expire(infer_queue *q, infer_job *job, uint64_t now)
+{
+    job->t_started = job->t_done = now;
+    job_answer_error(job, 504, job_expired_msg);
+    queue_finish(q, job);
+}
+
+static void queue_on_expiry(uv_timer_t *t);
+
+/* Keep the expiry timer at the earliest deadline of a waiting job. */
+static void queue_arm(infer_queue *q)
+{
+    uint64_t at = admission_earliest_deadline(q->pending);
+    if (at == q->expiry_at)
+        return;
+    q->expiry_at = at;
+    if (!at) {
+        uv_timer_stop(&q->expiry);
+        return;
+    }
+    uint64_t now = uv_hrtime();
+    uint64_t ms = at > now ? (at - now + 999999) / 1000000 : 0;
+    uv_timer_start(&q->expiry, queue_on_expiry, ms, 0);
+}
+
+/* Move waiting jobs to free workers, best first. */
+static void infer_pump(infer_queue *q)
+{
+    infer_job *job;
+    while (q->pool && q->running < q->nworkers && (job = admission_pop(q->pending))) {
+        uint64_t now = uv_hrtime();
+        if (job->deadline && now >= job->deadline) {
+            queue_expire(q, job, now);
+            continue;
+        }
+        if (ember_pool_submit(q->pool, job_run, job) < 0) {
+            /* Cannot happen while running < nworkers; answer rather than lose the job. */
+            job_answer_error(job, 503, "the workers are shutting down");
+            queue_finish(q, job);
+            continue;
+        }
+        q->running++;
+    }
+    if (q->pending)
+        queue_arm(q);
+}
+
+static void queue_on_expiry(uv_timer_t *t)
+{
+    infer_queue *q = t->data;
+    uint64_t now = uv_hrtime();
+    q->expiry_at = 0;
+    infer_job *job;
+    while ((job = admission_pop_expired(q->pending, now)))
+        queue_expire(q, job, now);
+    queue_arm(q);
+}
+
 static void queue_deliver(infer_queue *q)
 {
     pthread_mutex_lock(&q->lock);
@@ -108,15 +220,17 @@ static void queue_deliver(infer_queue *q)
     pthread_mutex_unlock(&q->lock);
     while (job) {
         infer_job *next = job->next;
-        q->in_flight--;
-        q->on_done(job, q->ctx);
+        q->running--;
+        queue_finish(q, job);
         job = next;
     }
 }
 
 static void queue_on_async(uv_async_t *async)
 {
-    queue_deliver(async->data);
+    infer_queue *q = async->data;
+    queue_deliver(q);
+    infer_pump(q);
 }
 
 int infer_queue_init(infer_queue *q, uv_loop_t *loop, int nworkers, int queue_cap,
@@ -125,16 +239,35 @@ int infer_queue_init(infer_queue *q, uv_loop_t *loop, int nworkers, int queue_ca
     memset(q, 0, sizeof *q);
     q->on_done = on_done;
     q->ctx = ctx;
-    int rc = uv_async_init(loop, &q->async, queue_on_async);
-    if (rc < 0)
+    q->nworkers = nworkers;
+    q->pending = calloc(1, sizeof *q->pending);
+    if (!q->pending)
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory");
+    int rc = admission_init(q->pending, queue_cap, err);
+    if (rc < 0) {
+        free(q->pending);
+        return rc;
+    }
+    rc = uv_async_init(loop, &q->async, queue_on_async);
+    if (rc < 0) {
+        admission_free(q->pending);
+        free(q->pending);
         return ember_err_set(err, EMBER_EIO, "cannot create the completion signal: %s",
                              uv_strerror(rc));
+    }
     q->async.data = q;
+    uv_timer_init(loop, &q->expiry);
+    q->expiry.data = q;
     pthread_mutex_init(&q->lock, NULL);
-    rc = ember_pool_create(nworkers, queue_cap, &q->pool, err);
+    /* The pool holds at most one job per worker: waiting happens in q->pending. */
+    rc = ember_pool_create(nworkers, nworkers, &q->pool, err);
     if (rc < 0) {
         pthread_mutex_destroy(&q->lock);
         uv_close((uv_handle_t *)&q->async, NULL);
+        uv_close((uv_handle_t *)&q->expiry, NULL);
+        admission_free(q->pending);
+        free(q->pending);
+        q->pending = NULL;
         return rc;
     }
     return 0;
@@ -142,18 +275,45 @@ int infer_queue_init(infer_queue *q, uv_loop_t *loop, int nworkers, int queue_ca
 
 void infer_queue_close(infer_queue *q)
 {
+    infer_job *job;
+    while ((job = admission_pop(q->pending))) {
+        job_answer_error(job, 503, "the server is shutting down");
+        queue_finish(q, job);
+    }
     ember_pool_destroy(q->pool);
     q->pool = NULL;
     queue_deliver(q);
     pthread_mutex_destroy(&q->lock);
     uv_close((uv_handle_t *)&q->async, NULL);
+    uv_close((uv_handle_t *)&q->expiry, NULL);
+    admission_free(q->pending);
+    free(q->pending);
+    q->pending = NULL;
 }
 
 int infer_submit(infer_queue *q, infer_job *job)
 {
     job->queue = q;
-    int rc = ember_pool_submit(q->pool, job_run, job);
-    if (rc == 0)
-        q->in_flight++;
-    return rc;
+    job->t_queued = uv_hrtime();
+    int rc = admission_push(q->pending, job);
+    if (rc < 0)
+        return rc;
+    q->in_flight++;
+    infer_pump(q);
+    return 0;
+}
+
+int infer_cancel(infer_queue *q, infer_job *job)
+{
+    if (!q->pending || !admission_remove(q->pending, job))
+        return 0;
+    job->t_started = job->t_done = uv_hrtime();
+    job_answer_error(job, 499, "the client went away before its request ran");
+    queue_finish(q, job);
+    return 1;
+}
+
+int infer_queue_depth(const infer_queue *q)
+{
+    return q->pending ? q->pending->n : 0;
 }

@@ -1,14 +1,19 @@
 /*
  * Inference jobs and their hand-off between the loop thread and the engine's worker pool.
- * The loop thread submits a job; a worker decodes, runs and encodes it, then queues it on a
+ * The loop thread submits a job into the admission queue (admission.h: priority, then deadline);
+ * whenever a worker is free the best job moves to the pool, which therefore never holds more
+ * than one job per worker. A worker decodes, runs and encodes it, then queues it on a
  * mutex-protected completion list and wakes the loop with uv_async_send; the loop thread
- * hands each finished job to the on_done callback. Jobs never block the loop.
+ * hands each finished job to the on_done callback. A job whose deadline passes while it
+ * waits is answered 504 without running; a job whose client leaves while it waits is
+ * withdrawn (infer_cancel). Jobs never block the loop.
  */
 #ifndef EMBERD_INFER_H
 #define EMBERD_INFER_H
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -17,15 +22,31 @@
 #include "registry.h"
 
 typedef struct infer_queue infer_queue;
+struct admission;
+
+typedef enum infer_kind {
+    JOB_INFER, /* run entry on the worker pool */
+    JOB_LOAD,  /* (re)load the model named `name` from the repository */
+} infer_kind;
 
 typedef struct infer_job {
+    infer_kind kind;
     void *owner;        /* who waits for the answer; only the loop thread reads it */
-    model_entry *entry; /* the model to run; outlives every job */
-    char *body;         /* the request's JSON, freed once decoded */
+    model_entry *entry; /* the model to run; the job holds a reference */
+    char *name;         /* JOB_LOAD: the model to load */
+    char *body;         /* the request's body, freed once decoded */
     size_t body_len;
-    int status; /* the HTTP status of the answer, set by the worker */
-    char *json; /* the answer's body, set by the worker */
+    size_t header_len; /* bytes of JSON at the body's start; the rest is binary tensor data */
+    int priority;      /* 0 high, 1 normal, 2 low */
+    uint64_t deadline; /* uv_hrtime() nanoseconds after which it must not start; 0: none */
+    uint64_t seq;      /* arrival order, set by the queue */
+    int sched_index;   /* its slot in the admission queue; -1 when not queued */
+    int computed;      /* a worker ran the model for it */
+    uint64_t t_queued, t_started, t_done; /* uv_hrtime() stamps for the metrics */
+    int status;                           /* the HTTP status of the answer, set by the worker */
+    char *json;                           /* the answer's body, set by the worker */
     size_t json_len;
+    size_t json_header_len; /* when the answer carries binary outputs: its JSON's length */
     infer_queue *queue;
     struct infer_job *next;
 } infer_job;
@@ -34,6 +55,11 @@ typedef void (*infer_done_fn)(infer_job *job, void *ctx);
 
 struct infer_queue {
     ember_pool *pool;
+    int nworkers;
+    int running;               /* jobs handed to the pool and not yet delivered; loop thread only */
+    struct admission *pending; /* the admission queue (admission.h), malloc'd */
+    uv_timer_t expiry;         /* fires at the earliest deadline of a waiting job */
+    uint64_t expiry_at;        /* when it is armed for; 0 when stopped */
     uv_async_t async;
     pthread_mutex_t lock; /* guards done/done_tail, held only to link or unlink a list */
     infer_job *done, *done_tail;
@@ -45,16 +71,28 @@ struct infer_queue {
 int infer_queue_init(infer_queue *q, uv_loop_t *loop, int nworkers, int queue_cap,
                      infer_done_fn on_done, void *ctx, ember_err *err);
 
-/* Join the workers (finishing what is queued), deliver what finished, close the async
- * handle. The queue memory must stay valid until the loop has run the close. */
+/* Answer every job still waiting with 503, join the workers (finishing what they hold),
+ * deliver what finished, close the handles. The queue memory must stay valid until the loop
+ * has run the closes. */
 void infer_queue_close(infer_queue *q);
 
-/* A job for entry taking ownership of body (malloc'd). NULL when memory ran out. */
+/* A job for entry (taking a reference on it) taking ownership of body (malloc'd). NULL when
+ * memory ran out. */
 infer_job *infer_job_new(model_entry *entry, char *body, size_t body_len);
+/* A JOB_LOAD job for the model name (copied). NULL when memory ran out. */
+infer_job *infer_job_new_load(const char *name);
+/* Free job and drop its reference on its entry. Loop thread only. */
 void infer_job_free(infer_job *job);
 
-/* 0, EMBER_EBUSY when the pool's queue is full, EMBER_ESTATE when it is shutting down.
- * On failure the caller still owns the job. */
+/* Queue job (priority and deadline set). 0, or EMBER_EBUSY when the admission queue is
+ * full; on failure the caller still owns the job. Once queued, on_done receives it. */
 int infer_submit(infer_queue *q, infer_job *job);
+
+/* The job's client left: if the job is still waiting, withdraw it (no compute), hand it to
+ * on_done at once and return 1; 0 when it already runs or ran. */
+int infer_cancel(infer_queue *q, infer_job *job);
+
+/* Jobs waiting for a worker. */
+int infer_queue_depth(const infer_queue *q);
 
 #endif

@@ -22,7 +22,28 @@
 /* After an error response the connection drains what the client still sends for at most
  * this long, so the client reads the error instead of failing its write. */
 #define EMBERD_LINGER_MS 2000
+/* A request's header section must arrive within this long of its first byte, else 408
+ * (config "header_timeout_ms"). */
+#define EMBERD_DEFAULT_HEADER_TIMEOUT_MS 10000
+/* A connection silent this long between requests is closed; a body that stalls this long
+ * is answered 408 (config "idle_timeout_ms"). */
+#define EMBERD_DEFAULT_IDLE_TIMEOUT_MS 60000
+/* Upper bound of both timeouts. */
+#define EMBERD_MAX_CLIENT_TIMEOUT_MS 3600000
 /* On SIGTERM, connections still busy after this long are closed. */
 #define EMBERD_SHUTDOWN_GRACE_MS 10000
+/* Bytes of a model name (a path segment of the repository and of URLs). */
+#define EMBERD_MAX_MODEL_NAME 64
+/* Versions of one model served at once (config.json "versions"). */
+#define EMBERD_MAX_MODEL_VERSIONS 16
+/* Bytes of emberd's --config file. */
+#define EMBERD_MAX_CONFIG_FILE (64 * 1024)
+/* Bytes of a model's config.json. */
+#define EMBERD_MAX_MODEL_CONFIG (64 * 1024)
+/* (model, version, status) series counted by /metrics; answers beyond are counted as
+ * dropped. */
+#define EMBERD_MAX_METRIC_SERIES 1024
+/* Model loads running at once; more are answered 503. */
+#define EMBERD_MAX_LOADS 8
 
 #endif

@@ -1,37 +1,45 @@
 /*
- * emberd's entry point: parse the command line, load the models, start the server on the
- * libuv loop and run it until SIGTERM or SIGINT asks for an orderly shutdown. Everything
- * lives in main()'s frame; the signal handles reach it through their data pointers, so the
- * daemon needs no global state.
+ * emberd's entry point: parse the command line, lay it over the configuration file (--config)
+ * and the defaults, load the models, start the server on the libuv loop and run it until
+ * SIGTERM or SIGINT asks for an orderly shutdown. SIGHUP reads the configuration again,
+ * applies what can change while running (log level, model repository, dev mode) and rescans
+ * the models. Everything lives in main()'s frame; the signal handles reach it through their
+ * data pointers, so the daemon needs no global state.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <uv.h>
 
+#include "config.h"
 #include "limits.h"
 #include "log.h"
+#include "notify.h"
 #include "registry.h"
 #include "server.h"
 
 typedef struct options {
-    const char *socket_path;
-    const char *models_dir;
-    int dev;
-    int workers;
-    int queue;
-    int log_level;
+    const char *config_path; /* NULL without --config */
+    int check_config;
+    daemon_config flags; /* what the command line set, laid over the file */
 } options;
 
 typedef struct signals {
     server *srv;
-    const daemon_log *log;
-    uv_signal_t term, intr;
+    daemon_log *log;
+    registry *reg;
+    const options *opt;
+    const daemon_config *running; /* what the server started with */
+    uv_signal_t term, intr, hup;
+    uv_timer_t watchdog; /* WATCHDOG=1 at half the period systemd asks for */
 } signals;
 
 static int online_cpus(void)
@@ -43,13 +51,22 @@ static int online_cpus(void)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: emberd [--socket PATH] [--models DIR] [--dev] [--workers N] [--queue N]\n"
-            "              [--log-level error|warn|info|debug] [--help] [--version]\n"
+            "Usage: emberd [--config FILE] [--check-config] [--socket PATH] [--models DIR]\n"
+            "              [--dev] [--workers N] [--queue N] [--log-level LEVEL]\n"
+            "              [--help] [--version]\n"
             "\n"
             "Serve machine-learning models to local programs over HTTP/1.1 on a Unix socket,\n"
             "using the KServe v2 (Open Inference Protocol) REST API with JSON bodies.\n"
             "\n"
             "Options:\n"
+            "  --config FILE      Read settings from FILE, a JSON object (comments allowed)\n"
+            "                     with the keys socket, models, dev, workers, queue,\n"
+            "                     log_level, header_timeout_ms and idle_timeout_ms (see\n"
+            "                     docs/config.md). Options given on the\n"
+            "                     command line override the file. SIGHUP reads it again.\n"
+            "  --check-config     Check the settings (and each model's config.json in the\n"
+            "                     model directory), say what is wrong, and exit: 0 when\n"
+            "                     all is well, 2 when not.\n"
             "  --socket PATH      Listen on PATH. Default: $EMBER_SOCKET if set, else\n"
             "                     %s. Missing parent directories are created.\n"
             "                     A stale socket file (nobody answers on it) is removed;\n"
@@ -84,14 +101,19 @@ static void usage(FILE *out)
             "  GET  /v2/models/NAME[/versions/V]/ready\n"
             "  POST /v2/models/NAME[/versions/V]/infer   run the model\n"
             "  POST /v2/repository/index                 list the models\n"
+            "  POST /v2/repository/models/NAME/load      (re)load NAME from --models\n"
+            "  POST /v2/repository/models/NAME/unload    stop serving NAME\n"
+            "  GET  /metrics                             Prometheus text\n"
             "  HEAD works wherever GET does. Errors are JSON: {\"error\": \"...\"}.\n"
             "\n"
             "emberd prints \"emberd: listening on PATH\" on stderr once it accepts requests.\n"
             "SIGTERM or SIGINT stops it: it stops accepting, lets requests in flight finish,\n"
             "closes the connections, removes the socket file and exits with status 0.\n"
+            "SIGHUP reads --config again (log level, models, dev take effect; socket,\n"
+            "workers, queue and timeouts need a restart) and reloads the model directory.\n"
             "\n"
             "Exit status: 0 after a clean shutdown, 1 when it cannot start, 2 for a usage\n"
-            "error.\n"
+            "or configuration error.\n"
             "\n"
             "Example:\n"
             "  emberd --socket /tmp/ember.sock &\n"
@@ -123,6 +145,8 @@ static int parse_options(int argc, char **argv, options *o)
         OPT_WORKERS,
         OPT_QUEUE,
         OPT_LOG,
+        OPT_CONFIG,
+        OPT_CHECK,
         OPT_HELP,
         OPT_VERSION
     };
@@ -133,40 +157,48 @@ static int parse_options(int argc, char **argv, options *o)
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"queue", required_argument, NULL, OPT_QUEUE},
         {"log-level", required_argument, NULL, OPT_LOG},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"check-config", no_argument, NULL, OPT_CHECK},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
-    const char *env = getenv("EMBER_SOCKET");
-    o->socket_path = env && *env ? env : EMBERD_DEFAULT_SOCKET;
-    o->models_dir = NULL;
-    o->dev = 0;
-    o->workers = online_cpus();
-    o->queue = EMBERD_DEFAULT_QUEUE;
-    o->log_level = LOG_INFO;
+    daemon_config *f = &o->flags;
+    o->config_path = NULL;
+    o->check_config = 0;
+    daemon_config_init(f);
 
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case OPT_SOCKET: o->socket_path = optarg; break;
-        case OPT_MODELS: o->models_dir = optarg; break;
-        case OPT_DEV: o->dev = 1; break;
+        case OPT_SOCKET:
+        case OPT_MODELS: {
+            char **dst = c == OPT_SOCKET ? &f->socket_path : &f->models_dir;
+            free(*dst);
+            *dst = strdup(optarg);
+            if (!*dst)
+                return -1;
+            break;
+        }
+        case OPT_DEV: f->dev = 1; break;
         case OPT_WORKERS:
-            if (parse_int("--workers", optarg, 1, EMBERD_MAX_WORKERS, &o->workers) < 0)
+            if (parse_int("--workers", optarg, 1, EMBERD_MAX_WORKERS, &f->workers) < 0)
                 return -1;
             break;
         case OPT_QUEUE:
-            if (parse_int("--queue", optarg, 1, EMBERD_MAX_QUEUE, &o->queue) < 0)
+            if (parse_int("--queue", optarg, 1, EMBERD_MAX_QUEUE, &f->queue) < 0)
                 return -1;
             break;
         case OPT_LOG:
-            o->log_level = log_level_parse(optarg);
-            if (o->log_level < 0) {
+            f->log_level = log_level_parse(optarg);
+            if (f->log_level < 0) {
                 fprintf(stderr, "emberd: --log-level wants error, warn, info or debug, not '%s'\n",
                         optarg);
                 return -1;
             }
             break;
+        case OPT_CONFIG: o->config_path = optarg; break;
+        case OPT_CHECK: o->check_config = 1; break;
         case OPT_HELP: usage(stdout); return 1;
         case OPT_VERSION: printf("emberd %s\n", EMBERD_VERSION); return 1;
         default: return -1; /* getopt has said what was wrong */
@@ -179,11 +211,92 @@ static int parse_options(int argc, char **argv, options *o)
     return 0;
 }
 
+/* The settings in force: the defaults, then the --config file, then the command line. */
+static int config_build(const options *o, daemon_config *cfg, ember_err *err)
+{
+    const char *env = getenv("EMBER_SOCKET");
+    daemon_config_init(cfg);
+    cfg->socket_path = strdup(env && *env ? env : EMBERD_DEFAULT_SOCKET);
+    cfg->dev = 0;
+    cfg->workers = online_cpus();
+    cfg->queue = EMBERD_DEFAULT_QUEUE;
+    cfg->log_level = LOG_INFO;
+    cfg->header_timeout_ms = EMBERD_DEFAULT_HEADER_TIMEOUT_MS;
+    cfg->idle_timeout_ms = EMBERD_DEFAULT_IDLE_TIMEOUT_MS;
+    int rc = cfg->socket_path ? 0 : EMBER_ENOMEM;
+    if (rc == 0 && o->config_path)
+        rc = daemon_config_load(o->config_path, cfg, err);
+    if (rc == 0 && daemon_config_merge(cfg, &o->flags) < 0)
+        rc = EMBER_ENOMEM;
+    if (rc == EMBER_ENOMEM && !err->msg[0])
+        ember_err_set(err, rc, "out of memory");
+    if (rc < 0)
+        daemon_config_free(cfg);
+    return rc;
+}
+
+/* --check-config: the settings, then every model's config.json. */
+static int config_check(const options *o)
+{
+    daemon_config cfg;
+    ember_err err = {{0}};
+    if (config_build(o, &cfg, &err) < 0) {
+        fprintf(stderr, "emberd: %s\n", err.msg);
+        return 2;
+    }
+    int bad = 0;
+    DIR *d = cfg.models_dir ? opendir(cfg.models_dir) : NULL;
+    if (cfg.models_dir && !d) {
+        fprintf(stderr, "emberd: cannot open the model directory %s: %s\n", cfg.models_dir,
+                strerror(errno));
+        bad = 1;
+    }
+    for (struct dirent *de; d && (de = readdir(d));) {
+        char path[PATH_MAX];
+        struct stat st;
+        model_config mc;
+        if (de->d_name[0] == '.' ||
+            snprintf(path, sizeof path, "%s/%s", cfg.models_dir, de->d_name) >= (int)sizeof path ||
+            stat(path, &st) < 0 || !S_ISDIR(st.st_mode) ||
+            snprintf(path, sizeof path, "%s/%s/config.json", cfg.models_dir, de->d_name) >=
+                (int)sizeof path)
+            continue;
+        if (registry_config_read(path, &mc, &err) < 0) {
+            fprintf(stderr, "emberd: %s\n", err.msg);
+            bad = 1;
+        }
+    }
+    if (d)
+        closedir(d);
+    if (!bad)
+        printf("emberd: configuration OK%s%s\n", o->config_path ? ": " : "",
+               o->config_path ? o->config_path : "");
+    daemon_config_free(&cfg);
+    return bad ? 2 : 0;
+}
+
 static void signals_on_stopped(void *ctx)
 {
     signals *s = ctx;
     uv_close((uv_handle_t *)&s->term, NULL);
     uv_close((uv_handle_t *)&s->intr, NULL);
+    uv_close((uv_handle_t *)&s->hup, NULL);
+    uv_close((uv_handle_t *)&s->watchdog, NULL);
+}
+
+static void signals_on_watchdog(uv_timer_t *t)
+{
+    (void)t;
+    notify_send("WATCHDOG=1");
+}
+
+/* READY=1 with a STATUS= line saying what is served. */
+static void notify_ready(const registry *reg, const char *socket_path)
+{
+    char state[PATH_MAX + 96];
+    snprintf(state, sizeof state, "READY=1\nSTATUS=serving %d model version(s) on %s", reg->nmodels,
+             socket_path);
+    notify_send(state);
 }
 
 static void signals_on_signal(uv_signal_t *h, int signum)
@@ -191,7 +304,41 @@ static void signals_on_signal(uv_signal_t *h, int signum)
     signals *s = h->data;
     log_info(s->log, "emberd: %s received; shutting down",
              signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    notify_send("STOPPING=1\nSTATUS=finishing the requests in flight");
     server_shutdown(s->srv, signals_on_stopped, s);
+}
+
+static int str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* SIGHUP: read the settings again and rescan the models. A bad file changes nothing. */
+static void signals_on_hup(uv_signal_t *h, int signum)
+{
+    signals *s = h->data;
+    daemon_config cfg;
+    ember_err err = {{0}};
+    (void)signum;
+    if (s->srv->stopping)
+        return;
+    notify_send("RELOADING=1");
+    if (config_build(s->opt, &cfg, &err) < 0) {
+        log_error(s->log, "emberd: SIGHUP: keeping the current settings: %s", err.msg);
+        notify_ready(s->reg, s->srv->socket_path);
+        return;
+    }
+    const daemon_config *run = s->running;
+    if (str_differs(cfg.socket_path, run->socket_path) || cfg.workers != run->workers ||
+        cfg.queue != run->queue)
+        log_warn(s->log, "emberd: SIGHUP: socket, workers and queue change only on restart");
+    s->log->level = cfg.log_level;
+    registry_set_repository(s->reg, cfg.models_dir, cfg.dev);
+    log_info(s->log, "emberd: SIGHUP: settings read again%s%s; rescanning the models",
+             s->opt->config_path ? " from " : "", s->opt->config_path ? s->opt->config_path : "");
+    registry_rescan(s->reg);
+    notify_ready(s->reg, s->srv->socket_path);
+    daemon_config_free(&cfg);
 }
 
 int main(int argc, char **argv)
@@ -201,30 +348,57 @@ int main(int argc, char **argv)
     if (rc != 0) {
         if (rc < 0)
             usage(stderr);
+        daemon_config_free(&opt.flags);
         return rc < 0 ? 2 : 0;
+    }
+    if (opt.check_config) {
+        rc = config_check(&opt);
+        daemon_config_free(&opt.flags);
+        return rc;
+    }
+    daemon_config cfg;
+    ember_err err = {{0}};
+    if (config_build(&opt, &cfg, &err) < 0) {
+        fprintf(stderr, "emberd: %s\n", err.msg);
+        daemon_config_free(&opt.flags);
+        return 2;
     }
     /* A client that hangs up must cost a failed write, not the process. */
     signal(SIGPIPE, SIG_IGN);
 
-    daemon_log lg = {.level = opt.log_level};
+    daemon_log lg = {.level = cfg.log_level};
     registry reg;
-    registry_init(&reg, opt.workers, &lg);
+    registry_init(&reg, cfg.workers, cfg.models_dir, cfg.dev, &lg);
 
     uv_loop_t loop;
     rc = uv_loop_init(&loop);
     if (rc < 0) {
         log_error(&lg, "emberd: cannot start the event loop: %s", uv_strerror(rc));
         registry_free(&reg);
+        daemon_config_free(&cfg);
+        daemon_config_free(&opt.flags);
+        return 1;
+    }
+    char why[160];
+    int listen_fd = notify_listen_fd(why, sizeof why);
+    if (listen_fd == -2) {
+        log_error(&lg, "emberd: %s", why);
+        uv_loop_close(&loop);
+        registry_free(&reg);
+        daemon_config_free(&cfg);
+        daemon_config_free(&opt.flags);
         return 1;
     }
     server srv;
     server_config scfg = {
-        .socket_path = opt.socket_path,
-        .workers = opt.workers,
-        .queue = opt.queue,
+        .listen_fd = listen_fd,
+        .socket_path = cfg.socket_path,
+        .workers = cfg.workers,
+        .queue = cfg.queue,
+        .header_timeout_ms = cfg.header_timeout_ms,
+        .idle_timeout_ms = cfg.idle_timeout_ms,
         .version = EMBERD_VERSION,
     };
-    ember_err err = {{0}};
     int status = 0;
     if (server_start(&srv, &loop, &scfg, &reg, &lg, &err) < 0) {
         log_error(&lg, "emberd: %s", err.msg);
@@ -233,19 +407,28 @@ int main(int argc, char **argv)
         /* Models load once the socket is ours, so a refused start costs no loading; clients
          * that connect meanwhile wait in the listen backlog. */
         registry_load_builtin(&reg);
-        if (opt.models_dir)
-            registry_load_dir(&reg, opt.models_dir, opt.dev);
+        if (reg.dir)
+            registry_load_dir(&reg);
         if (reg.nmodels == 0)
             log_warn(&lg, "models: no model could be loaded; /v2/health/ready answers 503");
-        signals sig = {.srv = &srv, .log = &lg};
+        signals sig = {.srv = &srv, .log = &lg, .reg = &reg, .opt = &opt, .running = &cfg};
         uv_signal_init(&loop, &sig.term);
         uv_signal_init(&loop, &sig.intr);
-        sig.term.data = sig.intr.data = &sig;
+        uv_signal_init(&loop, &sig.hup);
+        sig.term.data = sig.intr.data = sig.hup.data = &sig;
         uv_signal_start(&sig.term, signals_on_signal, SIGTERM);
         uv_signal_start(&sig.intr, signals_on_signal, SIGINT);
-        log_info(&lg, "emberd %s: %d worker(s), queue %d%s", EMBERD_VERSION, opt.workers, opt.queue,
-                 opt.dev ? ", development mode" : "");
-        fprintf(stderr, "emberd: listening on %s\n", srv.socket_path);
+        uv_signal_start(&sig.hup, signals_on_hup, SIGHUP);
+        uv_timer_init(&loop, &sig.watchdog);
+        uint64_t wd = notify_watchdog_usec();
+        if (wd > 0)
+            uv_timer_start(&sig.watchdog, signals_on_watchdog, wd / 2000 ? wd / 2000 : 1,
+                           wd / 2000 ? wd / 2000 : 1);
+        log_info(&lg, "emberd %s: %d worker(s), queue %d%s", EMBERD_VERSION, cfg.workers, cfg.queue,
+                 cfg.dev ? ", development mode" : "");
+        fprintf(stderr, "emberd: listening on %s%s\n", srv.socket_path,
+                srv.inherited ? " (socket from systemd)" : "");
+        notify_ready(&reg, srv.socket_path);
         uv_run(&loop, UV_RUN_DEFAULT);
     }
     /* Let libuv finish closing whatever a failed start left behind. */
@@ -254,5 +437,7 @@ int main(int argc, char **argv)
         log_warn(&lg, "emberd: the event loop still had open handles at exit");
     server_free(&srv);
     registry_free(&reg);
+    daemon_config_free(&cfg);
+    daemon_config_free(&opt.flags);
     return status;
 }

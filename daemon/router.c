@@ -6,6 +6,9 @@
  *   /v2/models/NAME[/versions/V]/ready    GET
  *   /v2/models/NAME[/versions/V]/infer    POST  becomes an infer_job
  *   /v2/repository/index                  POST
+ *   /v2/repository/models/NAME/load       POST  becomes a load job
+ *   /v2/repository/models/NAME/unload     POST
+ *   /metrics                              GET   Prometheus text
  * HEAD is accepted wherever GET is. The method is checked before the model is looked up, so
  * a known route with the wrong method is a 405 (with Allow) whatever the model name is.
  */
@@ -112,11 +115,21 @@ static void route_repository_index(const router *rt, route_reply *reply)
     reply_json(reply, 200, root);
 }
 
-static void route_model_metadata(const model_entry *e, route_reply *reply)
+/* Metadata of e; versions lists every loaded version of its name (only e's own when the
+ * request named a version). */
+static void route_model_metadata(const router *rt, const model_entry *e, int one,
+                                 route_reply *reply)
 {
-    const char *versions[] = {e->version_str};
+    const char *versions[EMBERD_MAX_MODEL_VERSIONS];
+    int first = 0, n = one ? 0 : registry_versions(rt->reg, e->name, &first);
+    for (int i = 0; i < n && i < EMBERD_MAX_MODEL_VERSIONS; i++)
+        versions[i] = rt->reg->models[first + i]->version_str;
+    if (n == 0) {
+        versions[0] = e->version_str;
+        n = 1;
+    }
     ember_err err = {{0}};
-    if (ember_kserve_encode_metadata(e->name, versions, 1, "ember", e->inputs, e->ninputs,
+    if (ember_kserve_encode_metadata(e->name, versions, n, "ember", e->inputs, e->ninputs,
                                      e->outputs, e->noutputs, &reply->body, &reply->body_len,
                                      &err) < 0) {
         router_error(reply, 500, err.msg);
@@ -160,24 +173,51 @@ static int route_model(const router *rt, ember_http_request *req, char **seg, in
     }
 
     char msg[256];
-    model_entry *e = registry_find(rt->reg, name);
+    model_entry *e = registry_find(rt->reg, name, NULL);
     if (!e) {
         snprintf(msg, sizeof msg, "unknown model '%.128s'", name);
         router_error(reply, 404, msg);
         return 0;
     }
-    if (version && strcmp(version, e->version_str) != 0) {
-        snprintf(msg, sizeof msg, "model '%s' has no version '%.32s' (serving %s)", e->name,
-                 version, e->version_str);
+    if (version && !(e = registry_find(rt->reg, name, version))) {
+        int first = 0, nv = registry_versions(rt->reg, name, &first);
+        int len =
+            snprintf(msg, sizeof msg, "model '%s' has no version '%.32s' (serving", name, version);
+        for (int i = 0; i < nv && len < (int)sizeof msg - 16; i++)
+            len += snprintf(msg + len, sizeof msg - (size_t)len, " %s",
+                            rt->reg->models[first + i]->version_str);
+        snprintf(msg + len, sizeof msg - (size_t)len, ")");
         router_error(reply, 404, msg);
         return 0;
     }
     if (!action) {
-        route_model_metadata(e, reply);
+        route_model_metadata(rt, e, version != NULL, reply);
         return 0;
     }
     if (!infer) {
         route_model_ready(e, reply);
+        return 0;
+    }
+    /* The binary tensor extension: the JSON is only the first header_len bytes. */
+    size_t header_len = req->body_len;
+    const char *ihcl = ember_http_request_header(req, "Inference-Header-Content-Length");
+    if (ihcl) {
+        char *end;
+        unsigned long long v = strtoull(ihcl, &end, 10);
+        if (*ihcl < '0' || *ihcl > '9' || *end != '\0' || v > req->body_len) {
+            snprintf(msg, sizeof msg,
+                     "Inference-Header-Content-Length must be a byte count within the body "
+                     "(%zu bytes), not '%.32s'",
+                     req->body_len, ihcl);
+            router_error(reply, 400, msg);
+            return 0;
+        }
+        header_len = (size_t)v;
+    }
+    ember_kserve_sched sp;
+    ember_err err = {{0}};
+    if (ember_kserve_peek_sched(req->body, header_len, &sp, &err) < 0) {
+        router_error(reply, 400, err.msg);
         return 0;
     }
     *job = infer_job_new(e, req->body, req->body_len);
@@ -185,9 +225,57 @@ static int route_model(const router *rt, ember_http_request *req, char **seg, in
         router_error(reply, 500, "out of memory");
         return 0;
     }
+    (*job)->header_len = header_len;
+    (*job)->priority = sp.priority >= 0 ? sp.priority : e->cfg.priority;
+    if (sp.timeout_ms >= 0)
+        (*job)->deadline = uv_hrtime() + (uint64_t)sp.timeout_ms * 1000000u;
     req->body = NULL;
     req->body_len = 0;
     return 1;
+}
+
+/* /v2/repository/models/NAME/{load,unload}: seg[0..2] are "v2", "repository", "models". */
+static int route_repository_model(const router *rt, ember_http_request *req, char **seg,
+                                  route_reply *reply, infer_job **job)
+{
+    const char *name = seg[3], *action = seg[4];
+    int load = strcmp(action, "load") == 0;
+    if (!load && strcmp(action, "unload") != 0)
+        return -1;
+    if (req->method != EMBER_HTTP_POST) {
+        route_method_not_allowed(reply, req, "POST");
+        return 0;
+    }
+    if (load) {
+        *job = infer_job_new_load(name);
+        if (!*job) {
+            router_error(reply, 500, "out of memory");
+            return 0;
+        }
+        return 1;
+    }
+    ember_err err = {{0}};
+    if (registry_unload(rt->reg, name, &err) < 0) {
+        router_error(reply, 404, err.msg);
+        return 0;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "name", name);
+    cJSON_AddStringToObject(root, "state", "UNAVAILABLE");
+    reply_json(reply, 200, root);
+    return 0;
+}
+
+static void route_metrics(const router *rt, route_reply *reply)
+{
+    metrics_gauges g = {.reg = rt->reg};
+    rt->gauges(rt->gauges_ctx, &g);
+    if (metrics_render(rt->metrics, &g, &reply->body, &reply->body_len) < 0) {
+        router_error(reply, 500, "out of memory");
+        return;
+    }
+    reply->status = 200;
+    reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
 int router_route(const router *rt, ember_http_request *req, route_reply *reply, infer_job **job)
@@ -198,6 +286,13 @@ int router_route(const router *rt, ember_http_request *req, route_reply *reply, 
     char *seg[ROUTE_MAX_SEGMENTS];
     int n = route_split(req->path, buf, sizeof buf, seg);
 
+    if (n == 1 && strcmp(seg[0], "metrics") == 0) {
+        if (!is_get(req))
+            route_method_not_allowed(reply, req, "GET, HEAD");
+        else
+            route_metrics(rt, reply);
+        return 0;
+    }
     if (n >= 1 && strcmp(seg[0], "v2") == 0) {
         if (n == 1) {
             if (!is_get(req))
@@ -220,6 +315,11 @@ int router_route(const router *rt, ember_http_request *req, route_reply *reply, 
             else
                 route_repository_index(rt, reply);
             return 0;
+        }
+        if (n == 5 && strcmp(seg[1], "repository") == 0 && strcmp(seg[2], "models") == 0) {
+            int rc = route_repository_model(rt, req, seg, reply, job);
+            if (rc >= 0)
+                return rc;
         }
         if (n >= 3 && strcmp(seg[1], "models") == 0) {
             int rc = route_model(rt, req, seg, n, reply, job);

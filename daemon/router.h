@@ -11,22 +11,27 @@
 #include <ember/proto.h>
 
 #include "infer.h"
+#include "metrics.h"
 #include "registry.h"
 
 typedef struct router {
-    const registry *reg;
+    registry *reg;       /* the loop thread's: routes look models up and unload them */
     const char *version; /* the project version, for GET /v2 */
+    const metrics *metrics;
+    void (*gauges)(void *ctx, metrics_gauges *g); /* fills the gauges for GET /metrics */
+    void *gauges_ctx;
 } router;
 
 typedef struct route_reply {
     int status;
     char *body; /* malloc'd JSON; NULL only when memory ran out */
     size_t body_len;
-    const char *allow; /* the Allow header of a 405 */
+    const char *allow;        /* the Allow header of a 405 */
+    const char *content_type; /* NULL: application/json */
 } route_reply;
 
 /* Route req. Returns 0 with *reply filled (the caller frees reply->body), or 1 with *job
- * holding a new inference job, which has taken req's body. */
+ * holding a new job to run: an inference (which has taken req's body) or a model load. */
 int router_route(const router *rt, ember_http_request *req, route_reply *reply, infer_job **job);
 
 /* Fill reply with status and {"error": msg}. */

@@ -2,7 +2,9 @@
  * The listener and the server's lifecycle. Starting prepares the socket path (its directory
  * is created; a socket file nobody answers on is stale and removed; a live daemon or a
  * non-socket file makes us refuse), binds it with mode 0660 and starts the worker pool.
- * Shutdown closes the listener and removes the socket file first, so no new client arrives;
+ * Under socket activation the listener is the socket systemd passed, and its file is
+ * systemd's. Shutdown closes the listener and removes the socket file first, so no new
+ * client arrives;
  * idle connections close at once and busy ones after their answer (or when the grace timer
  * fires); once no connection and no job is left the pool is joined and on_stopped runs.
  */
@@ -86,13 +88,34 @@ static void server_on_connection(uv_stream_t *listener, int status)
     conn_accept(srv);
 }
 
-static int server_listen(server *srv, ember_err *err)
+static int server_listen(server *srv, int listen_fd, ember_err *err)
 {
     int rc = uv_pipe_init(srv->loop, &srv->listener, 0);
     if (rc < 0)
         return ember_err_set(err, EMBER_EIO, "cannot create the listener: %s", uv_strerror(rc));
     srv->listener.data = srv;
     srv->listener_open = 1;
+    if (listen_fd >= 0) {
+        rc = uv_pipe_open(&srv->listener, listen_fd);
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)&srv->listener, EMBERD_LISTEN_BACKLOG,
+                           server_on_connection);
+        if (rc < 0)
+            return ember_err_set(err, EMBER_EIO, "cannot listen on the socket systemd passed: %s",
+                                 uv_strerror(rc));
+        /* Name it for the logs. */
+        char path[sizeof((struct sockaddr_un *)0)->sun_path + 1];
+        size_t len = sizeof path;
+        if (uv_pipe_getsockname(&srv->listener, path, &len) == 0 && len > 0) {
+            char *copy = strdup(path);
+            if (copy) {
+                free(srv->socket_path);
+                srv->socket_path = copy;
+            }
+        }
+        srv->inherited = 1;
+        return 0;
+    }
     /* The socket is created with mode 0660 (never wider, not even for a moment). */
     mode_t old = umask(0117);
     rc = uv_pipe_bind(&srv->listener, srv->socket_path);
@@ -132,19 +155,37 @@ static void server_abort(server *srv)
     }
 }
 
-int server_start(server *srv, uv_loop_t *loop, const server_config *cfg, const registry *reg,
+static void server_gauges(void *ctx, metrics_gauges *g)
+{
+    server *srv = ctx;
+    g->queue_depth = infer_queue_depth(&srv->infer);
+    g->queue_capacity = srv->queue_cap;
+    g->workers = srv->infer.nworkers;
+    g->busy = srv->infer.running;
+    g->connections = srv->nconns;
+}
+
+int server_start(server *srv, uv_loop_t *loop, const server_config *cfg, registry *reg,
                  const daemon_log *lg, ember_err *err)
 {
     memset(srv, 0, sizeof *srv);
     srv->loop = loop;
     srv->log = lg;
     srv->router.reg = reg;
+    srv->router.metrics = &srv->metrics;
+    srv->router.gauges = server_gauges;
+    srv->router.gauges_ctx = srv;
+    srv->queue_cap = cfg->queue;
+    srv->header_timeout_ms = cfg->header_timeout_ms;
+    srv->idle_timeout_ms = cfg->idle_timeout_ms;
+    metrics_init(&srv->metrics);
+    registry_attach(reg, loop);
     srv->router.version = cfg->version;
     srv->socket_path = strdup(cfg->socket_path);
     if (!srv->socket_path)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
 
-    int rc = socket_path_prepare(srv->socket_path, lg, err);
+    int rc = cfg->listen_fd >= 0 ? 0 : socket_path_prepare(srv->socket_path, lg, err);
     if (rc < 0)
         return rc;
     uv_timer_init(loop, &srv->grace);
@@ -156,7 +197,7 @@ int server_start(server *srv, uv_loop_t *loop, const server_config *cfg, const r
         return rc;
     }
     srv->infer_open = 1;
-    rc = server_listen(srv, err);
+    rc = server_listen(srv, cfg->listen_fd, err);
     if (rc < 0) {
         server_abort(srv);
         return rc;
@@ -199,9 +240,9 @@ void server_shutdown(server *srv, void (*on_stopped)(void *ctx), void *ctx)
              srv->infer.in_flight);
     uv_close((uv_handle_t *)&srv->listener, NULL);
     srv->listener_open = 0;
-    srv->bound = 0;
-    if (unlink(srv->socket_path) < 0 && errno != ENOENT)
+    if (srv->bound && unlink(srv->socket_path) < 0 && errno != ENOENT)
         log_warn(srv->log, "server: cannot remove %s: %s", srv->socket_path, strerror(errno));
+    srv->bound = 0;
     for (conn *c = srv->conns; c; c = conn_next(c))
         conn_shutdown(c);
     uv_timer_start(&srv->grace, server_on_grace_expired, EMBERD_SHUTDOWN_GRACE_MS, 0);
@@ -210,6 +251,7 @@ void server_shutdown(server *srv, void (*on_stopped)(void *ctx), void *ctx)
 
 void server_free(server *srv)
 {
+    metrics_free(&srv->metrics);
     free(srv->socket_path);
     srv->socket_path = NULL;
 }

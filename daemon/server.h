@@ -12,15 +12,18 @@
 
 #include "infer.h"
 #include "log.h"
+#include "metrics.h"
 #include "registry.h"
 #include "router.h"
 
 typedef struct conn conn;
 
 typedef struct server_config {
-    const char *socket_path;
+    const char *socket_path; /* bound unless listen_fd is given */
+    int listen_fd;           /* an inherited listening socket (systemd), or -1 */
     int workers;
     int queue;
+    int header_timeout_ms, idle_timeout_ms;
     const char *version;
 } server_config;
 
@@ -30,10 +33,14 @@ typedef struct server {
     char *socket_path;
     uv_pipe_t listener;
     int listener_open;
-    int bound; /* the socket file is ours to remove */
+    int bound;     /* the socket file is ours to remove */
+    int inherited; /* the listener came from systemd, which owns its file */
     uv_timer_t grace;
     int grace_open;
     router router;
+    metrics metrics;
+    int queue_cap;
+    int header_timeout_ms, idle_timeout_ms;
     infer_queue infer;
     int infer_open;
     conn *conns; /* every connection not yet freed */
@@ -44,9 +51,10 @@ typedef struct server {
 } server;
 
 /* Prepare the socket path (create its directory, clear a stale socket, refuse a live one),
- * bind, listen and start the workers. On failure everything opened is closed again: run the
- * loop once more to let libuv finish, then call server_free. */
-int server_start(server *srv, uv_loop_t *loop, const server_config *cfg, const registry *reg,
+ * bind, listen and start the workers; with cfg->listen_fd, listen on that socket instead
+ * (its file is left alone, now and at shutdown). On failure everything opened is closed again: run
+ * the loop once more to let libuv finish, then call server_free. */
+int server_start(server *srv, uv_loop_t *loop, const server_config *cfg, registry *reg,
                  const daemon_log *lg, ember_err *err);
 
 /* Stop accepting, remove the socket file, let in-flight requests finish (for at most

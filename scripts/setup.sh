@@ -6,7 +6,8 @@ set -eu
 
 PKGS="build-essential pkg-config meson ninja-build git curl python3
 libuv1-dev libcjson-dev libhttp-parser-dev libprotobuf-c-dev protobuf-c-compiler
-libsodium-dev libssl-dev libsystemd-dev libjpeg62-turbo-dev libpng-dev check"
+libsodium-dev libssl-dev libsystemd-dev libjpeg62-turbo-dev libpng-dev check
+prometheus systemd"
 
 missing=""
 for p in $PKGS "$@"; do

@@ -24,6 +24,7 @@ struct ember_http_reader {
     int status;          /* HTTP status of the failure, 0 while healthy */
     int event;           /* what paused the parser */
     int in_request;      /* between message begin and message complete */
+    int in_headers;      /* between message begin and headers complete */
     int in_value;        /* the last header callback was for a value */
     int saw_header;      /* a header field has started (the target is complete) */
     size_t header_bytes; /* names and values so far */
@@ -102,6 +103,7 @@ static int on_message_begin(http_parser *p)
     ember_http_reader *r = p->data;
     reader_reset_message(r);
     r->in_request = 1;
+    r->in_headers = 1;
     return 0;
 }
 
@@ -186,6 +188,7 @@ static int reader_split_target(ember_http_reader *r, ember_http_request *req)
 static int on_headers_complete(http_parser *p)
 {
     ember_http_reader *r = p->data;
+    r->in_headers = 0;
     if (r->saw_header && reader_push_header(r) < 0)
         return -1;
     if (p->http_major != 1) {
@@ -196,6 +199,12 @@ static int on_headers_complete(http_parser *p)
     }
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > r->lim.max_body)
         return reader_limit(r, 413, "request body", r->lim.max_body);
+    /* Without a length a POST or PUT body could only end when the connection does. */
+    if ((p->method == HTTP_POST || p->method == HTTP_PUT) &&
+        !(p->flags & (F_CONTENTLENGTH | F_CHUNKED)))
+        return reader_fail(r, 411, EMBER_EINVAL,
+                           "a POST or PUT request needs Content-Length or "
+                           "Transfer-Encoding: chunked (Content-Length: 0 for no body)");
 
     ember_http_request *req = calloc(1, sizeof *req);
     if (!req)
@@ -319,7 +328,8 @@ int ember_http_reader_feed(ember_http_reader *r, const char *buf, size_t len, si
         return EMBER_HTTP_NEED_MORE;
 
     if (r->status) /* a callback already chose the status and wrote the message */
-        return r->status == 400 || r->status == 505 ? EMBER_EINVAL : EMBER_ENOMEM;
+        return r->status == 400 || r->status == 411 || r->status == 505 ? EMBER_EINVAL
+                                                                        : EMBER_ENOMEM;
     if (e == HPE_HEADER_OVERFLOW) {
         /* http-parser's own cap on the head: the target when no header began yet. */
         if (!r->saw_header) {
@@ -350,6 +360,11 @@ int ember_http_reader_error_status(const ember_http_reader *r)
 int ember_http_reader_in_request(const ember_http_reader *r)
 {
     return r->in_request;
+}
+
+int ember_http_reader_in_headers(const ember_http_reader *r)
+{
+    return r->in_headers;
 }
 
 const char *ember_http_request_header(const ember_http_request *req, const char *name)

@@ -353,8 +353,53 @@ static int request_check_input(const ember_io_info *io, const ember_tensor *t, c
     return 0;
 }
 
+/* The binary part of a request body still to be taken by inputs. */
+typedef struct binary_cursor {
+    const char *p;
+    size_t left;
+} binary_cursor;
+
+/* Take an input's bytes from the binary part when it says "binary_data_size". Returns 1 when
+ * it did, 0 when the input has no binary data (its "data" is read as JSON). */
+static int tensor_binary(const cJSON *obj, const char *what, ember_tensor *t, int64_t count,
+                         binary_cursor *bin, ember_err *err)
+{
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(obj, "parameters");
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(params, "binary_data_size");
+    if (!size)
+        return 0;
+    if (!cJSON_IsNumber(size) || size->valuedouble < 0 ||
+        size->valuedouble != (double)(int64_t)size->valuedouble)
+        return ember_err_set(err, EMBER_EINVAL,
+                             "%s: parameters.binary_data_size must be a byte count", what);
+    if (cJSON_GetObjectItemCaseSensitive(obj, "data"))
+        return ember_err_set(err, EMBER_EINVAL,
+                             "%s has both \"data\" and parameters.binary_data_size", what);
+    size_t want = (size_t)count * kserve_dtype_size(t->dtype);
+    double n = size->valuedouble;
+    if (n != (double)want)
+        return ember_err_set(err, EMBER_ESHAPE,
+                             "%s: binary_data_size is %.0f bytes, its shape and datatype need %zu",
+                             what, n, want);
+    if (want > bin->left)
+        return ember_err_set(err, EMBER_ESHAPE,
+                             "%s: binary_data_size %zu runs past the end of the body (%zu bytes "
+                             "left after Inference-Header-Content-Length)",
+                             what, want, bin->left);
+    t->data = malloc(want ? want : 1);
+    if (!t->data)
+        return ember_err_set(err, EMBER_ENOMEM, "%s: out of memory for %zu bytes", what, want);
+    memcpy(t->data, bin->p, want);
+    if (t->dtype == EMBER_DT_BOOL)
+        for (size_t i = 0; i < want; i++)
+            ((unsigned char *)t->data)[i] = ((unsigned char *)t->data)[i] != 0;
+    bin->p += want;
+    bin->left -= want;
+    return 1;
+}
+
 static int request_inputs(const cJSON *root, const ember_io_info *inputs, int ninputs,
-                          ember_infer_request *out, ember_err *err)
+                          binary_cursor *bin, ember_infer_request *out, ember_err *err)
 {
     const cJSON *list;
     int n;
@@ -386,9 +431,14 @@ static int request_inputs(const cJSON *root, const ember_io_info *inputs, int ni
         if ((rc = tensor_head(obj, what, t, err)) < 0 ||
             (rc = request_check_input(&inputs[idx], t, what, err)) < 0 ||
             (rc = tensor_count(t, what, &count, err)) < 0 ||
-            (rc = tensor_data(obj, what, t, count, err)) < 0)
+            (rc = tensor_binary(obj, what, t, count, bin, err)) < 0 ||
+            (rc == 0 && (rc = tensor_data(obj, what, t, count, err)) < 0))
             return rc;
     }
+    if (bin->left)
+        return ember_err_set(err, EMBER_ESHAPE,
+                             "%zu bytes of binary data follow the JSON but no input takes them",
+                             bin->left);
     for (int i = 0; i < ninputs; i++)
         if (!out->inputs[i].data)
             return ember_err_set(err, EMBER_ENOTFOUND, "missing input '%.128s'", inputs[i].name);
@@ -404,12 +454,21 @@ static int request_outputs(const cJSON *root, const ember_io_info *outputs, int 
     if (rc < 0)
         return rc;
     int all = n == 0;
-    out->outputs = calloc((size_t)(all ? (noutputs > 0 ? noutputs : 1) : n), sizeof(int));
-    if (!out->outputs)
+    size_t cap = (size_t)(all ? (noutputs > 0 ? noutputs : 1) : n);
+    out->outputs = calloc(cap, sizeof(int));
+    out->binary = calloc(cap, 1);
+    if (!out->outputs || !out->binary)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "parameters");
+    const cJSON *bo = cJSON_GetObjectItemCaseSensitive(params, "binary_data_output");
+    if (bo && !cJSON_IsBool(bo))
+        return ember_err_set(err, EMBER_EINVAL, "parameters.binary_data_output must be a boolean");
+    unsigned char all_binary = cJSON_IsTrue(bo);
     if (all) {
-        for (int i = 0; i < noutputs; i++)
+        for (int i = 0; i < noutputs; i++) {
             out->outputs[i] = i;
+            out->binary[i] = all_binary;
+        }
         out->noutputs = noutputs;
         return 0;
     }
@@ -427,6 +486,12 @@ static int request_outputs(const cJSON *root, const ember_io_info *outputs, int 
         for (int j = 0; j < out->noutputs; j++)
             if (out->outputs[j] == idx)
                 return ember_err_set(err, EMBER_EINVAL, "output '%.128s' is requested twice", name);
+        const cJSON *op = cJSON_GetObjectItemCaseSensitive(obj, "parameters");
+        const cJSON *bd = cJSON_GetObjectItemCaseSensitive(op, "binary_data");
+        if (bd && !cJSON_IsBool(bd))
+            return ember_err_set(err, EMBER_EINVAL,
+                                 "output '%.128s': parameters.binary_data must be a boolean", name);
+        out->binary[out->noutputs] = bd ? (unsigned char)cJSON_IsTrue(bd) : all_binary;
         out->outputs[out->noutputs++] = idx;
     }
     return 0;
@@ -436,13 +501,27 @@ int ember_kserve_decode_request(const char *body, size_t len, const ember_io_inf
                                 int ninputs, const ember_io_info *outputs, int noutputs,
                                 ember_infer_request *out, ember_err *err)
 {
+    return ember_kserve_decode_request_binary(body, len, len, inputs, ninputs, outputs, noutputs,
+                                              out, err);
+}
+
+int ember_kserve_decode_request_binary(const char *body, size_t len, size_t header_len,
+                                       const ember_io_info *inputs, int ninputs,
+                                       const ember_io_info *outputs, int noutputs,
+                                       ember_infer_request *out, ember_err *err)
+{
     memset(out, 0, sizeof *out);
+    if (header_len > len)
+        return ember_err_set(err, EMBER_EINVAL,
+                             "Inference-Header-Content-Length %zu is larger than the body (%zu)",
+                             header_len, len);
+    binary_cursor bin = {body + header_len, len - header_len};
     cJSON *root;
-    int rc = decode_parse(body, len, &root, err);
+    int rc = decode_parse(body, header_len, &root, err);
     if (rc < 0)
         return rc;
     if ((rc = decode_opt_string(root, "id", EMBER_KSERVE_MAX_ID, &out->id, err)) == 0 &&
-        (rc = request_inputs(root, inputs, ninputs, out, err)) == 0)
+        (rc = request_inputs(root, inputs, ninputs, &bin, out, err)) == 0)
         rc = request_outputs(root, outputs, noutputs, out, err);
     cJSON_Delete(root);
     if (rc < 0)
@@ -456,6 +535,7 @@ void ember_infer_request_clear(ember_infer_request *req)
         free(req->inputs[i].data);
     free(req->inputs);
     free(req->outputs);
+    free(req->binary);
     free(req->id);
     memset(req, 0, sizeof *req);
 }

@@ -46,7 +46,8 @@ static int encode_shape(proto_buf *b, int rank, const int64_t *dims)
 }
 
 /* {"name":...,"datatype":...,"shape":[...],"data":[...]} */
-static int encode_tensor(proto_buf *b, const ember_named_tensor *nt, ember_err *err)
+/* Write one tensor; with binary set its bytes go to bin instead of a "data" array. */
+static int encode_tensor(proto_buf *b, const ember_named_tensor *nt, proto_buf *bin, ember_err *err)
 {
     const ember_tensor *t = &nt->tensor;
     const char *dt = ember_kserve_datatype_name(t->dtype);
@@ -69,6 +70,13 @@ static int encode_tensor(proto_buf *b, const ember_named_tensor *nt, ember_err *
         rc = proto_buf_printf(b, ",\"datatype\":\"%s\",\"shape\":", dt);
     if (rc == 0)
         rc = encode_shape(b, t->rank, t->dims);
+    if (rc == 0 && bin) {
+        size_t bytes = (size_t)n * kserve_dtype_size(t->dtype);
+        rc = proto_buf_printf(b, ",\"parameters\":{\"binary_data_size\":%zu}}", bytes);
+        if (rc == 0)
+            rc = proto_buf_append(bin, t->data, bytes);
+        return rc < 0 ? ember_err_set(err, EMBER_ENOMEM, "out of memory encoding a response") : 0;
+    }
     if (rc == 0)
         rc = proto_buf_puts(b, ",\"data\":[");
     /* Reserve roughly what the numbers need so the loop rarely reallocates. */
@@ -86,14 +94,14 @@ static int encode_tensor(proto_buf *b, const ember_named_tensor *nt, ember_err *
 }
 
 static int encode_tensors(proto_buf *b, const char *key, const ember_named_tensor *ts, int n,
-                          ember_err *err)
+                          const unsigned char *binary, proto_buf *bin, ember_err *err)
 {
     if (proto_buf_printf(b, "\"%s\":[", key) < 0)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory encoding JSON");
     for (int i = 0; i < n; i++) {
         if (i && proto_buf_append(b, ",", 1) < 0)
             return ember_err_set(err, EMBER_ENOMEM, "out of memory encoding JSON");
-        int rc = encode_tensor(b, &ts[i], err);
+        int rc = encode_tensor(b, &ts[i], binary && binary[i] ? bin : NULL, err);
         if (rc < 0)
             return rc;
     }
@@ -130,7 +138,7 @@ int ember_kserve_encode_request(const char *id, const ember_named_tensor *inputs
     proto_buf b = {0};
     int rc = proto_buf_puts(&b, "{") || encode_member(&b, "id", id)
                  ? ember_err_set(err, EMBER_ENOMEM, "out of memory encoding JSON")
-                 : encode_tensors(&b, "inputs", inputs, ninputs, err);
+                 : encode_tensors(&b, "inputs", inputs, ninputs, NULL, NULL, err);
     if (rc == 0 && noutputs > 0) {
         rc = proto_buf_puts(&b, ",\"outputs\":[");
         for (int i = 0; rc == 0 && i < noutputs; i++) {
@@ -152,13 +160,32 @@ int ember_kserve_encode_response(const char *model_name, const char *model_versi
                                  const ember_named_tensor *outputs, int noutputs, char **json,
                                  size_t *len, ember_err *err)
 {
-    proto_buf b = {0};
+    size_t header_len;
+    return ember_kserve_encode_response_binary(model_name, model_version, id, outputs, noutputs,
+                                               NULL, json, len, &header_len, err);
+}
+
+int ember_kserve_encode_response_binary(const char *model_name, const char *model_version,
+                                        const char *id, const ember_named_tensor *outputs,
+                                        int noutputs, const unsigned char *binary, char **body,
+                                        size_t *len, size_t *header_len, ember_err *err)
+{
+    proto_buf b = {0}, bin = {0};
     int rc = proto_buf_puts(&b, "{") || encode_member(&b, "model_name", model_name) ||
                      encode_member(&b, "model_version", model_version) ||
                      encode_member(&b, "id", id)
                  ? ember_err_set(err, EMBER_ENOMEM, "out of memory encoding JSON")
-                 : encode_tensors(&b, "outputs", outputs, noutputs, err);
-    return encode_finish(&b, rc, json, len, err);
+                 : encode_tensors(&b, "outputs", outputs, noutputs, binary, &bin, err);
+    if (rc == 0 && proto_buf_puts(&b, "}") < 0)
+        rc = ember_err_set(err, EMBER_ENOMEM, "out of memory encoding JSON");
+    *header_len = b.len;
+    if (rc == 0 && bin.len && proto_buf_append(&b, bin.data, bin.len) < 0)
+        rc = ember_err_set(err, EMBER_ENOMEM, "out of memory encoding a response");
+    if (rc == 0 && !(*body = proto_buf_take(&b, len)))
+        rc = ember_err_set(err, EMBER_ENOMEM, "out of memory encoding JSON");
+    proto_buf_free(&b);
+    proto_buf_free(&bin);
+    return rc;
 }
 
 static int encode_io(proto_buf *b, const char *key, const ember_io_info *io, int n)

@@ -7,6 +7,11 @@
 set -u
 
 emberctl=$1
+# A cross build (make check-arm64) runs the foreign binary through meson's exe wrapper (qemu):
+# "$emberctl" then names this function.
+emberctl_bin=$1
+wrapped_emberctl() { $MESON_EXE_WRAPPER "$emberctl_bin" "$@"; }
+[ -z "${MESON_EXE_WRAPPER:-}" ] || emberctl=wrapped_emberctl
 root=$2
 model=$root/models/digits/1/model.onnx
 failed=0

@@ -47,6 +47,27 @@ void it_mkdtemp(char path[IT_DIR_MAX])
     ck_assert_msg(mkdtemp(path) != NULL, "mkdtemp %s: %s", path, strerror(errno));
 }
 
+void it_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s: %s", path, strerror(errno));
+    ck_assert_msg(fwrite(data, 1, len, f) == len && fclose(f) == 0, "cannot write %s", path);
+}
+
+void it_repo_put_model(const char *dir, const char *name, int version)
+{
+    char path[PATH_MAX + 64];
+    size_t len;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/%d", dir, name, version);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/%d/model.onnx", dir, name, version);
+    char *onnx = it_read_file(it_source_path("models/digits/1/model.onnx"), &len);
+    it_write_file(path, onnx, len);
+    free(onnx);
+}
+
 const char *it_source_path(const char *rel)
 {
     static char buf[PATH_MAX];
@@ -89,6 +110,31 @@ static int answers_live(const char *sock)
     }
     ember_client_close(c);
     return ok;
+}
+
+/* execv(path, argv), or in a cross build (make check-arm64) through meson's exe wrapper
+ * ($MESON_EXE_WRAPPER, words split on spaces): without binfmt_misc the kernel cannot exec the
+ * foreign binary itself. Returns only on failure. Runs in the forked child. */
+static void exec_target(const char *path, const char *const *argv)
+{
+    const char *wrapper = getenv("MESON_EXE_WRAPPER");
+    if (!wrapper || !*wrapper) {
+        execv(path, (char *const *)argv);
+        return;
+    }
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    char words[PATH_MAX];
+    snprintf(words, sizeof words, "%s", wrapper);
+    const char *wargv[argc + 32];
+    int n = 0;
+    for (char *save, *w = strtok_r(words, " ", &save); w && n < 30; w = strtok_r(NULL, " ", &save))
+        wargv[n++] = w;
+    wargv[n++] = path;
+    for (int i = 1; i <= argc; i++)
+        wargv[n++] = argv[i];
+    execvp(wargv[0], (char *const *)wargv);
 }
 
 static const char *describe_status(int status, char *buf, size_t len)
@@ -154,7 +200,7 @@ void it_emberd_start_logged(emberd_proc *d, const char *const *extra, int use_en
             putenv(env_sock);
         else
             unsetenv("EMBER_SOCKET");
-        execv(emberd, (char *const *)argv);
+        exec_target(emberd, argv);
         fprintf(stderr, "exec %s: %s\n", emberd, strerror(errno));
         _exit(127);
     }
@@ -497,7 +543,7 @@ int it_run(const char *const *argv, const char *const *env, const char *stdin_pa
                 putenv((char *)env[i]);
             }
         }
-        execv(argv[0], (char *const *)argv);
+        exec_target(argv[0], argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
     }

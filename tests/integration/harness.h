@@ -72,6 +72,13 @@ extern char it_root[IT_ROOT_MAX];
 /* Make a fresh temporary directory under the run's root. */
 void it_mkdtemp(char path[IT_DIR_MAX]);
 
+/* Write len bytes to path (fails the test on error). */
+void it_write_file(const char *path, const void *data, size_t len);
+
+/* A model repository entry: dir/name/version/model.onnx as a copy of the digits model
+ * (serve it with --dev --models dir). */
+void it_repo_put_model(const char *dir, const char *name, int version);
+
 /* Path of a file in the source tree (EMBER_SOURCE_ROOT/rel). Returns a static buffer. */
 const char *it_source_path(const char *rel);
 
@@ -152,6 +159,11 @@ Suite *it_suite_errors(void);
 Suite *it_suite_connection(void);
 Suite *it_suite_lifecycle(void);
 Suite *it_suite_emberctl(void);
+Suite *it_suite_repository(void);
+Suite *it_suite_config(void);
+Suite *it_suite_scheduling(void);
+Suite *it_suite_http(void);
+Suite *it_suite_binary(void);
 
 /* A test case with IT_TCASE_TIMEOUT_S and, when daemon is set, the emberd fixtures. */
 TCase *it_tcase(const char *name, int daemon);

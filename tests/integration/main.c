@@ -36,6 +36,11 @@ int main(void)
     srunner_add_suite(sr, it_suite_connection());
     srunner_add_suite(sr, it_suite_lifecycle());
     srunner_add_suite(sr, it_suite_emberctl());
+    srunner_add_suite(sr, it_suite_repository());
+    srunner_add_suite(sr, it_suite_config());
+    srunner_add_suite(sr, it_suite_scheduling());
+    srunner_add_suite(sr, it_suite_http());
+    srunner_add_suite(sr, it_suite_binary());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     int run = srunner_ntests_run(sr);

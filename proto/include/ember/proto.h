@@ -36,6 +36,8 @@
 #define EMBER_KSERVE_MAX_TENSORS 256
 /* Bytes of the optional request "id". */
 #define EMBER_KSERVE_MAX_ID 256
+/* Largest parameters.timeout_ms of an infer request (one hour). */
+#define EMBER_KSERVE_MAX_TIMEOUT_MS 3600000
 
 /* ---- HTTP requests ------------------------------------------------------------------- */
 
@@ -121,13 +123,16 @@ int ember_http_reader_feed(ember_http_reader *r, const char *buf, size_t len, si
  * when a request was cut off. */
 int ember_http_reader_eof(ember_http_reader *r, ember_err *err);
 
-/* After a failed feed: the status to answer with: 400 malformed, 413 body too large,
+/* After a failed feed: the status to answer with: 400 malformed, 411 a POST or PUT with
+ * neither Content-Length nor chunked encoding, 413 body too large,
  * 414 URL too long, 431 header too large or too many headers, 505 not HTTP/1.x,
  * 500 out of memory. 0 when there was no error. */
 int ember_http_reader_error_status(const ember_http_reader *r);
 
 /* True while part of a request has been fed but it is not complete. */
 int ember_http_reader_in_request(const ember_http_reader *r);
+/* True while part of a request has been fed but its header section is not complete. */
+int ember_http_reader_in_headers(const ember_http_reader *r);
 
 /* ---- HTTP responses ------------------------------------------------------------------ */
 
@@ -170,13 +175,29 @@ const char *ember_kserve_datatype_name(ember_dtype dt);
 /* The dtype of a KServe datatype name; EMBER_DT_UNDEFINED when unknown. */
 ember_dtype ember_kserve_datatype(const char *name);
 
+/* An infer request's scheduling parameters. */
+typedef struct ember_kserve_sched {
+    int priority;       /* 0 "high", 1 "normal", 2 "low"; -1 when not given */
+    int64_t timeout_ms; /* 0..EMBER_KSERVE_MAX_TIMEOUT_MS; -1 when not given */
+} ember_kserve_sched;
+
+/*
+ * Read "parameters": {"priority": "high"|"normal"|"low", "timeout_ms": N} of an infer request
+ * body without decoding the rest: cheap enough for an event loop (one pass over the bytes,
+ * no allocation but the parameters object). Other keys of "parameters" are ignored. A body
+ * whose top level cannot be followed reports nothing (the full decode will reject it).
+ * EMBER_EINVAL, with a message, when "parameters" is malformed or a value is out of range.
+ */
+int ember_kserve_peek_sched(const char *body, size_t len, ember_kserve_sched *out, ember_err *err);
+
 /* A decoded infer request. The caller owns it and frees it with ember_infer_request_clear. */
 typedef struct ember_infer_request {
     char *id;             /* NULL when the request had no "id" */
     ember_tensor *inputs; /* [ninputs], in the model's input order; data malloc'd here */
     int ninputs;
-    int *outputs; /* indices into the model's outputs, in the order requested */
-    int noutputs; /* every output of the model when "outputs" is absent or empty */
+    int *outputs;          /* indices into the model's outputs, in the order requested */
+    int noutputs;          /* every output of the model when "outputs" is absent or empty */
+    unsigned char *binary; /* [noutputs]: 1 when that output is asked for as binary data */
 } ember_infer_request;
 
 /*
@@ -193,6 +214,21 @@ int ember_kserve_decode_request(const char *body, size_t len, const ember_io_inf
                                 int ninputs, const ember_io_info *outputs, int noutputs,
                                 ember_infer_request *out, ember_err *err);
 void ember_infer_request_clear(ember_infer_request *req);
+
+/*
+ * The binary tensor data extension: the body is header_len bytes of JSON (the value of the
+ * Inference-Header-Content-Length header) followed by raw tensor bytes. An input with
+ * "parameters": {"binary_data_size": N} and no "data" takes the next N bytes, which must be
+ * exactly its elements times the datatype's size (little-endian, as the hosts ember runs on;
+ * BOOL one byte each). Outputs are asked for as binary with the request's
+ * "parameters": {"binary_data_output": true} or an output's "parameters": {"binary_data":
+ * true} (which wins); req->binary records the answer per output. Bytes left over, or too few,
+ * are EMBER_ESHAPE. ember_kserve_decode_request is this with header_len == len.
+ */
+int ember_kserve_decode_request_binary(const char *body, size_t len, size_t header_len,
+                                       const ember_io_info *inputs, int ninputs,
+                                       const ember_io_info *outputs, int noutputs,
+                                       ember_infer_request *out, ember_err *err);
 
 /* A named tensor, borrowed, for encoding. */
 typedef struct ember_named_tensor {
@@ -211,6 +247,15 @@ int ember_kserve_encode_request(const char *id, const ember_named_tensor *inputs
 int ember_kserve_encode_response(const char *model_name, const char *model_version, const char *id,
                                  const ember_named_tensor *outputs, int noutputs, char **json,
                                  size_t *len, ember_err *err);
+
+/* ember_kserve_encode_response with the outputs whose binary[i] is set written as raw bytes
+ * after the JSON (which gives their "parameters": {"binary_data_size": N} instead of
+ * "data"); *header_len is the JSON's length, for Inference-Header-Content-Length. binary may
+ * be NULL (no binary output; then *header_len == *len). */
+int ember_kserve_encode_response_binary(const char *model_name, const char *model_version,
+                                        const char *id, const ember_named_tensor *outputs,
+                                        int noutputs, const unsigned char *binary, char **body,
+                                        size_t *len, size_t *header_len, ember_err *err);
 
 /* A decoded infer response; the caller frees it with ember_infer_response_clear. */
 typedef struct ember_infer_response {

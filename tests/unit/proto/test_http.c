@@ -446,6 +446,8 @@ START_TEST(test_malformed)
         {"GET / HTTP/1.1\r\nX: a\x01 b\r\n\r\n", 400},
         {"GET /a b HTTP/1.1\r\n\r\n", 400},
         {"GET / HTTP/1.1\nHost: a\r\r\n\r\n", 400},
+        {"POST /v2/repository/index HTTP/1.1\r\nHost: a\r\n\r\n", 411},
+        {"PUT /x HTTP/1.1\r\n\r\n", 411},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         collected c;
@@ -455,6 +457,28 @@ START_TEST(test_malformed)
         ck_assert_msg(c.err.msg[0] != '\0', "case %zu: no message", i);
         collected_free(&c);
     }
+}
+END_TEST
+
+/* in_headers is true from a request's first byte to the end of its header section. */
+START_TEST(test_in_headers)
+{
+    static const char req[] = "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nok";
+    const size_t head = sizeof req - 1 - 2;
+    ember_http_reader *r;
+    ember_http_request *q = NULL;
+    size_t used;
+    ck_assert_int_eq(ember_http_reader_create(NULL, &r, NULL), 0);
+    ck_assert(!ember_http_reader_in_headers(r));
+    ck_assert_int_eq(ember_http_reader_feed(r, req, 5, &used, &q, NULL), EMBER_HTTP_NEED_MORE);
+    ck_assert(ember_http_reader_in_headers(r) && ember_http_reader_in_request(r));
+    ck_assert_int_eq(ember_http_reader_feed(r, req + 5, head - 5, &used, &q, NULL),
+                     EMBER_HTTP_NEED_MORE);
+    ck_assert(!ember_http_reader_in_headers(r) && ember_http_reader_in_request(r));
+    ck_assert_int_eq(ember_http_reader_feed(r, req + head, 2, &used, &q, NULL), EMBER_HTTP_REQUEST);
+    ck_assert(!ember_http_reader_in_headers(r) && !ember_http_reader_in_request(r));
+    ember_http_request_free(q);
+    ember_http_reader_free(r);
 }
 END_TEST
 
@@ -578,6 +602,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_header_values);
     tcase_add_test(tc, test_malformed);
     tcase_add_test(tc, test_spent_after_error);
+    tcase_add_test(tc, test_in_headers);
     tcase_add_test(tc, test_eof);
     tcase_add_test(tc, test_free_mid_request);
     suite_add_tcase(s, tc);

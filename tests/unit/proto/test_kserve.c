@@ -2,7 +2,8 @@
  * Unit tests for libember-proto's KServe v2 JSON codec: decoding infer requests against a
  * model's inputs (every datatype, flat and nested data, output selection, and every error
  * path with its message), encoding responses and metadata, and round trips through
- * encode/decode that must be bit-exact, non-finite floats included.
+ * encode/decode that must be bit-exact, non-finite floats included; the binary tensor data
+ * extension both ways; and the scheduling-parameters peek the daemon runs on its loop.
  */
 #include <check.h>
 #include <math.h>
@@ -466,6 +467,87 @@ START_TEST(test_decode_response_errors)
 }
 END_TEST
 
+/* Inputs as raw bytes after the JSON; outputs as raw bytes after the answer's JSON. */
+START_TEST(test_binary_round_trip)
+{
+    const float x[8] = {1, 2, 3, 4, 5, 6, 7, -0.5f};
+    const char *json = "{\"inputs\":[{\"name\":\"image\",\"datatype\":\"FP32\",\"shape\":[2,4],"
+                       "\"parameters\":{\"binary_data_size\":32}}],"
+                       "\"outputs\":[{\"name\":\"label\"},{\"name\":\"probabilities\","
+                       "\"parameters\":{\"binary_data\":true}}]}";
+    size_t hlen = strlen(json);
+    char body[512];
+    memcpy(body, json, hlen);
+    memcpy(body + hlen, x, sizeof x);
+    ember_infer_request req;
+    ember_err err = {{0}};
+    ck_assert_msg(ember_kserve_decode_request_binary(body, hlen + sizeof x, hlen, digits_in, 1,
+                                                     digits_out, 2, &req, &err) == 0,
+                  "%s", err.msg);
+    ck_assert(memcmp(req.inputs[0].data, x, sizeof x) == 0);
+    ck_assert_int_eq(req.noutputs, 2);
+    ck_assert(req.binary[0] == 0 && req.binary[1] == 1);
+    ember_infer_request_clear(&req);
+
+    /* Leftover and missing bytes. */
+    ck_assert_int_eq(ember_kserve_decode_request_binary(body, hlen + sizeof x + 1, hlen, digits_in,
+                                                        1, digits_out, 2, &req, &err),
+                     EMBER_ESHAPE);
+    ck_assert_int_eq(ember_kserve_decode_request_binary(body, hlen + sizeof x - 1, hlen, digits_in,
+                                                        1, digits_out, 2, &req, &err),
+                     EMBER_ESHAPE);
+    ck_assert_int_eq(ember_kserve_decode_request_binary(body, hlen, hlen + 1, digits_in, 1,
+                                                        digits_out, 2, &req, &err),
+                     EMBER_EINVAL);
+
+    /* Encoding: the second output goes binary. */
+    int64_t labels[2] = {3, 1};
+    ember_named_tensor outs[2] = {
+        {"label", {.dtype = EMBER_DT_INT64, .rank = 1, .dims = {2}, .data = labels}},
+        {"probabilities", {.dtype = EMBER_DT_FLOAT, .rank = 2, .dims = {2, 4}, .data = (void *)x}},
+    };
+    const unsigned char binary[2] = {0, 1};
+    char *out;
+    size_t len, header;
+    ck_assert_int_eq(ember_kserve_encode_response_binary("m", "1", NULL, outs, 2, binary, &out,
+                                                         &len, &header, &err),
+                     0);
+    ck_assert_uint_eq(len, header + sizeof x);
+    ck_assert(memcmp(out + header, x, sizeof x) == 0);
+    ck_assert_msg(strstr(out, "\"parameters\":{\"binary_data_size\":32}") &&
+                      strstr(out, "\"data\":[3,1]"),
+                  "%.*s", (int)header, out);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_peek_sched)
+{
+    ember_kserve_sched sp;
+    ember_err err = {{0}};
+    const char *ok = "{\"id\":\"x\",\"inputs\":[{\"data\":[1,\"}]\",{\"a\":[]}]}],"
+                     " \"parameters\" : {\"priority\":\"low\",\"timeout_ms\":250,\"other\":1}}";
+    ck_assert_int_eq(ember_kserve_peek_sched(ok, strlen(ok), &sp, &err), 0);
+    ck_assert_int_eq(sp.priority, 2);
+    ck_assert_int_eq(sp.timeout_ms, 250);
+    const char *none = "{\"inputs\":[]}";
+    ck_assert_int_eq(ember_kserve_peek_sched(none, strlen(none), &sp, &err), 0);
+    ck_assert(sp.priority == -1 && sp.timeout_ms == -1);
+    const char *garbage = "not json";
+    ck_assert_int_eq(ember_kserve_peek_sched(garbage, strlen(garbage), &sp, &err), 0);
+    static const char *const bad[] = {
+        "{\"parameters\":{\"priority\":\"urgent\"}}", "{\"parameters\":{\"timeout_ms\":-1}}",
+        "{\"parameters\":{\"timeout_ms\":3600001}}",  "{\"parameters\":[]}",
+        "{\"parameters\":{\"timeout_ms\":}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(ember_kserve_peek_sched(bad[i], strlen(bad[i]), &sp, &err) == EMBER_EINVAL,
+                      "%s accepted", bad[i]);
+    const char *max = "{\"parameters\":{\"timeout_ms\":3600000}}";
+    ck_assert_int_eq(ember_kserve_peek_sched(max, strlen(max), &sp, &err), 0);
+}
+END_TEST
+
 static Suite *kserve_suite(void)
 {
     Suite *s = suite_create("proto-kserve");
@@ -486,6 +568,8 @@ static Suite *kserve_suite(void)
     tcase_add_test(enc, test_encode_metadata);
     tcase_add_test(enc, test_error_json);
     tcase_add_test(enc, test_datatype_names);
+    tcase_add_test(enc, test_binary_round_trip);
+    tcase_add_test(enc, test_peek_sched);
     suite_add_tcase(s, enc);
     return s;
 }

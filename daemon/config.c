@@ -1,0 +1,167 @@
+/*
+ * The configuration file. The text is read whole (it is small and bounded), comments are
+ * stripped with cJSON_Minify, and every member of the top-level object is matched against
+ * the table of known keys; anything else is an error naming the file and the key, so a typo
+ * never passes silently. Values are range-checked with the same bounds as the flags.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "limits.h"
+#include "log.h"
+
+void daemon_config_init(daemon_config *c)
+{
+    *c = (daemon_config){.dev = -1, .log_level = -1};
+}
+
+void daemon_config_free(daemon_config *c)
+{
+    free(c->socket_path);
+    free(c->models_dir);
+    daemon_config_init(c);
+}
+
+int daemon_file_read(const char *path, size_t max, char **out, ember_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ember_err_set(err, errno == ENOENT ? EMBER_ENOTFOUND : EMBER_EIO,
+                             "cannot open %s: %s", path, strerror(errno));
+    char *buf = malloc(max + 1);
+    if (!buf) {
+        fclose(f);
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory reading %s", path);
+    }
+    size_t n = fread(buf, 1, max + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || n > max) {
+        free(buf);
+        return bad ? ember_err_set(err, EMBER_EIO, "cannot read %s", path)
+                   : ember_err_set(err, EMBER_ENOMEM, "%s is larger than %zu bytes", path, max);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    return 0;
+}
+
+static int config_string(const char *path, const cJSON *it, char **out, ember_err *err)
+{
+    if (!cJSON_IsString(it) || it->valuestring[0] == '\0')
+        return ember_err_set(err, EMBER_EINVAL, "%s: key '%s' wants a non-empty string", path,
+                             it->string);
+    char *s = strdup(it->valuestring);
+    if (!s)
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory");
+    free(*out);
+    *out = s;
+    return 0;
+}
+
+static int config_int(const char *path, const cJSON *it, int lo, int hi, int *out, ember_err *err)
+{
+    if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble ||
+        it->valuedouble < lo || it->valuedouble > hi)
+        return ember_err_set(err, EMBER_EINVAL, "%s: key '%s' wants an integer from %d to %d", path,
+                             it->string, lo, hi);
+    *out = (int)it->valuedouble;
+    return 0;
+}
+
+static int config_member(const char *path, const cJSON *it, daemon_config *c, ember_err *err)
+{
+    const char *k = it->string;
+    if (strcmp(k, "socket") == 0)
+        return config_string(path, it, &c->socket_path, err);
+    if (strcmp(k, "models") == 0)
+        return config_string(path, it, &c->models_dir, err);
+    if (strcmp(k, "dev") == 0) {
+        if (!cJSON_IsBool(it))
+            return ember_err_set(err, EMBER_EINVAL, "%s: key 'dev' wants true or false", path);
+        c->dev = cJSON_IsTrue(it);
+        return 0;
+    }
+    if (strcmp(k, "workers") == 0)
+        return config_int(path, it, 1, EMBERD_MAX_WORKERS, &c->workers, err);
+    if (strcmp(k, "queue") == 0)
+        return config_int(path, it, 1, EMBERD_MAX_QUEUE, &c->queue, err);
+    if (strcmp(k, "header_timeout_ms") == 0)
+        return config_int(path, it, 1, EMBERD_MAX_CLIENT_TIMEOUT_MS, &c->header_timeout_ms, err);
+    if (strcmp(k, "idle_timeout_ms") == 0)
+        return config_int(path, it, 1, EMBERD_MAX_CLIENT_TIMEOUT_MS, &c->idle_timeout_ms, err);
+    if (strcmp(k, "log_level") == 0) {
+        int level = cJSON_IsString(it) ? log_level_parse(it->valuestring) : -1;
+        if (level < 0)
+            return ember_err_set(err, EMBER_EINVAL,
+                                 "%s: key 'log_level' wants \"error\", \"warn\", \"info\" or "
+                                 "\"debug\"",
+                                 path);
+        c->log_level = level;
+        return 0;
+    }
+    return ember_err_set(err, EMBER_EINVAL, "%s: unknown key '%.64s'", path, k);
+}
+
+int daemon_config_load(const char *path, daemon_config *c, ember_err *err)
+{
+    char *text;
+    int rc = daemon_file_read(path, EMBERD_MAX_CONFIG_FILE, &text, err);
+    if (rc < 0)
+        return rc;
+    cJSON_Minify(text);
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!root)
+        return ember_err_set(err, EMBER_EINVAL, "%s: not valid JSON", path);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return ember_err_set(err, EMBER_EINVAL, "%s: must be a JSON object", path);
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, root)
+    {
+        rc = config_member(path, it, c, err);
+        if (rc < 0)
+            break;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int merge_string(char **dst, const char *src)
+{
+    if (!src)
+        return 0;
+    char *s = strdup(src);
+    if (!s)
+        return EMBER_ENOMEM;
+    free(*dst);
+    *dst = s;
+    return 0;
+}
+
+int daemon_config_merge(daemon_config *dst, const daemon_config *src)
+{
+    if (merge_string(&dst->socket_path, src->socket_path) < 0 ||
+        merge_string(&dst->models_dir, src->models_dir) < 0)
+        return EMBER_ENOMEM;
+    if (src->dev >= 0)
+        dst->dev = src->dev;
+    if (src->workers > 0)
+        dst->workers = src->workers;
+    if (src->queue > 0)
+        dst->queue = src->queue;
+    if (src->log_level >= 0)
+        dst->log_level = src->log_level;
+    if (src->header_timeout_ms > 0)
+        dst->header_timeout_ms = src->header_timeout_ms;
+    if (src->idle_timeout_ms > 0)
+        dst->idle_timeout_ms = src->idle_timeout_ms;
+    return 0;
+}

@@ -1,0 +1,241 @@
+/*
+ * Metrics in the Prometheus text exposition format. Counters and histograms accumulate as
+ * the loop thread finishes requests; gauges are read from the server when /metrics is asked
+ * for. Label values (model names) come from a safe alphabet but are escaped anyway. The
+ * series table is bounded (EMBERD_MAX_METRIC_SERIES): a model churning through versions
+ * cannot grow it without limit; what does not fit is counted in
+ * emberd_metrics_series_dropped_total.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits.h"
+#include "metrics.h"
+
+static const double bucket_bounds[METRICS_NBUCKETS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+void metrics_init(metrics *m)
+{
+    memset(m, 0, sizeof *m);
+}
+
+void metrics_free(metrics *m)
+{
+    for (int i = 0; i < m->nseries; i++)
+        free(m->series[i].model);
+    free(m->series);
+    memset(m, 0, sizeof *m);
+}
+
+static void histogram_add(metrics_histogram *h, uint64_t ns)
+{
+    double s = (double)ns / 1e9;
+    for (int i = 0; i < METRICS_NBUCKETS; i++) {
+        if (s <= bucket_bounds[i]) {
+            h->buckets[i]++;
+            break;
+        }
+    }
+    h->count++;
+    h->sum += s;
+}
+
+static void series_count(metrics *m, const char *model, const char *version, int status)
+{
+    for (int i = 0; i < m->nseries; i++) {
+        metrics_series *s = &m->series[i];
+        if (s->status == status && strcmp(s->model, model) == 0 &&
+            strcmp(s->version, version) == 0) {
+            s->count++;
+            return;
+        }
+    }
+    if (m->nseries == EMBERD_MAX_METRIC_SERIES) {
+        m->series_dropped++;
+        return;
+    }
+    if (!m->series) {
+        m->series = calloc(EMBERD_MAX_METRIC_SERIES, sizeof *m->series);
+        if (!m->series) {
+            m->series_dropped++;
+            return;
+        }
+    }
+    metrics_series *s = &m->series[m->nseries];
+    s->model = strdup(model);
+    if (!s->model) {
+        m->series_dropped++;
+        return;
+    }
+    snprintf(s->version, sizeof s->version, "%s", version);
+    s->status = status;
+    s->count = 1;
+    m->nseries++;
+}
+
+void metrics_observe(metrics *m, const infer_job *job)
+{
+    const model_entry *e = job->entry;
+    series_count(m, e->name, e->version_str, job->status);
+    if (job->computed) {
+        m->computed++;
+        histogram_add(&m->queue_wait, job->t_started - job->t_queued);
+        histogram_add(&m->compute, job->t_done - job->t_started);
+    } else if (job->status == 504) {
+        m->expired++;
+    } else if (job->status == 499) {
+        m->cancelled++;
+    }
+    histogram_add(&m->total, job->t_done - job->t_queued);
+}
+
+void metrics_refused(metrics *m, const model_entry *e, int status)
+{
+    m->refused++;
+    series_count(m, e->name, e->version_str, status);
+}
+
+typedef struct text {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} text;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+text_printf(text *t, const char *fmt, ...)
+{
+    for (;;) {
+        if (t->failed)
+            return;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = 1;
+            return;
+        }
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = t->cap * 2 + (size_t)n;
+        char *p = realloc(t->buf, cap);
+        if (!p) {
+            t->failed = 1;
+            return;
+        }
+        t->buf = p;
+        t->cap = cap;
+    }
+}
+
+/* A label value with \, " and newline escaped (names are short: bounded by the caller). */
+static const char *label_escape(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 2 < cap; s++) {
+        if (*s == '\\' || *s == '"' || *s == '\n') {
+            out[n++] = '\\';
+            out[n++] = *s == '\n' ? 'n' : *s;
+        } else {
+            out[n++] = *s;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static void histogram_render(text *t, const char *name, const char *help,
+                             const metrics_histogram *h)
+{
+    text_printf(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (int i = 0; i < METRICS_NBUCKETS; i++) {
+        cum += h->buckets[i];
+        text_printf(t, "%s_bucket{le=\"%g\"} %llu\n", name, bucket_bounds[i],
+                    (unsigned long long)cum);
+    }
+    text_printf(t, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9f\n%s_count %llu\n", name,
+                (unsigned long long)h->count, name, h->sum, name, (unsigned long long)h->count);
+}
+
+static void counter_render(text *t, const char *name, const char *help, uint64_t v)
+{
+    text_printf(t, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+                (unsigned long long)v);
+}
+
+static void gauge_render(text *t, const char *name, const char *help, long long v)
+{
+    text_printf(t, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
+}
+
+int metrics_render(const metrics *m, const metrics_gauges *g, char **out, size_t *len)
+{
+    text t = {.cap = 4096};
+    t.buf = malloc(t.cap);
+    if (!t.buf)
+        return EMBER_ENOMEM;
+    char model[2 * EMBERD_MAX_MODEL_NAME + 2];
+
+    text_printf(&t, "# HELP emberd_infer_requests_total Inference requests answered, by model, "
+                    "version and HTTP status.\n# TYPE emberd_infer_requests_total counter\n");
+    for (int i = 0; i < m->nseries; i++) {
+        const metrics_series *s = &m->series[i];
+        text_printf(&t,
+                    "emberd_infer_requests_total{model=\"%s\",version=\"%s\",status=\"%d\"} %llu\n",
+                    label_escape(s->model, model, sizeof model), s->version, s->status,
+                    (unsigned long long)s->count);
+    }
+    counter_render(&t, "emberd_metrics_series_dropped_total",
+                   "Answers not counted by model because the series table was full.",
+                   m->series_dropped);
+    counter_render(&t, "emberd_inferences_computed_total", "Requests a worker ran the model for.",
+                   m->computed);
+    counter_render(&t, "emberd_requests_expired_total",
+                   "Requests answered 504 because their deadline passed before they ran.",
+                   m->expired);
+    counter_render(&t, "emberd_requests_cancelled_total",
+                   "Requests withdrawn because their client left before they ran.", m->cancelled);
+    counter_render(&t, "emberd_requests_refused_total",
+                   "Requests answered 503 because the queue was full.", m->refused);
+    histogram_render(&t, "emberd_queue_wait_seconds",
+                     "Time from queueing to a worker starting, of requests that ran.",
+                     &m->queue_wait);
+    histogram_render(&t, "emberd_compute_seconds",
+                     "Time a worker spent decoding, running and encoding a request.", &m->compute);
+    histogram_render(&t, "emberd_request_seconds",
+                     "Time from queueing to the answer, of every queued request.", &m->total);
+    gauge_render(&t, "emberd_queue_depth", "Requests waiting for a worker.", g->queue_depth);
+    gauge_render(&t, "emberd_queue_capacity", "Requests that may wait before 503.",
+                 g->queue_capacity);
+    text_printf(&t,
+                "# HELP emberd_workers Worker threads by state.\n# TYPE emberd_workers gauge\n"
+                "emberd_workers{state=\"busy\"} %d\nemberd_workers{state=\"idle\"} %d\n",
+                g->busy, g->workers - g->busy);
+    gauge_render(&t, "emberd_connections", "Open client connections.", g->connections);
+    gauge_render(&t, "emberd_models_loaded", "Model versions being served.", g->reg->nmodels);
+    text_printf(&t, "# HELP emberd_model_weight_bytes Bytes of a served model's weights.\n"
+                    "# TYPE emberd_model_weight_bytes gauge\n");
+    for (int i = 0; i < g->reg->nmodels; i++) {
+        const model_entry *e = g->reg->models[i];
+        text_printf(&t, "emberd_model_weight_bytes{model=\"%s\",version=\"%s\"} %lld\n",
+                    label_escape(e->name, model, sizeof model), e->version_str,
+                    (long long)e->weight_bytes);
+    }
+    if (t.failed) {
+        free(t.buf);
+        return EMBER_ENOMEM;
+    }
+    *out = t.buf;
+    *len = t.len;
+    return 0;
+}

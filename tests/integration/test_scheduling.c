@@ -1,0 +1,371 @@
+/*
+ * Scheduling and metrics. With one worker held by a big request, queued requests run by
+ * priority (the request's parameters.priority, else the model's config.json default), then
+ * earliest deadline; a request whose parameters.timeout_ms passes in the queue is answered
+ * 504 and never computed; a client that leaves while queued is withdrawn without compute; a
+ * full queue answers 503 with Retry-After; bad scheduling parameters are 400 and the timeout
+ * limit is crossed. GET /metrics is checked by `promtool check metrics` and by its values.
+ *
+ * "Held" means: GET /metrics shows the worker busy and the expected queue depth. The big
+ * request must outlast the queueing of a few small ones, which takes milliseconds.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* Rows of the request that keeps the only worker busy. */
+#define SLOW_ROWS 3000
+/* Polls of GET /metrics (2 ms apart) before a wait fails. */
+#define METRIC_POLLS 5000
+/* emberd's EMBER_KSERVE_MAX_TIMEOUT_MS. */
+#define MAX_TIMEOUT_MS 3600000
+
+static const char *next_line(const char *line)
+{
+    const char *nl = strchr(line, '\n');
+    return nl ? nl + 1 : NULL;
+}
+
+/* The value of the series named exactly `series` (with its labels) in GET /metrics; -1 when
+ * it is absent. */
+static double metric(const char *sock, const char *series)
+{
+    ember_response r;
+    ember_client *c = it_client(sock);
+    it_request(c, "GET", "/metrics", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    double v = -1;
+    size_t n = strlen(series);
+    for (const char *line = r.body; line && *line; line = next_line(line)) {
+        if (strncmp(line, series, n) == 0 && line[n] == ' ') {
+            v = atof(line + n + 1);
+            break;
+        }
+    }
+    ember_response_free(&r);
+    ember_client_close(c);
+    return v;
+}
+
+static void wait_metric(const char *sock, const char *series, double want)
+{
+    double got = -1;
+    for (int i = 0; i < METRIC_POLLS && (got = metric(sock, series)) != want; i++)
+        usleep(2000);
+    ck_assert_msg(got == want, "%s is %g, want %g (did the slow request end too early?)", series,
+                  got, want);
+}
+
+/* Send an infer request on c without waiting for the answer. */
+static void send_infer(ember_client *c, const char *path, const char *body)
+{
+    char head[512];
+    ember_err err;
+    int n = snprintf(head, sizeof head,
+                     "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     path, strlen(body));
+    ck_assert_msg(ember_client_send_raw(c, head, (size_t)n, &err) == 0, "%s", err.msg);
+    ck_assert_msg(ember_client_send_raw(c, body, strlen(body), &err) == 0, "%s", err.msg);
+}
+
+static ember_response recv_answer(ember_client *c)
+{
+    ember_response r;
+    ember_err err;
+    ck_assert_msg(ember_client_recv_response(c, "POST", &r, &err) == 0, "%s", err.msg);
+    return r;
+}
+
+/* A 2-row digits request with "parameters" params (a JSON object's inside, may be ""). */
+static char *body_with(const digits_ref *ref, const char *params)
+{
+    char *body = it_infer_body(ref, 0, 2, NULL);
+    size_t len = strlen(body);
+    char *out = malloc(len + strlen(params) + 32);
+    ck_assert(out != NULL);
+    /* {"parameters":{...}, + the rest of the body after its '{' */
+    sprintf(out, "{\"parameters\":{%s},%s", params, body + 1);
+    free(body);
+    return out;
+}
+
+/* Start the slow request on its own connection and wait until the worker holds it. */
+static ember_client *hold_worker(const char *sock, const digits_ref *ref)
+{
+    ember_client *slow = it_client(sock);
+    char *big = it_infer_body(ref, 0, SLOW_ROWS, NULL);
+    send_infer(slow, "/v2/models/digits/infer", big);
+    free(big);
+    wait_metric(sock, "emberd_workers{state=\"busy\"}", 1);
+    return slow;
+}
+
+static void release_worker(ember_client *slow, const digits_ref *ref)
+{
+    ember_response r = recv_answer(slow);
+    it_assert_infer_ok(&r, ref, 0, SLOW_ROWS, NULL);
+    ember_response_free(&r);
+    ember_client_close(slow);
+}
+
+START_TEST(priority_then_deadline)
+{
+    static const struct {
+        const char *model, *params;
+    } reqs[] = {
+        /* in sending order; they must run in the reverse */
+        {"low", "\"priority\":\"low\""},
+        {"normal", ""},
+        {"soon", "\"timeout_ms\":60000"},
+        {"sooner", "\"timeout_ms\":30000,\"priority\":\"normal\""},
+        {"vip", ""}, /* config.json: "priority": "high" */
+        {"urgent", "\"priority\":\"high\",\"timeout_ms\":50000"},
+    };
+    enum { N = sizeof reqs / sizeof reqs[0] };
+    char dir[IT_DIR_MAX], log[PATH_MAX], path[PATH_MAX + 64];
+    emberd_proc d;
+    digits_ref ref;
+    ember_client *c[N];
+
+    it_ref_load(&ref);
+    it_mkdtemp(dir);
+    for (int i = 0; i < N; i++)
+        it_repo_put_model(dir, reqs[i].model, 1);
+    snprintf(path, sizeof path, "%s/vip/config.json", dir);
+    it_write_file(path, "{\"priority\": \"high\"}", 20);
+    snprintf(log, sizeof log, "%s/emberd.log", dir);
+    const char *const extra[] = {"--dev", "--models",    dir,     "--workers",
+                                 "1",     "--log-level", "debug", NULL};
+    it_emberd_start_logged(&d, extra, 0, log);
+
+    ember_client *slow = hold_worker(d.socket, &ref);
+    for (int i = 0; i < N; i++) {
+        char *body = body_with(&ref, reqs[i].params);
+        snprintf(path, sizeof path, "/v2/models/%s/infer", reqs[i].model);
+        c[i] = it_client(d.socket);
+        send_infer(c[i], path, body);
+        free(body);
+    }
+    wait_metric(d.socket, "emberd_queue_depth", N);
+    release_worker(slow, &ref);
+    for (int i = 0; i < N; i++) {
+        ember_response r = recv_answer(c[i]);
+        ck_assert_msg(r.status == 200, "%s: %d %s", reqs[i].model, r.status, r.body);
+        ember_response_free(&r);
+        ember_client_close(c[i]);
+    }
+    it_emberd_stop(&d, SIGTERM);
+
+    /* One worker answers in the order it ran them; the debug log has one line each. */
+    char *text = it_read_file(log, NULL);
+    const char *prev = strstr(text, "POST /v2/models/digits/infer -> 200");
+    ck_assert_msg(prev != NULL, "log: %s", text);
+    for (int i = N - 1; i >= 0; i--) {
+        char want[128];
+        snprintf(want, sizeof want, "POST /v2/models/%s/infer -> 200", reqs[i].model);
+        const char *at = strstr(text, want);
+        ck_assert_msg(at && at > prev, "%s ran out of order; log:\n%s", reqs[i].model, text);
+        prev = at;
+    }
+    free(text);
+}
+END_TEST
+
+START_TEST(deadline_in_queue_is_504_without_compute)
+{
+    emberd_proc d;
+    digits_ref ref;
+    ember_response r;
+
+    it_ref_load(&ref);
+    const char *const extra[] = {"--workers", "1", NULL};
+    it_emberd_start(&d, extra, 0);
+
+    /* timeout_ms 0 has passed before any worker can take it. */
+    ember_client *c = it_client(d.socket);
+    char *body = body_with(&ref, "\"timeout_ms\":0");
+    it_request(c, "POST", "/v2/models/digits/infer", body, &r);
+    it_assert_error(&r, 504, "timeout_ms 0");
+    ember_response_free(&r);
+    free(body);
+    ck_assert(metric(d.socket, "emberd_inferences_computed_total") == 0);
+
+    /* A deadline that passes while the worker is busy: answered 504 by the queue's timer,
+     * before the worker is free. */
+    ember_client *slow = hold_worker(d.socket, &ref);
+    body = body_with(&ref, "\"timeout_ms\":1");
+    it_request(c, "POST", "/v2/models/digits/infer", body, &r);
+    it_assert_error(&r, 504, "a deadline passing in the queue");
+    ember_response_free(&r);
+    free(body);
+    ck_assert(metric(d.socket, "emberd_workers{state=\"busy\"}") == 1);
+    release_worker(slow, &ref);
+    ck_assert(metric(d.socket, "emberd_inferences_computed_total") == 1);
+    ck_assert(metric(d.socket, "emberd_requests_expired_total") == 2);
+    ck_assert(
+        metric(d.socket,
+               "emberd_infer_requests_total{model=\"digits\",version=\"1\",status=\"504\"}") == 2);
+
+    /* A generous deadline runs normally; the limit itself is accepted. */
+    char params[64];
+    snprintf(params, sizeof params, "\"timeout_ms\":%d", MAX_TIMEOUT_MS);
+    body = body_with(&ref, params);
+    it_request(c, "POST", "/v2/models/digits/infer", body, &r);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    ember_response_free(&r);
+    free(body);
+    ember_client_close(c);
+    it_emberd_stop(&d, SIGTERM);
+}
+END_TEST
+
+START_TEST(bad_parameters)
+{
+    digits_ref ref;
+    ember_response r;
+    char over[64];
+    snprintf(over, sizeof over, "\"timeout_ms\":%d", MAX_TIMEOUT_MS + 1);
+    const char *const bad[] = {
+        "\"priority\":\"urgent\"", "\"priority\":1",       "\"timeout_ms\":-1",
+        "\"timeout_ms\":1.5",      "\"timeout_ms\":\"5\"", over,
+    };
+
+    it_ref_load(&ref);
+    ember_client *c = it_client(it_daemon.socket);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *body = body_with(&ref, bad[i]);
+        it_request(c, "POST", "/v2/models/digits/infer", body, &r);
+        it_assert_error(&r, 400, bad[i]);
+        ck_assert_msg(strstr(r.body, "parameters."), "%s: %s", bad[i], r.body);
+        ember_response_free(&r);
+        free(body);
+    }
+    it_request(c, "POST", "/v2/models/digits/infer", "{\"parameters\":[1],\"inputs\":[]}", &r);
+    it_assert_error(&r, 400, "parameters not an object");
+    ember_response_free(&r);
+    ck_assert(metric(it_daemon.socket, "emberd_inferences_computed_total") == 0);
+    ember_client_close(c);
+}
+END_TEST
+
+START_TEST(full_queue_and_disconnect)
+{
+    emberd_proc d;
+    digits_ref ref;
+    ember_err err;
+
+    it_ref_load(&ref);
+    const char *const extra[] = {"--workers", "1", "--queue", "1", NULL};
+    it_emberd_start(&d, extra, 0);
+    ember_client *slow = hold_worker(d.socket, &ref);
+
+    /* The queue's one place is taken by a client that then leaves. */
+    char *body = body_with(&ref, "");
+    ember_client *leaver = it_client(d.socket);
+    send_infer(leaver, "/v2/models/digits/infer", body);
+    wait_metric(d.socket, "emberd_queue_depth", 1);
+
+    /* Full: 503 with Retry-After, nothing queued. */
+    ember_client *c = it_client(d.socket);
+    ember_response r;
+    it_request(c, "POST", "/v2/models/digits/infer", body, &r);
+    it_assert_error(&r, 503, "a full queue");
+    ck_assert_msg(ember_response_header(&r, "Retry-After") != NULL, "503 without Retry-After");
+    ember_response_free(&r);
+    ck_assert(metric(d.socket, "emberd_requests_refused_total") == 1);
+
+    ember_client_close(leaver);
+    wait_metric(d.socket, "emberd_requests_cancelled_total", 1);
+    ck_assert(metric(d.socket, "emberd_queue_depth") == 0);
+    release_worker(slow, &ref);
+    /* Only the slow request was computed. */
+    ck_assert(metric(d.socket, "emberd_inferences_computed_total") == 1);
+
+    /* The queue has room again. */
+    it_request(c, "POST", "/v2/models/digits/infer", body, &r);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    ember_response_free(&r);
+    (void)err;
+    free(body);
+    ember_client_close(c);
+    it_emberd_stop(&d, SIGTERM);
+}
+END_TEST
+
+START_TEST(metrics_pass_promtool)
+{
+    digits_ref ref;
+    ember_response r;
+    char dir[IT_DIR_MAX], path[PATH_MAX];
+
+    it_ref_load(&ref);
+    ember_client *c = it_client(it_daemon.socket);
+    char *body = it_infer_body(&ref, 0, 2, NULL);
+    it_request(c, "POST", "/v2/models/digits/infer", body, &r);
+    ember_response_free(&r);
+    it_request(c, "POST", "/v2/models/digits/infer", "{\"inputs\":[]}", &r);
+    ember_response_free(&r);
+    free(body);
+    it_request(c, "GET", "/metrics", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(
+        strncmp(ember_response_header(&r, "Content-Type"), "text/plain; version=0.0.4", 25) == 0,
+        "Content-Type: %s", ember_response_header(&r, "Content-Type"));
+    static const char *const want[] = {
+        "emberd_infer_requests_total{model=\"digits\",version=\"1\",status=\"200\"} 1\n",
+        "emberd_infer_requests_total{model=\"digits\",version=\"1\",status=\"400\"} 1\n",
+        "emberd_compute_seconds_count 2\n",
+        "emberd_queue_wait_seconds_bucket{le=\"+Inf\"} 2\n",
+        "emberd_request_seconds_count 2\n",
+        "emberd_queue_depth 0\n",
+        "emberd_queue_capacity 64\n",
+        "emberd_workers{state=\"busy\"} 0\n",
+        "emberd_models_loaded 1\n",
+        "emberd_model_weight_bytes{model=\"digits\",version=\"1\"} ",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(r.body, want[i]), "missing \"%s\" in:\n%s", want[i], r.body);
+
+    it_mkdtemp(dir);
+    snprintf(path, sizeof path, "%s/metrics.txt", dir);
+    it_write_file(path, r.body, r.body_len);
+    ember_response_free(&r);
+    /* promtool is a host tool: run it directly, never through a cross build's wrapper. */
+    char cmd[2 * PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "promtool check metrics < '%s' > '%s.out' 2>&1", path, path);
+    int rc = system(cmd);
+    snprintf(cmd, sizeof cmd, "%s.out", path);
+    char *text = it_read_file(cmd, NULL);
+    ck_assert_msg(!(WIFEXITED(rc) && WEXITSTATUS(rc) == 127),
+                  "promtool is missing: install the Debian package prometheus (scripts/setup.sh "
+                  "lists it)");
+    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "promtool check metrics: %s", text);
+    free(text);
+
+    it_request(c, "POST", "/metrics", "", &r);
+    it_assert_error(&r, 405, "POST /metrics");
+    ember_response_free(&r);
+    ember_client_close(c);
+}
+END_TEST
+
+Suite *it_suite_scheduling(void)
+{
+    Suite *s = suite_create("scheduling");
+    TCase *tc = it_tcase("scheduling", 0);
+    tcase_add_test(tc, priority_then_deadline);
+    tcase_add_test(tc, deadline_in_queue_is_504_without_compute);
+    tcase_add_test(tc, full_queue_and_disconnect);
+    suite_add_tcase(s, tc);
+    TCase *td = it_tcase("scheduling-daemon", 1);
+    tcase_add_test(td, bad_parameters);
+    tcase_add_test(td, metrics_pass_promtool);
+    suite_add_tcase(s, td);
+    return s;
+}
