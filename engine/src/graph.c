@@ -94,6 +94,7 @@ void eg_node_free(eg_node *n)
     for (int j = 0; j < n->nattr; j++)
         eg_attr_free(&n->attr[j]);
     free(n->attr);
+    free(n->kdata);
 }
 
 void eg_graph_free(eg_graph *g)

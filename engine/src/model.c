@@ -18,6 +18,7 @@
 #include "compiled.h"
 #include "passes.h"
 #include "model.h"
+#include "op.h"
 
 #define MODEL_MAX_FILE_BYTES ((size_t)1 << 31)
 
@@ -33,6 +34,9 @@ static void io_from_value(ember_io_info *io, const eg_value *v)
 static int model_finish(ember_model *m, ember_err *err)
 {
     const eg_graph *g = m->g;
+    int rc = eg_graph_prepare(m->g, err);
+    if (rc)
+        return rc;
     m->inputs = calloc((size_t)g->nin + 1, sizeof *m->inputs);
     m->outputs = calloc((size_t)g->nout + 1, sizeof *m->outputs);
     if (!m->inputs || !m->outputs)

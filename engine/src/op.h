@@ -22,6 +22,18 @@ struct eg_op {
     int (*run)(eg_kctx *k);
 };
 
+/* An optimized implementation (kernels/x86/...): its eg_op first, which is what the registry
+ * hands out, then what only optimized kernels need. */
+typedef struct eg_fast_op {
+    eg_op op;
+    /* Optional, called once per node when a model is loaded, after the graph passes, with the
+     * node's constants in place: may leave kernel-ready data (packed weights) in n->kdata,
+     * which the graph frees with the node. run must still work when kdata is NULL. */
+    int (*prepare)(eg_node *n, const eg_graph *g, ember_err *err);
+    int level;     /* the eg_cpu_level (cpu.h) this implementation needs */
+    int fuses_act; /* run applies the node's fused activation (n->act) itself */
+} eg_fast_op;
+
 /* Inputs: NULL when the input is omitted (optional) or i is out of range. */
 int eg_nin(const eg_kctx *k);
 const ember_tensor *eg_in(const eg_kctx *k, int i);
@@ -67,7 +79,21 @@ void eg_subgraph_release(eg_kctx *k);
  * NULL on failure with the error recorded. */
 void *eg_scratch(eg_kctx *k, size_t bytes);
 
-/* The registry: NULL when no implementation exists. */
+/* The registry: the fastest implementation eg_cpu_level() allows, NULL when none exists. */
 const eg_op *eg_op_find(const char *domain, const char *name);
+/* The same, for an explicit level (EG_CPU_REF: the reference kernel). */
+const eg_op *eg_op_find_level(const char *domain, const char *name, int level);
+
+/* The eg_fast_op op is part of, or NULL for a reference kernel. */
+const eg_fast_op *eg_op_fast(const eg_op *op);
+/* Whether op applies its node's fused activation itself (so the runner must not). */
+int eg_op_fuses_act(const eg_op *op);
+
+/* Runs the reference kernel of k's node, and its fused activation when the node has one:
+ * what an optimized kernel does for the cases it does not handle. */
+int eg_run_reference(eg_kctx *k);
+
+/* Calls each node's prepare (after eg_optimize or a compiled load), subgraphs included. */
+int eg_graph_prepare(eg_graph *g, ember_err *err);
 
 #endif

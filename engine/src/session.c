@@ -491,7 +491,8 @@ static int run_graph(ember_session *s, frame *f, ember_err *err)
                               ember_strerror(rc));
             return rc;
         }
-        if (n->act && (rc = eg_apply_activation(n, &f->t[n->out[0]], err)))
+        if (n->act && !eg_op_fuses_act(n->impl) &&
+            (rc = eg_apply_activation(n, &f->t[n->out[0]], err)))
             return rc;
         if (s->count_macs)
             s->macs += node_macs(n, f);
@@ -711,7 +712,8 @@ int eg_fold_nodes(eg_graph *g, const unsigned char *fold, ember_err *err)
                 ember_err_set(err, rc, "node '%s' (%s) failed on constant inputs", n->name, n->op);
             break;
         }
-        if (n->act && (rc = eg_apply_activation(n, &f.t[n->out[0]], err)))
+        if (n->act && !eg_op_fuses_act(n->impl) &&
+            (rc = eg_apply_activation(n, &f.t[n->out[0]], err)))
             break;
         for (int j = 0; j < n->nout; j++) {
             int v = n->out[j];

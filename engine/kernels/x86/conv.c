@@ -1,0 +1,384 @@
+/*
+ * Conv (float32, 1-D and 2-D) on the x86 kernels; everything else goes to the reference.
+ *
+ * Three methods, picked per call from the geometry: a pointwise (1x1, stride 1, no pads)
+ * convolution is one GEMM per group straight on the NCHW input (W [M, C] times X [C, H*W]);
+ * a depthwise one (one input and one output channel per group, horizontal stride 1 or 2)
+ * copies each plane once into a zero-padded scratch plane (split into even and odd columns
+ * for stride 2) and runs the vector depthwise kernel; any other runs as a GEMM over bands of
+ * output columns whose im2col rows are built in scratch, so no full im2col buffer exists.
+ * Weights come packed from conv_prepare at load (n->kdata), or are packed into scratch when
+ * W is not a constant. Bias and Relu/Clip/LeakyRelu are applied inside the kernels; other
+ * fused activations after them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../src/passes.h"
+#include "../ref/kutil.h"
+#include "x86ops.h"
+
+/* Budget for one band of im2col rows (floats), sized to stay in L2 with the packed weights. */
+#define BAND_FLOATS (48 * 1024)
+
+typedef struct geom {
+    int64_t n, c, ih, iw, m, group, cg, mg;
+    int64_t kh, kw, sh, sw, dh, dw, pt, pl;
+    int64_t oh, ow;
+} geom;
+
+/* Reads an INTS attribute of n values each >= lo into v; 0 when absent (v untouched), 1 when
+ * read, -1 when malformed (the reference kernel then reports it). */
+static int ints_attr(eg_kctx *k, const char *name, int n, int64_t lo, int64_t *v)
+{
+    const int64_t *a;
+    int c = eg_attr_ints(k, name, &a);
+    if (c < 0)
+        return 0;
+    if (c != n)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (a[i] < lo || a[i] > INT32_MAX)
+            return -1;
+        v[i] = a[i];
+    }
+    return 1;
+}
+
+/* The geometry of a 1-D or 2-D float conv, or 0 when this file does not handle it. */
+static int geom_read(eg_kctx *k, const ember_tensor *x, const ember_tensor *w, geom *g)
+{
+    if (x->rank < 3 || x->rank > 4 || w->rank != x->rank)
+        return 0;
+    int nsp = x->rank - 2;
+    g->n = x->dims[0];
+    g->c = x->dims[1];
+    g->ih = nsp == 2 ? x->dims[2] : 1;
+    g->iw = x->dims[x->rank - 1];
+    g->m = w->dims[0];
+    g->kh = nsp == 2 ? w->dims[2] : 1;
+    g->kw = w->dims[w->rank - 1];
+    g->group = eg_attr_int(k, "group", 1);
+    if (g->kh < 1 || g->kw < 1 || g->group < 1 || g->c % g->group || g->m % g->group ||
+        w->dims[1] * g->group != g->c)
+        return 0;
+    g->cg = g->c / g->group;
+    g->mg = g->m / g->group;
+    int64_t ks[2], s[2] = {1, 1}, d[2] = {1, 1}, pads[4] = {0, 0, 0, 0};
+    int rk = ints_attr(k, "kernel_shape", nsp, 1, ks);
+    if (rk < 0 || (rk == 1 && (ks[0] != w->dims[2] || (nsp == 2 && ks[1] != w->dims[3]))))
+        return 0;
+    if (ints_attr(k, "strides", nsp, 1, s) < 0 || ints_attr(k, "dilations", nsp, 1, d) < 0)
+        return 0;
+    g->sh = nsp == 2 ? s[0] : 1;
+    g->sw = s[nsp - 1];
+    g->dh = nsp == 2 ? d[0] : 1;
+    g->dw = d[nsp - 1];
+    const char *ap = eg_attr_str(k, "auto_pad", "NOTSET");
+    int64_t in[2] = {g->ih, g->iw}, kk[2] = {g->kh, g->kw}, st[2] = {g->sh, g->sw};
+    int64_t dl[2] = {g->dh, g->dw}, pb[2] = {0, 0}, pe[2] = {0, 0}, out[2];
+    int same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
+    if (!strcmp(ap, "NOTSET") || !*ap) {
+        if (ints_attr(k, "pads", 2 * nsp, 0, pads) < 0)
+            return 0;
+        pb[2 - nsp] = pads[0];
+        pe[2 - nsp] = pads[nsp];
+        if (nsp == 2) {
+            pb[1] = pads[1];
+            pe[1] = pads[3];
+        }
+    } else if (!same && strcmp(ap, "VALID") != 0) {
+        return 0;
+    }
+    for (int i = 0; i < 2; i++) {
+        int64_t span = (kk[i] - 1) * dl[i] + 1;
+        if (same) {
+            int64_t o = (in[i] + st[i] - 1) / st[i];
+            int64_t total = (o - 1) * st[i] + span - in[i];
+            total = total < 0 ? 0 : total;
+            pb[i] = ap[5] == 'U' ? total / 2 : total - total / 2;
+            pe[i] = total - pb[i];
+        }
+        if (in[i] + pb[i] + pe[i] < span)
+            return 0;
+        out[i] = (in[i] + pb[i] + pe[i] - span) / st[i] + 1;
+    }
+    g->pt = pb[0];
+    g->pl = pb[1];
+    g->oh = out[0];
+    g->ow = out[1];
+    return 1;
+}
+
+int eg_x86_conv_prepare(eg_node *n, const eg_graph *g, ember_err *err)
+{
+    if (n->nin < 2 || n->in[1] < 0)
+        return 0;
+    const eg_value *w = &g->val[n->in[1]];
+    const eg_attr *ga = eg_node_attr(n, "group");
+    int64_t group = ga && ga->kind == EG_ATTR_INT ? ga->i : 1;
+    if (w->kind != EG_VAL_CONST || w->dtype != EMBER_DT_FLOAT || w->rank < 3 || w->rank > 4 ||
+        group < 1 || w->dims[0] % group || w->dims[0] < 1)
+        return 0;
+    int64_t mg = w->dims[0] / group, kk = ku_count(w->rank - 1, w->dims + 1);
+    if (w->dims[1] == 1 && mg == 1)
+        return 0; /* depthwise reads W as it is */
+    int64_t per = eg_pack_a_size(mg, kk);
+    float *p = NULL;
+    if (kk < 1 || posix_memalign((void **)&p, 64, (size_t)(group * per) * sizeof *p) != 0)
+        return ember_err_set(err, EMBER_ENOMEM, "node '%s': out of memory packing weights",
+                             n->name);
+    for (int64_t gi = 0; gi < group; gi++)
+        eg_pack_a(p + gi * per, (const float *)w->data + gi * mg * kk, mg, kk, kk, 1);
+    n->kdata = p;
+    return 0;
+}
+
+/* Relu, Clip and LeakyRelu run in the kernels; the caller applies any other afterwards. */
+int eg_x86_kernel_act(int act)
+{
+    return act == EG_ACT_RELU || act == EG_ACT_CLIP || act == EG_ACT_LEAKY_RELU ? act : 0;
+}
+
+int eg_x86_finish_act(eg_kctx *k)
+{
+    const eg_node *n = eg_node_of(k);
+    if (!n->act || eg_x86_kernel_act(n->act))
+        return 0;
+    ember_err e = {{0}};
+    int rc = eg_apply_activation(n, eg_out_tensor(k, 0), &e);
+    return rc ? eg_fail(k, rc, "%s", e.msg) : 0;
+}
+
+void eg_x86_plane_copy(const eg_x86_kernels *kn, const float *xc, int64_t ih, int64_t iw,
+                       int64_t pt, int64_t pl, int64_t sw, float *planes, int64_t ph, int64_t pw)
+{
+    /* Padded column pc (input column pc - pl) goes to plane pc % sw, index pc / sw. */
+    int64_t x0 = pl, hi = pw * sw < pl + iw ? pw * sw : pl + iw;
+    for (int64_t r = 0; r < ph; r++) {
+        int64_t iy = r - pt;
+        float *r0 = planes + r * pw, *r1 = planes + (ph + r) * pw;
+        if (iy < 0 || iy >= ih || hi <= x0)
+            continue; /* padding rows are the same for every plane: still the fill value */
+        const float *src = xc + iy * iw;
+        if (sw == 1)
+            memcpy(r0 + x0, src, (size_t)(hi - x0) * sizeof *src);
+        else /* src[t] is padded column x0 + t: even t to one plane, odd to the other */
+            kn->deinterleave(src, hi - x0, x0 & 1 ? r1 + (x0 >> 1) : r0 + (x0 >> 1),
+                             x0 & 1 ? r0 + ((x0 + 1) >> 1) : r1 + (x0 >> 1));
+    }
+}
+
+static int conv_depthwise(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, const float *x,
+                          const float *w, const float *b, float *y)
+{
+    const eg_node *nd = eg_node_of(k);
+    int64_t ow_v = (g->ow + kn->vw - 1) / kn->vw * kn->vw;
+    int64_t pw = ow_v + (g->kw - 1) * g->dw / g->sw + 1;
+    int64_t ph = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    float *pl = eg_scratch(k, (size_t)(2 * ph * pw) * sizeof *pl);
+    if (!pl)
+        return EMBER_ENOMEM;
+    eg_dw d = {.planes = {pl, pl + ph * pw},
+               .pw = pw,
+               .oh = g->oh,
+               .ow = g->ow,
+               .kh = g->kh,
+               .kw = g->kw,
+               .sh = g->sh,
+               .sw = g->sw,
+               .dh = g->dh,
+               .dw = g->dw,
+               .act = eg_x86_kernel_act(nd->act),
+               .alpha = nd->act_alpha,
+               .beta = nd->act_beta};
+    memset(pl, 0, (size_t)(2 * ph * pw) * sizeof *pl);
+    for (int64_t ni = 0; ni < g->n; ni++) {
+        for (int64_t c = 0; c < g->c; c++) {
+            eg_x86_plane_copy(kn, x + (ni * g->c + c) * g->ih * g->iw, g->ih, g->iw, g->pt, g->pl,
+                              g->sw, pl, ph, pw);
+            d.w = w + c * g->kh * g->kw;
+            d.bias = b ? b[c] : 0.0f;
+            d.y = y + (ni * g->c + c) * g->oh * g->ow;
+            kn->dw(&d);
+        }
+    }
+    return 0;
+}
+
+/* im2col rows of one band of output columns [j0, j1) for group gi of image ni. */
+static void band_fill(const geom *g, const float *xg, float *buf, int64_t j0, int64_t j1)
+{
+    int64_t nb = j1 - j0, row = 0;
+    for (int64_t c = 0; c < g->cg; c++) {
+        const float *xc = xg + c * g->ih * g->iw;
+        for (int64_t ky = 0; ky < g->kh; ky++) {
+            for (int64_t kx = 0; kx < g->kw; kx++, row++) {
+                float *dst = buf + row * nb;
+                for (int64_t j = j0; j < j1;) {
+                    int64_t oy = j / g->ow, ox = j % g->ow;
+                    int64_t cnt = g->ow - ox < j1 - j ? g->ow - ox : j1 - j;
+                    int64_t iy = oy * g->sh + ky * g->dh - g->pt;
+                    float *o = dst + (j - j0);
+                    if (iy < 0 || iy >= g->ih) {
+                        memset(o, 0, (size_t)cnt * sizeof *o);
+                    } else {
+                        const float *xr = xc + iy * g->iw;
+                        int64_t off = kx * g->dw - g->pl;
+                        if (g->sw == 1) {
+                            /* Input columns ox + t + off: zeros left and right, a copy between. */
+                            int64_t lo = -(ox + off), hi = g->iw - (ox + off);
+                            lo = lo < 0 ? 0 : lo > cnt ? cnt : lo;
+                            hi = hi < lo ? lo : hi > cnt ? cnt : hi;
+                            memset(o, 0, (size_t)lo * sizeof *o);
+                            memcpy(o + lo, xr + ox + lo + off, (size_t)(hi - lo) * sizeof *o);
+                            memset(o + hi, 0, (size_t)(cnt - hi) * sizeof *o);
+                        } else {
+                            for (int64_t t = 0; t < cnt; t++) {
+                                int64_t ix = (ox + t) * g->sw + off;
+                                o[t] = ix >= 0 && ix < g->iw ? xr[ix] : 0.0f;
+                            }
+                        }
+                    }
+                    j += cnt;
+                }
+            }
+        }
+    }
+}
+
+/* A stride-1 convolution without im2col: each group's input is copied once into a zero-padded
+ * scratch image of pitch pwp = padded width, and the output is computed on that padded grid
+ * (oh rows of pwp columns, the last pwp - ow of each row thrown away). On that grid the B row
+ * of tap (c, ky, kx) is the padded image itself shifted by c * plane + ky * dh * pwp + kx * dw,
+ * so the GEMM reads it in place through a table of row offsets. One spare row at the bottom
+ * keeps the shifted reads of the thrown-away columns inside the image. */
+static int conv_shifted(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, const float *x,
+                        const float *wp, int64_t per, const float *bias, float *y)
+{
+    const eg_node *nd = eg_node_of(k);
+    int64_t pwp = g->ow + (g->kw - 1) * g->dw, php = g->oh + (g->kh - 1) * g->dh + 1;
+    int64_t plane = php * pwp, n = g->oh * pwp, kk = g->cg * g->kh * g->kw;
+    float *xp = eg_scratch(k, (size_t)(g->cg * plane) * sizeof *xp);
+    float *yp = eg_scratch(k, (size_t)(g->mg * n) * sizeof *yp);
+    int64_t *koff = eg_scratch(k, (size_t)kk * sizeof *koff);
+    if (!xp || !yp || !koff)
+        return EMBER_ENOMEM;
+    for (int64_t c = 0, q = 0; c < g->cg; c++)
+        for (int64_t ky = 0; ky < g->kh; ky++)
+            for (int64_t kx = 0; kx < g->kw; kx++)
+                koff[q++] = c * plane + ky * g->dh * pwp + kx * g->dw;
+    memset(xp, 0, (size_t)(g->cg * plane) * sizeof *xp);
+    /* Input columns that land inside the padded row: [c0, c1). */
+    int64_t c0 = g->pl < 0 ? -g->pl : 0, c1 = pwp - g->pl < g->iw ? pwp - g->pl : g->iw;
+    eg_gemm p = {.m = g->mg,
+                 .n = n,
+                 .k = kk,
+                 .b = xp,
+                 .koff = koff,
+                 .c = yp,
+                 .ldc = n,
+                 .act = eg_x86_kernel_act(nd->act),
+                 .alpha = nd->act_alpha,
+                 .beta = nd->act_beta};
+    for (int64_t ni = 0; ni < g->n; ni++) {
+        for (int64_t gi = 0; gi < g->group; gi++) {
+            const float *xg = x + (ni * g->c + gi * g->cg) * g->ih * g->iw;
+            for (int64_t c = 0; c < g->cg && c1 > c0; c++)
+                for (int64_t iy = 0; iy < g->ih; iy++)
+                    if (iy + g->pt < php - 1)
+                        memcpy(xp + c * plane + (iy + g->pt) * pwp + g->pl + c0,
+                               xg + (c * g->ih + iy) * g->iw + c0, (size_t)(c1 - c0) * sizeof *xp);
+            p.ap = wp + gi * per;
+            p.bias_row = bias ? bias + gi * g->mg : NULL;
+            kn->gemm(&p);
+            float *yg = y + (ni * g->m + gi * g->mg) * g->oh * g->ow;
+            for (int64_t r = 0; r < g->mg * g->oh; r++)
+                memcpy(yg + r * g->ow, yp + r * pwp, (size_t)g->ow * sizeof *yg);
+        }
+    }
+    return 0;
+}
+
+int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
+{
+    const ember_tensor *x = eg_in(k, 0), *w = eg_in(k, 1), *b = eg_in(k, 2);
+    geom g;
+    if (!x || !w || x->dtype != EMBER_DT_FLOAT || w->dtype != EMBER_DT_FLOAT ||
+        (b && (b->dtype != EMBER_DT_FLOAT || b->rank != 1 || b->dims[0] != w->dims[0])) ||
+        !geom_read(k, x, w, &g))
+        return eg_run_reference(k);
+    int64_t odims[4] = {g.n, g.m, g.oh, g.ow};
+    if (x->rank == 3)
+        odims[2] = g.ow;
+    float *y = eg_out(k, 0, EMBER_DT_FLOAT, x->rank, odims);
+    if (!y)
+        return EMBER_ENOMEM;
+    const float *X = x->data, *W = w->data, *B = b ? b->data : NULL;
+    const eg_node *nd = eg_node_of(k);
+    int rc;
+    if (g.cg == 1 && g.mg == 1 && g.sw <= 2) {
+        if ((rc = conv_depthwise(k, kn, &g, X, W, B, y)))
+            return rc;
+        return eg_x86_finish_act(k);
+    }
+    int64_t kk = g.cg * g.kh * g.kw, per = eg_pack_a_size(g.mg, kk);
+    const float *wp = nd->kdata;
+    if (!wp) {
+        float *p = eg_scratch(k, (size_t)(g.group * per) * sizeof *p);
+        if (!p)
+            return EMBER_ENOMEM;
+        for (int64_t gi = 0; gi < g.group; gi++)
+            eg_pack_a(p + gi * per, W + gi * g.mg * kk, g.mg, kk, kk, 1);
+        wp = p;
+    }
+    int64_t ihw = g.ih * g.iw, ohw = g.oh * g.ow;
+    int pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 &&
+                    g.oh == g.ih && g.ow == g.iw;
+    if (!pointwise && g.sh == 1 && g.sw == 1) {
+        int rc2 = conv_shifted(k, kn, &g, X, wp, per, B, y);
+        return rc2 ? rc2 : eg_x86_finish_act(k);
+    }
+    int64_t nb = ohw;
+    float *buf = NULL;
+    if (!pointwise) {
+        int64_t step = 2 * kn->vw;
+        nb = BAND_FLOATS / kk / step * step;
+        nb = nb < step ? step : nb;
+        nb = nb > ohw ? ohw : nb;
+        if (!(buf = eg_scratch(k, (size_t)(kk * nb) * sizeof *buf)))
+            return EMBER_ENOMEM;
+    }
+    eg_gemm p = {.m = g.mg,
+                 .k = kk,
+                 .ldc = ohw,
+                 .act = eg_x86_kernel_act(nd->act),
+                 .alpha = nd->act_alpha,
+                 .beta = nd->act_beta};
+    for (int64_t ni = 0; ni < g.n; ni++) {
+        for (int64_t gi = 0; gi < g.group; gi++) {
+            const float *xg = X + (ni * g.c + gi * g.cg) * ihw;
+            float *yg = y + (ni * g.m + gi * g.mg) * ohw;
+            p.ap = wp + gi * per;
+            p.bias_row = B ? B + gi * g.mg : NULL;
+            if (pointwise) {
+                p.b = xg;
+                p.ldb = ihw;
+                p.n = ohw;
+                p.c = yg;
+                kn->gemm(&p);
+                continue;
+            }
+            for (int64_t j0 = 0; j0 < ohw; j0 += nb) {
+                int64_t j1 = j0 + nb < ohw ? j0 + nb : ohw;
+                band_fill(&g, xg, buf, j0, j1);
+                p.b = buf;
+                p.ldb = j1 - j0;
+                p.n = j1 - j0;
+                p.c = yg + j0;
+                kn->gemm(&p);
+            }
+        }
+    }
+    return eg_x86_finish_act(k);
+}

@@ -1,0 +1,129 @@
+/*
+ * Gemm and MatMul (float32) on the x86 packed GEMM; other types and shapes go to the
+ * reference.
+ *
+ * A constant right operand is packed into panels once at load (n->kdata); a variable one is
+ * read in place when row-major, or packed into scratch when Gemm transposes it. The left
+ * operand is read in place through strides (so transA costs nothing). Gemm's C is fused as a
+ * per-column bias when it is a row vector and beta is 1; other Gemm forms use the reference.
+ */
+#include <stdlib.h>
+
+#include "../ref/kutil.h"
+#include "x86ops.h"
+
+static int pack_const_b(eg_node *n, const eg_graph *g, int trans, ember_err *err)
+{
+    if (n->nin < 2 || n->in[1] < 0)
+        return 0;
+    const eg_value *b = &g->val[n->in[1]];
+    if (b->kind != EG_VAL_CONST || b->dtype != EMBER_DT_FLOAT || b->rank != 2 || b->dims[0] < 1 ||
+        b->dims[1] < 1)
+        return 0;
+    int64_t kk = trans ? b->dims[1] : b->dims[0], nn = trans ? b->dims[0] : b->dims[1];
+    float *p = NULL;
+    if (posix_memalign((void **)&p, 64, (size_t)eg_pack_b_size(kk, nn) * sizeof *p) != 0)
+        return ember_err_set(err, EMBER_ENOMEM, "node '%s': out of memory packing weights",
+                             n->name);
+    eg_pack_b(p, b->data, kk, nn, trans ? 1 : nn, trans ? kk : 1);
+    n->kdata = p;
+    return 0;
+}
+
+int eg_x86_gemm_prepare(eg_node *n, const eg_graph *g, ember_err *err)
+{
+    const eg_attr *tb = eg_node_attr(n, "transB");
+    return pack_const_b(n, g, tb && tb->kind == EG_ATTR_INT && tb->i, err);
+}
+
+int eg_x86_matmul_prepare(eg_node *n, const eg_graph *g, ember_err *err)
+{
+    return pack_const_b(n, g, 0, err);
+}
+
+int eg_x86_gemm_run(eg_kctx *k, const eg_x86_kernels *kn)
+{
+    const ember_tensor *a = eg_in(k, 0), *b = eg_in(k, 1), *c = eg_in(k, 2);
+    int ta = (int)eg_attr_int(k, "transA", 0), tb = (int)eg_attr_int(k, "transB", 0);
+    float alpha = eg_attr_float(k, "alpha", 1.0f), beta = eg_attr_float(k, "beta", 1.0f);
+    if (!a || !b || a->rank != 2 || b->rank != 2 || a->dtype != EMBER_DT_FLOAT ||
+        b->dtype != EMBER_DT_FLOAT || alpha != 1.0f)
+        return eg_run_reference(k);
+    int64_t m = ta ? a->dims[1] : a->dims[0], kk = ta ? a->dims[0] : a->dims[1];
+    int64_t kb = tb ? b->dims[1] : b->dims[0], n = tb ? b->dims[0] : b->dims[1];
+    if (kk != kb || m < 1 || n < 1 || kk < 1)
+        return eg_run_reference(k);
+    const float *bias = NULL;
+    if (c) {
+        int row = (c->rank == 1 && c->dims[0] == n) ||
+                  (c->rank == 2 && c->dims[0] == 1 && c->dims[1] == n);
+        if (c->dtype != EMBER_DT_FLOAT || !row || beta != 1.0f)
+            return eg_run_reference(k);
+        bias = c->data;
+    }
+    const eg_node *nd = eg_node_of(k);
+    int64_t odims[2] = {m, n};
+    float *y = eg_out(k, 0, EMBER_DT_FLOAT, 2, odims);
+    if (!y)
+        return EMBER_ENOMEM;
+    eg_gemm p = {.m = m,
+                 .n = n,
+                 .k = kk,
+                 .a = a->data,
+                 .ars = ta ? 1 : kk,
+                 .acs = ta ? m : 1,
+                 .c = y,
+                 .ldc = n,
+                 .bias_col = bias,
+                 .act = eg_x86_kernel_act(nd->act),
+                 .alpha = nd->act_alpha,
+                 .beta = nd->act_beta};
+    if (nd->kdata) {
+        p.bp = nd->kdata;
+    } else if (!tb) {
+        p.b = b->data;
+        p.ldb = n;
+    } else {
+        float *bp = eg_scratch(k, (size_t)eg_pack_b_size(kk, n) * sizeof *bp);
+        if (!bp)
+            return EMBER_ENOMEM;
+        eg_pack_b(bp, b->data, kk, n, 1, kk);
+        p.bp = bp;
+    }
+    kn->gemm(&p);
+    return eg_x86_finish_act(k);
+}
+
+int eg_x86_matmul_run(eg_kctx *k, const eg_x86_kernels *kn)
+{
+    const ember_tensor *a = eg_in(k, 0), *b = eg_in(k, 1);
+    if (!a || !b || a->dtype != EMBER_DT_FLOAT || b->dtype != EMBER_DT_FLOAT || a->rank < 1 ||
+        b->rank != 2 || a->dims[a->rank - 1] != b->dims[0])
+        return eg_run_reference(k);
+    int64_t kk = b->dims[0], n = b->dims[1];
+    int64_t m = ku_count(a->rank - 1, a->dims);
+    int64_t odims[EMBER_MAX_RANK];
+    for (int i = 0; i < a->rank - 1; i++)
+        odims[i] = a->dims[i];
+    odims[a->rank - 1] = n;
+    float *y = eg_out(k, 0, EMBER_DT_FLOAT, a->rank, odims);
+    if (!y)
+        return EMBER_ENOMEM;
+    if (m < 1 || n < 1)
+        return 0;
+    if (kk < 1) {
+        for (int64_t i = 0; i < m * n; i++)
+            y[i] = 0.0f;
+        return 0;
+    }
+    const eg_node *nd = eg_node_of(k);
+    eg_gemm p = {.m = m, .n = n, .k = kk, .a = a->data, .ars = kk, .acs = 1, .c = y, .ldc = n};
+    if (nd->kdata) {
+        p.bp = nd->kdata;
+    } else {
+        p.b = b->data;
+        p.ldb = n;
+    }
+    kn->gemm(&p);
+    return 0;
+}

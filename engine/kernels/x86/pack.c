@@ -1,0 +1,37 @@
+/*
+ * Weight packing for the x86 GEMM (layouts in x86.h), portable C: it runs once per node at
+ * load (or per call for a right operand that is not a constant).
+ */
+#include <string.h>
+
+#include "x86.h"
+
+int64_t eg_pack_a_size(int64_t m, int64_t k)
+{
+    return (m + EG_MR - 1) / EG_MR * EG_MR * k;
+}
+
+void eg_pack_a(float *dst, const float *a, int64_t m, int64_t k, int64_t rs, int64_t cs)
+{
+    for (int64_t i0 = 0; i0 < m; i0 += EG_MR) {
+        for (int64_t p = 0; p < k; p++) {
+            for (int64_t i = 0; i < EG_MR; i++)
+                *dst++ = i0 + i < m ? a[(i0 + i) * rs + p * cs] : 0.0f;
+        }
+    }
+}
+
+int64_t eg_pack_b_size(int64_t k, int64_t n)
+{
+    return (n + EG_NP - 1) / EG_NP * EG_NP * k;
+}
+
+void eg_pack_b(float *dst, const float *b, int64_t k, int64_t n, int64_t rs, int64_t cs)
+{
+    for (int64_t j0 = 0; j0 < n; j0 += EG_NP) {
+        for (int64_t p = 0; p < k; p++) {
+            for (int64_t j = 0; j < EG_NP; j++)
+                *dst++ = j0 + j < n ? b[p * rs + (j0 + j) * cs] : 0.0f;
+        }
+    }
+}

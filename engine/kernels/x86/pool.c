@@ -1,0 +1,102 @@
+/*
+ * MaxPool (float32, 2-D, without the Indices output) on the x86 kernels; other pools and
+ * forms go to the reference.
+ *
+ * Each plane is copied once into scratch padded with -inf (even and odd columns apart for
+ * horizontal stride 2), so every window is a run of contiguous vector maxima with no bounds
+ * checks; ceil_mode's overhanging windows read the -inf padding too. A NaN input is skipped
+ * rather than propagated.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "x86ops.h"
+
+/* The geometry as the reference computes it, or 0 for a form left to the reference. */
+static int pool_geom(eg_kctx *k, const ember_tensor *x, eg_dw *d, int64_t *pt, int64_t *pl)
+{
+    const int64_t *ks, *st, *dl, *pads;
+    int64_t s[2] = {1, 1}, di[2] = {1, 1}, pb[2] = {0, 0}, pe[2] = {0, 0};
+    if (eg_attr_ints(k, "kernel_shape", &ks) != 2)
+        return 0;
+    int ns = eg_attr_ints(k, "strides", &st), nd = eg_attr_ints(k, "dilations", &dl);
+    int np = eg_attr_ints(k, "pads", &pads);
+    if ((ns >= 0 && ns != 2) || (nd >= 0 && nd != 2) || (np >= 0 && np != 4))
+        return 0;
+    const char *ap = eg_attr_str(k, "auto_pad", "NOTSET");
+    int same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
+    if (!same && strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && *ap)
+        return 0;
+    int64_t ceil_mode = eg_attr_int(k, "ceil_mode", 0), out[2];
+    for (int i = 0; i < 2; i++) {
+        if (ks[i] < 1 || ks[i] > INT32_MAX || (ns == 2 && (st[i] < 1 || st[i] > INT32_MAX)) ||
+            (nd == 2 && (dl[i] < 1 || dl[i] > INT32_MAX)) ||
+            (np == 4 &&
+             (pads[i] < 0 || pads[i + 2] < 0 || pads[i] > INT32_MAX || pads[i + 2] > INT32_MAX)))
+            return 0;
+        s[i] = ns == 2 ? st[i] : 1;
+        di[i] = nd == 2 ? dl[i] : 1;
+        if (np == 4 && !same && strcmp(ap, "VALID") != 0)
+            pb[i] = pads[i], pe[i] = pads[i + 2];
+        int64_t in = x->dims[2 + i], span = (ks[i] - 1) * di[i] + 1;
+        if (same) {
+            out[i] = (in + s[i] - 1) / s[i];
+            int64_t total = (out[i] - 1) * s[i] + span - in;
+            total = total < 0 ? 0 : total;
+            pb[i] = ap[5] == 'U' ? total / 2 : total - total / 2;
+            continue;
+        }
+        int64_t padded = in + pb[i] + pe[i];
+        if (padded < span)
+            return 0;
+        int64_t q = padded - span;
+        out[i] = (ceil_mode ? (q + s[i] - 1) / s[i] : q / s[i]) + 1;
+        if (ceil_mode && (out[i] - 1) * s[i] >= in + pb[i])
+            out[i]--;
+    }
+    if (s[1] > 2)
+        return 0;
+    *d = (eg_dw){.oh = out[0],
+                 .ow = out[1],
+                 .kh = ks[0],
+                 .kw = ks[1],
+                 .sh = s[0],
+                 .sw = s[1],
+                 .dh = di[0],
+                 .dw = di[1]};
+    *pt = pb[0];
+    *pl = pb[1];
+    return 1;
+}
+
+int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn)
+{
+    const ember_tensor *x = eg_in(k, 0);
+    eg_dw d;
+    int64_t pt, pl;
+    if (!x || x->dtype != EMBER_DT_FLOAT || x->rank != 4 || eg_out_wanted(k, 1) ||
+        eg_attr_int(k, "storage_order", 0) != 0 || !pool_geom(k, x, &d, &pt, &pl))
+        return eg_run_reference(k);
+    int64_t n = x->dims[0], c = x->dims[1], ih = x->dims[2], iw = x->dims[3];
+    int64_t odims[4] = {n, c, d.oh, d.ow};
+    float *y = eg_out(k, 0, EMBER_DT_FLOAT, 4, odims);
+    if (!y)
+        return EMBER_ENOMEM;
+    int64_t ow_v = (d.ow + kn->vw - 1) / kn->vw * kn->vw;
+    d.pw = ow_v + (d.kw - 1) * d.dw / d.sw + 1;
+    int64_t ph = (d.oh - 1) * d.sh + (d.kh - 1) * d.dh + 1;
+    float *planes = eg_scratch(k, (size_t)(2 * ph * d.pw) * sizeof *planes);
+    if (!planes)
+        return EMBER_ENOMEM;
+    for (int64_t i = 0; i < 2 * ph * d.pw; i++)
+        planes[i] = -INFINITY;
+    d.planes[0] = planes;
+    d.planes[1] = planes + ph * d.pw;
+    const float *X = x->data;
+    for (int64_t p = 0; p < n * c; p++) {
+        eg_x86_plane_copy(kn, X + p * ih * iw, ih, iw, pt, pl, d.sw, planes, ph, d.pw);
+        d.y = y + p * d.oh * d.ow;
+        kn->maxpool(&d);
+    }
+    return 0;
+}

@@ -1,0 +1,85 @@
+/*
+ * What the x86 kernels share: the packed-GEMM and depthwise entry points each SIMD level
+ * implements (simd.inc, compiled once per level with that level's flags), and the weight
+ * packing done once per node at load.
+ *
+ * Packed A (a constant left operand, e.g. conv weights [M, K]): blocks of EG_MR rows, each
+ * stored k-major ([K][EG_MR], zero rows past M). Packed B (a constant right operand [K, N]):
+ * panels of EG_NP columns, each [K][EG_NP], zero columns past N. Both layouts are the same for
+ * every level, so what is packed at load serves whichever level runs.
+ */
+#ifndef EMBER_X86_H
+#define EMBER_X86_H
+
+#include <stdint.h>
+
+#define EG_MR 6  /* rows of the micro-kernel's register tile */
+#define EG_NP 16 /* columns of one packed-B panel */
+
+/* One C[m, n] = A[m, k] * B[k, n] (+ bias) with a fused activation. A is packed (ap) or
+ * strided (a(i, p) = a[i * ars + p * acs]); B is packed (bp) or row-major (b(p, j) =
+ * b[p * ldb + j]). */
+typedef struct eg_gemm {
+    int64_t m, n, k;
+    const float *ap;
+    const float *a;
+    int64_t ars, acs;
+    const float *bp;
+    const float *b;
+    int64_t ldb;
+    const int64_t *koff; /* if set, row p of B starts at b + koff[p] instead (ldb unused) */
+    float *c;
+    int64_t ldc;
+    const float *bias_row; /* per row of C, or NULL */
+    const float *bias_col; /* per column of C, or NULL */
+    int act;               /* EG_ACT_RELU, _CLIP or _LEAKY_RELU are applied; others not */
+    float alpha, beta;
+} eg_gemm;
+
+/* One depthwise plane: y[oh, ow] = bias + sum w[kh, kw] * x[oy * s + ky * d - pt, ...], the
+ * input already copied into a padded scratch plane by the caller (eg_x86_plane_copy). */
+typedef struct eg_dw {
+    const float *planes[2]; /* stride 1: one padded plane; stride 2: even and odd columns */
+    int64_t pw;             /* row pitch of the planes */
+    int64_t oh, ow;
+    int64_t kh, kw, sh, sw, dh, dw;
+    const float *w; /* [kh][kw] */
+    float bias;
+    float *y;
+    int act;
+    float alpha, beta;
+} eg_dw;
+
+/* The binary operators of eg_x86_kernels.binary. */
+enum { EG_BIN_ADD, EG_BIN_SUB, EG_BIN_MUL, EG_BIN_DIV, EG_BIN_MAX, EG_BIN_MIN };
+
+/* The unary operators of eg_x86_kernels.unary. */
+enum { EG_UN_RELU, EG_UN_HARDSIGMOID, EG_UN_HARDSWISH };
+
+typedef struct eg_x86_kernels {
+    int vw; /* floats per vector */
+    void (*gemm)(const eg_gemm *p);
+    void (*dw)(const eg_dw *p);
+    /* The same walk as dw taking the maximum of the taps (w, bias and act unused). */
+    void (*maxpool)(const eg_dw *p);
+    /* y[j] = a[j * sa] op b[j * sb] for j < n (op an EG_BIN_*; Max/Min: a if a > b or a is
+     * NaN, else b). */
+    void (*binary)(int op, float *y, const float *a, int64_t sa, const float *b, int64_t sb,
+                   int64_t n);
+    /* y[j] = op(x[j]) for j < n (HardSigmoid: max(0, min(1, alpha * x + beta))). */
+    void (*unary)(int op, float *y, const float *x, int64_t n, float alpha, float beta);
+    /* ev[t / 2] = src[t] for even t < n, od[t / 2] = src[t] for odd t. */
+    void (*deinterleave)(const float *src, int64_t n, float *ev, float *od);
+} eg_x86_kernels;
+
+extern const eg_x86_kernels eg_x86_avx2;
+extern const eg_x86_kernels eg_x86_avx512;
+
+/* Floats of packed A for m rows of k, and packing from a(i, p) = a[i * rs + p * cs]. */
+int64_t eg_pack_a_size(int64_t m, int64_t k);
+void eg_pack_a(float *dst, const float *a, int64_t m, int64_t k, int64_t rs, int64_t cs);
+/* Floats of packed B for k rows of n, and packing from b(p, j) = b[p * rs + j * cs]. */
+int64_t eg_pack_b_size(int64_t k, int64_t n);
+void eg_pack_b(float *dst, const float *b, int64_t k, int64_t n, int64_t rs, int64_t cs);
+
+#endif

@@ -1,0 +1,630 @@
+/*
+ * Check unit tests for the optimized kernels: every one against its reference kernel on
+ * randomized shapes, at every dispatch level this CPU supports (forced with EMBER_CPU), and
+ * the dispatch itself (EMBER_CPU picks the level; optimized nodes get their weights packed
+ * at load).
+ *
+ * Each case builds a one-node ONNX model (plus a fused activation after Conv and Gemm), loads
+ * it once per level and runs it on the same random inputs; the reference level's output is
+ * the oracle. Shapes are drawn to cover odd sizes, channel counts that are not a multiple of
+ * any vector width, padding, strides, dilations and groups, 1-D and 2-D, constant weights
+ * (packed at load) and weights given as inputs (packed per run).
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ember/engine.h>
+
+#include "../engine/onnx_builder.h"
+#include "cpu.h"
+#include "model.h"
+#include "op.h"
+
+#define F32 EMBER_DT_FLOAT
+#define MAX_IN 3
+
+/* A fixed-seed generator, so a failing case is the same on every run. */
+static uint32_t rng_state;
+
+static uint32_t rnd(void)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return rng_state >> 8;
+}
+
+static int64_t rnd_in(int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(rnd() % (uint32_t)(hi - lo + 1));
+}
+
+static float *rnd_floats(int64_t n)
+{
+    float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = (float)(rnd() % 20001) / 10000.0f - 1.0f;
+    return p;
+}
+
+static int64_t count(int rank, const int64_t *dims)
+{
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++)
+        n *= dims[i];
+    return n;
+}
+
+/* One case: the model's bytes, its inputs, and what to check about the node under test. */
+typedef struct kcase {
+    uint8_t *buf;
+    size_t len;
+    int nin;
+    ember_tensor in[MAX_IN];
+    const char *op;
+    int packed; /* the optimized node must have packed weights at load */
+    int slack;  /* reduction length, for the tolerance */
+    char what[200];
+} kcase;
+
+static ember_model *load_at(const kcase *c, int level)
+{
+    ember_model *m = NULL;
+    ember_err err = {{0}};
+    ck_assert_int_eq(setenv("EMBER_CPU", eg_cpu_name(level), 1), 0);
+    int rc = ember_model_load_mem(c->buf, c->len, &m, &err);
+    unsetenv("EMBER_CPU");
+    ck_assert_msg(rc == 0, "%s: load at %s: %s", c->what, eg_cpu_name(level), err.msg);
+    return m;
+}
+
+/* The node of op type op in m's graph, which must be the only one. */
+static const eg_node *node_of(const ember_model *m, const char *op)
+{
+    const eg_node *found = NULL;
+    for (int i = 0; i < m->g->nnode; i++)
+        if (strcmp(m->g->node[i].op, op) == 0) {
+            ck_assert_ptr_null(found);
+            found = &m->g->node[i];
+        }
+    ck_assert_ptr_nonnull(found);
+    return found;
+}
+
+static float *run_at(const kcase *c, int level, ember_tensor *shape)
+{
+    ember_model *m = load_at(c, level);
+    const eg_node *n = node_of(m, c->op);
+    const eg_fast_op *f = eg_op_fast(n->impl);
+    if (level == EG_CPU_REF) {
+        ck_assert_ptr_null(f);
+    } else {
+        ck_assert_msg(f && f->level == level, "%s: no %s kernel chosen", c->what,
+                      eg_cpu_name(level));
+        ck_assert_msg(!c->packed || n->kdata, "%s: weights not packed at load", c->what);
+    }
+    ember_session *s;
+    ember_err err = {{0}};
+    ember_tensor y;
+    ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+    /* Twice: the second run uses the memory plan the first one made. */
+    for (int r = 0; r < 2; r++)
+        ck_assert_msg(ember_session_run(s, c->in, c->nin, &y, 1, &err) == 0, "%s at %s: %s",
+                      c->what, eg_cpu_name(level), err.msg);
+    int64_t ny = ember_tensor_count(&y);
+    float *out = malloc((size_t)(ny ? ny : 1) * sizeof *out);
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, y.data, (size_t)ny * sizeof *out);
+    *shape = y;
+    shape->data = NULL;
+    ember_session_free(s);
+    ember_model_free(m);
+    return out;
+}
+
+/* Runs c at every supported level and compares each with the reference level. */
+static void check_case(kcase *c)
+{
+    ember_tensor rs, fs;
+    float *ref = run_at(c, EG_CPU_REF, &rs);
+    int64_t n = ember_tensor_count(&rs);
+    for (int level = EG_CPU_AVX2; level <= eg_cpu_detect(); level++) {
+        float *fast = run_at(c, level, &fs);
+        ck_assert_int_eq(fs.rank, rs.rank);
+        for (int d = 0; d < rs.rank; d++)
+            ck_assert_int_eq(fs.dims[d], rs.dims[d]);
+        /* Inputs are in [-1, 1]: rounding differences grow with the reduction length. */
+        double tol = 1e-5 * (1 + c->slack);
+        for (int64_t i = 0; i < n; i++)
+            ck_assert_msg(isnan(fast[i])
+                              ? isnan(ref[i])
+                              : fabs((double)fast[i] - ref[i]) <= tol * (1 + fabs(ref[i])),
+                          "%s at %s: y[%lld] = %.7g, reference %.7g", c->what, eg_cpu_name(level),
+                          (long long)i, fast[i], ref[i]);
+        free(fast);
+    }
+    free(ref);
+    free(c->buf);
+    for (int i = 0; i < c->nin; i++)
+        free(c->in[i].data);
+}
+
+static void add_input(tb_model *t, kcase *c, const char *name, int rank, const int64_t *dims)
+{
+    ember_tensor *x = &c->in[c->nin++];
+    x->dtype = F32;
+    x->rank = rank;
+    memcpy(x->dims, dims, (size_t)rank * sizeof *dims);
+    x->data = rnd_floats(count(rank, dims));
+    tb_input(t, name, F32, rank, dims);
+}
+
+static void add_const(tb_model *t, const char *name, int rank, const int64_t *dims)
+{
+    int64_t n = count(rank, dims);
+    float *v = rnd_floats(n);
+    tb_init(t, name, F32, rank, dims, v, (size_t)n * sizeof *v);
+    free(v);
+}
+
+/* Appends an activation node reading "p" and writing "y" (or an Identity-free pass-through
+ * when act is 0: the producer wrote "y" itself). Returns its name for messages. */
+static const char *add_act(tb_model *t, int act)
+{
+    static const int64_t one[1] = {1};
+    switch (act) {
+    case 1: tb_node(t, "Relu", "p", "y"); return "Relu";
+    case 2: {
+        float lo = -0.25f, hi = 0.5f;
+        tb_init(t, "lo", F32, 0, one, &lo, sizeof lo);
+        tb_init(t, "hi", F32, 0, one, &hi, sizeof hi);
+        tb_node(t, "Clip", "p,lo,hi", "y");
+        return "Clip";
+    }
+    case 3:
+        tb_node(t, "LeakyRelu", "p", "y");
+        tb_attr_float(t, "alpha", 0.1f);
+        return "LeakyRelu";
+    case 4: tb_node(t, "HardSigmoid", "p", "y"); return "HardSigmoid";
+    case 5: tb_node(t, "Sigmoid", "p", "y"); return "Sigmoid";
+    default: return "none";
+    }
+}
+
+/* One random Conv: kind 0 pointwise, 1 depthwise, 2 dense, 3 grouped. */
+static void conv_case(int kind)
+{
+    kcase c;
+    memset(&c, 0, sizeof c);
+    c.op = "Conv";
+    int nsp = rnd() % 4 ? 2 : 1;
+    int64_t n = rnd_in(1, 2), group = 1, cg, mg, k[2] = {1, 1}, s[2] = {1, 1}, d[2] = {1, 1};
+    int64_t pads[4] = {0, 0, 0, 0}, in[2];
+    switch (kind) {
+    case 0: cg = rnd_in(1, 40), mg = rnd_in(1, 40); break;
+    case 1:
+        group = rnd_in(1, 19), cg = 1, mg = 1;
+        for (int i = 0; i < 2; i++) {
+            int64_t ks[4] = {3, 3, 5, 2};
+            k[i] = ks[rnd() % 4];
+            s[i] = rnd_in(1, 2);
+            d[i] = rnd() % 4 ? 1 : 2;
+        }
+        break;
+    case 2:
+        cg = rnd_in(1, 17), mg = rnd_in(1, 23);
+        for (int i = 0; i < 2; i++)
+            k[i] = rnd_in(1, 4), s[i] = rnd_in(1, 3), d[i] = rnd() % 3 ? 1 : 2;
+        break;
+    default:
+        group = rnd_in(2, 4), cg = rnd_in(1, 6), mg = rnd_in(1, 7);
+        for (int i = 0; i < 2; i++)
+            k[i] = rnd_in(1, 3), s[i] = rnd_in(1, 2);
+        break;
+    }
+    if (kind != 0)
+        for (int i = 0; i < 4; i++)
+            pads[i] = rnd_in(0, 2);
+    if (nsp == 1)
+        k[0] = s[0] = d[0] = 1, pads[0] = pads[2] = 0;
+    for (int i = 0; i < 2; i++) {
+        int64_t span = (k[i] - 1) * d[i] + 1, lo = span - pads[i] - pads[i + 2];
+        /* Depthwise rows long enough for the vector paths of every level. */
+        in[i] = rnd_in(lo < 1 ? 1 : lo, lo + (kind == 1 ? 70 : 25));
+    }
+    if (nsp == 1)
+        in[0] = 1;
+    int64_t cc = group * cg, m = group * mg;
+    int act = (int)rnd_in(0, 5), bias = rnd() % 3 != 0, wconst = rnd() % 5 != 0;
+    c.packed = wconst && !(cg == 1 && mg == 1);
+    c.slack = (int)(cg * k[0] * k[1]);
+
+    int64_t xd[4] = {n, cc, in[0], in[1]}, wd[4] = {m, cg, k[0], k[1]}, bd[1] = {m};
+    int64_t yd[4] = {-1, -1, -1, -1};
+    if (nsp == 1)
+        xd[2] = in[1], wd[2] = k[1];
+    tb_model *t = tb_new(13);
+    add_input(t, &c, "x", nsp + 2, xd);
+    if (wconst)
+        add_const(t, "w", nsp + 2, wd);
+    else
+        add_input(t, &c, "w", nsp + 2, wd);
+    if (bias)
+        add_const(t, "b", 1, bd);
+    tb_node(t, "Conv", bias ? "x,w,b" : "x,w", act ? "p" : "y");
+    tb_attr_int(t, "group", group);
+    tb_attr_ints(t, "strides", nsp, s + 2 - nsp);
+    tb_attr_ints(t, "dilations", nsp, d + 2 - nsp);
+    int64_t p4[4] = {pads[0], pads[1], pads[2], pads[3]}, p2[2] = {pads[1], pads[3]};
+    tb_attr_ints(t, "pads", 2 * nsp, nsp == 2 ? p4 : p2);
+    const char *an = add_act(t, act);
+    tb_output(t, "y", F32, nsp + 2, yd);
+    c.len = tb_pack(t, &c.buf);
+    tb_free(t);
+    snprintf(c.what, sizeof c.what,
+             "Conv%dd x[%lld,%lld,%lld,%lld] w[%lld,%lld,%lld,%lld]%s group %lld strides %lld,%lld "
+             "dilations %lld,%lld pads %lld,%lld,%lld,%lld bias %d act %s",
+             nsp, (long long)n, (long long)cc, (long long)in[0], (long long)in[1], (long long)m,
+             (long long)cg, (long long)k[0], (long long)k[1], wconst ? "" : " (input)",
+             (long long)group, (long long)s[0], (long long)s[1], (long long)d[0], (long long)d[1],
+             (long long)pads[0], (long long)pads[1], (long long)pads[2], (long long)pads[3], bias,
+             an);
+    check_case(&c);
+}
+
+START_TEST(conv_matches_reference)
+{
+    rng_state = 12345u + (uint32_t)_i;
+    for (int i = 0; i < 24; i++)
+        conv_case(_i);
+}
+END_TEST
+
+/* A pointwise conv big enough for several register tiles in both directions and a long k. */
+START_TEST(conv_pointwise_large)
+{
+    rng_state = 777u;
+    kcase c;
+    memset(&c, 0, sizeof c);
+    c.op = "Conv";
+    c.packed = 1;
+    c.slack = 197;
+    int64_t xd[4] = {1, 197, 15, 17}, wd[4] = {61, 197, 1, 1}, bd[1] = {61},
+            yd[4] = {1, 61, 15, 17};
+    tb_model *t = tb_new(13);
+    add_input(t, &c, "x", 4, xd);
+    add_const(t, "w", 4, wd);
+    add_const(t, "b", 1, bd);
+    tb_node(t, "Conv", "x,w,b", "p");
+    add_act(t, 2);
+    tb_output(t, "y", F32, 4, yd);
+    c.len = tb_pack(t, &c.buf);
+    tb_free(t);
+    snprintf(c.what, sizeof c.what, "Conv 1x1 197->61 on 15x17 + Clip");
+    check_case(&c);
+}
+END_TEST
+
+static void gemm_case(void)
+{
+    kcase c;
+    memset(&c, 0, sizeof c);
+    c.op = "Gemm";
+    int64_t m = rnd_in(1, 40), n = rnd_in(1, 70), kk = rnd_in(1, 90);
+    int ta = rnd() % 2, tb = rnd() % 2, bconst = rnd() % 4 != 0, ckind = (int)rnd_in(0, 3);
+    float alpha = rnd() % 6 ? 1.0f : 0.5f, beta = rnd() % 6 ? 1.0f : 2.0f;
+    int act = (int)rnd_in(0, 5);
+    c.packed = bconst;
+    c.slack = (int)kk;
+    int64_t ad[2] = {ta ? kk : m, ta ? m : kk}, bd[2] = {tb ? n : kk, tb ? kk : n};
+    int64_t c1[1] = {n}, c2[2] = {1, n}, c3[2] = {m, n}, yd[2] = {m, n};
+    tb_model *t = tb_new(13);
+    add_input(t, &c, "a", 2, ad);
+    if (bconst)
+        add_const(t, "b", 2, bd);
+    else
+        add_input(t, &c, "b", 2, bd);
+    if (ckind == 1)
+        add_const(t, "c", 1, c1);
+    else if (ckind == 2)
+        add_const(t, "c", 2, c2);
+    else if (ckind == 3)
+        add_const(t, "c", 2, c3);
+    tb_node(t, "Gemm", ckind ? "a,b,c" : "a,b", act ? "p" : "y");
+    tb_attr_int(t, "transA", ta);
+    tb_attr_int(t, "transB", tb);
+    tb_attr_float(t, "alpha", alpha);
+    tb_attr_float(t, "beta", beta);
+    const char *an = add_act(t, act);
+    tb_output(t, "y", F32, 2, yd);
+    c.len = tb_pack(t, &c.buf);
+    tb_free(t);
+    snprintf(c.what, sizeof c.what,
+             "Gemm m %lld n %lld k %lld transA %d transB %d B%s C kind %d alpha %g beta %g act %s",
+             (long long)m, (long long)n, (long long)kk, ta, tb, bconst ? " const" : " input", ckind,
+             alpha, beta, an);
+    check_case(&c);
+}
+
+START_TEST(gemm_matches_reference)
+{
+    rng_state = 999u;
+    for (int i = 0; i < 60; i++)
+        gemm_case();
+}
+END_TEST
+
+static void matmul_case(void)
+{
+    kcase c;
+    memset(&c, 0, sizeof c);
+    c.op = "MatMul";
+    int ar = (int)rnd_in(1, 3), br = rnd() % 5 ? 2 : 3, bconst = rnd() % 3 != 0;
+    int64_t m = rnd_in(1, 30), n = rnd_in(1, 50), kk = rnd_in(1, 70), batch = rnd_in(1, 3);
+    int64_t ad[3], bd[3], yd[3] = {-1, -1, -1};
+    if (ar == 1) {
+        ad[0] = kk;
+    } else if (ar == 2) {
+        ad[0] = m, ad[1] = kk;
+    } else {
+        ad[0] = batch, ad[1] = m, ad[2] = kk;
+    }
+    if (br == 2) {
+        bd[0] = kk, bd[1] = n;
+    } else {
+        bd[0] = ar == 3 ? batch : 1, bd[1] = kk, bd[2] = n;
+    }
+    c.packed = bconst && br == 2;
+    c.slack = (int)kk;
+    tb_model *t = tb_new(13);
+    add_input(t, &c, "a", ar, ad);
+    if (bconst)
+        add_const(t, "b", br, bd);
+    else
+        add_input(t, &c, "b", br, bd);
+    tb_node(t, "MatMul", "a,b", "y");
+    int yr = ar > br ? ar : br;
+    tb_output(t, "y", F32, yr, yd);
+    c.len = tb_pack(t, &c.buf);
+    tb_free(t);
+    snprintf(c.what, sizeof c.what, "MatMul a rank %d b rank %d%s m %lld n %lld k %lld batch %lld",
+             ar, br, bconst ? " const" : " input", (long long)m, (long long)n, (long long)kk,
+             (long long)batch);
+    check_case(&c);
+}
+
+START_TEST(matmul_matches_reference)
+{
+    rng_state = 4242u;
+    for (int i = 0; i < 50; i++)
+        matmul_case();
+}
+END_TEST
+
+static void maxpool_case(void)
+{
+    kcase c;
+    memset(&c, 0, sizeof c);
+    c.op = "MaxPool";
+    int64_t k[2], s[2], d[2], pads[4], in[2], ceil_mode = rnd() % 2;
+    for (int i = 0; i < 2; i++) {
+        k[i] = rnd_in(1, 4), s[i] = rnd_in(1, 3), d[i] = rnd() % 4 ? 1 : 2;
+        pads[i] = rnd_in(0, k[i] - 1), pads[i + 2] = rnd_in(0, k[i] - 1);
+        int64_t lo = (k[i] - 1) * d[i] + 1 - pads[i] - pads[i + 2];
+        in[i] = rnd_in(lo < 1 ? 1 : lo, (lo < 1 ? 1 : lo) + 60);
+    }
+    int64_t xd[4] = {rnd_in(1, 2), rnd_in(1, 9), in[0], in[1]}, yd[4] = {-1, -1, -1, -1};
+    tb_model *t = tb_new(13);
+    add_input(t, &c, "x", 4, xd);
+    tb_node(t, "MaxPool", "x", "y");
+    tb_attr_ints(t, "kernel_shape", 2, k);
+    tb_attr_ints(t, "strides", 2, s);
+    tb_attr_ints(t, "dilations", 2, d);
+    tb_attr_ints(t, "pads", 4, pads);
+    tb_attr_int(t, "ceil_mode", ceil_mode);
+    tb_output(t, "y", F32, 4, yd);
+    c.len = tb_pack(t, &c.buf);
+    tb_free(t);
+    snprintf(c.what, sizeof c.what,
+             "MaxPool x[%lld,%lld,%lld,%lld] kernel %lld,%lld strides %lld,%lld dilations "
+             "%lld,%lld pads %lld,%lld,%lld,%lld ceil_mode %lld",
+             (long long)xd[0], (long long)xd[1], (long long)in[0], (long long)in[1],
+             (long long)k[0], (long long)k[1], (long long)s[0], (long long)s[1], (long long)d[0],
+             (long long)d[1], (long long)pads[0], (long long)pads[1], (long long)pads[2],
+             (long long)pads[3], (long long)ceil_mode);
+    check_case(&c);
+}
+
+START_TEST(maxpool_matches_reference)
+{
+    rng_state = 31337u;
+    for (int i = 0; i < 60; i++)
+        maxpool_case();
+}
+END_TEST
+
+/* Two float inputs of broadcast-compatible random shapes (some NaNs, so Max and Min show
+ * their NaN rule); the result must equal the reference exactly (slack 0 still allows 1e-5). */
+static void binary_case(const char *op)
+{
+    kcase c;
+    memset(&c, 0, sizeof c);
+    c.op = op;
+    int r = (int)rnd_in(0, 4);
+    int64_t ad[4], bd[4], yd[4] = {-1, -1, -1, -1};
+    int ra = r, rb = (int)rnd_in(0, r);
+    for (int i = 0; i < r; i++) {
+        int64_t d = rnd() % 4 ? rnd_in(1, 37) : 1;
+        ad[i] = rnd() % 4 ? d : 1;
+        if (i >= r - rb)
+            bd[i - (r - rb)] = ad[i] == 1 && rnd() % 2 ? d : rnd() % 3 ? ad[i] : 1;
+    }
+    if (rnd() % 2) {
+        int64_t t[4];
+        memcpy(t, ad, sizeof t);
+        memcpy(ad, bd, sizeof t);
+        memcpy(bd, t, sizeof t);
+        int tr = ra;
+        ra = rb;
+        rb = tr;
+    }
+    tb_model *t = tb_new(13);
+    add_input(t, &c, "a", ra, ad);
+    add_input(t, &c, "b", rb, bd);
+    for (int k = 0; k < 2; k++) {
+        float *v = c.in[k].data;
+        int64_t n = ember_tensor_count(&c.in[k]);
+        if (n > 3 && rnd() % 2)
+            v[rnd() % n] = NAN;
+    }
+    tb_node(t, op, "a,b", "y");
+    tb_output(t, "y", F32, ra > rb ? ra : rb, yd);
+    c.len = tb_pack(t, &c.buf);
+    tb_free(t);
+    snprintf(c.what, sizeof c.what,
+             "%s a rank %d [%lld,%lld,%lld,%lld] b rank %d [%lld,%lld,%lld,%lld]", op, ra,
+             (long long)ad[0], (long long)ad[1], (long long)ad[2], (long long)ad[3], rb,
+             (long long)bd[0], (long long)bd[1], (long long)bd[2], (long long)bd[3]);
+    check_case(&c);
+}
+
+START_TEST(binary_matches_reference)
+{
+    static const char *const ops[] = {"Add", "Sub", "Mul", "Div", "Max", "Min"};
+    rng_state = 2024u + (uint32_t)_i;
+    for (int i = 0; i < 25; i++)
+        binary_case(ops[_i]);
+}
+END_TEST
+
+START_TEST(unary_matches_reference)
+{
+    static const char *const ops[] = {"Relu", "HardSigmoid", "HardSwish"};
+    rng_state = 5150u + (uint32_t)_i;
+    for (int i = 0; i < 20; i++) {
+        kcase c;
+        memset(&c, 0, sizeof c);
+        c.op = ops[_i];
+        int r = (int)rnd_in(0, 4);
+        int64_t xd[4] = {rnd_in(1, 5), rnd_in(1, 9), rnd_in(1, 13), rnd_in(1, 40)};
+        int64_t yd[4] = {-1, -1, -1, -1};
+        tb_model *t = tb_new(14);
+        add_input(t, &c, "x", r, xd);
+        float *v = c.in[0].data;
+        int64_t n = ember_tensor_count(&c.in[0]);
+        for (int64_t j = 0; j < n; j++)
+            v[j] *= 5; /* past HardSigmoid's and HardSwish's clamps on both sides */
+        if (n > 2)
+            v[rnd() % n] = NAN;
+        tb_node(t, ops[_i], "x", "y");
+        if (_i == 1 && rnd() % 2) {
+            tb_attr_float(t, "alpha", 0.3f);
+            tb_attr_float(t, "beta", 0.4f);
+        }
+        tb_output(t, "y", F32, r, yd);
+        c.len = tb_pack(t, &c.buf);
+        tb_free(t);
+        snprintf(c.what, sizeof c.what, "%s rank %d [%lld,%lld,%lld,%lld]", ops[_i], r,
+                 (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3]);
+        check_case(&c);
+    }
+}
+END_TEST
+
+/* Pow by a constant 2 takes the product path and must match exactly; other exponents go to
+ * the reference through the optimized node. */
+START_TEST(pow_matches_reference)
+{
+    rng_state = 8080u;
+    for (int i = 0; i < 12; i++) {
+        kcase c;
+        memset(&c, 0, sizeof c);
+        c.op = "Pow";
+        int64_t xd[3] = {rnd_in(1, 4), rnd_in(1, 30), rnd_in(1, 50)}, yd[3] = {-1, -1, -1};
+        float e = i % 3 == 2 ? 3.0f : 2.0f;
+        tb_model *t = tb_new(13);
+        add_input(t, &c, "x", 3, xd);
+        tb_init(t, "e", F32, 0, xd, &e, sizeof e);
+        tb_node(t, "Pow", "x,e", "y");
+        tb_output(t, "y", F32, 3, yd);
+        c.len = tb_pack(t, &c.buf);
+        tb_free(t);
+        snprintf(c.what, sizeof c.what, "Pow x[%lld,%lld,%lld] ^ %g", (long long)xd[0],
+                 (long long)xd[1], (long long)xd[2], e);
+        check_case(&c);
+    }
+}
+END_TEST
+
+START_TEST(ember_cpu_picks_the_level)
+{
+    int top = eg_cpu_detect();
+    ck_assert_int_ge(top, EG_CPU_REF);
+    ck_assert_int_le(top, EG_CPU_AVX512);
+    unsetenv("EMBER_CPU");
+    ck_assert_int_eq(eg_cpu_level(), top);
+    setenv("EMBER_CPU", "ref", 1);
+    ck_assert_int_eq(eg_cpu_level(), EG_CPU_REF);
+    ck_assert_ptr_null(eg_op_fast(eg_op_find("", "Conv")));
+    setenv("EMBER_CPU", "avx2", 1);
+    ck_assert_int_eq(eg_cpu_level(), top < EG_CPU_AVX2 ? top : EG_CPU_AVX2);
+    /* A level the CPU lacks, or a name that means nothing, cannot lower or raise it. */
+    setenv("EMBER_CPU", "avx512", 1);
+    ck_assert_int_eq(eg_cpu_level(), top);
+    setenv("EMBER_CPU", "sse9", 1);
+    ck_assert_int_eq(eg_cpu_level(), top);
+    unsetenv("EMBER_CPU");
+    const eg_fast_op *f = eg_op_fast(eg_op_find("", "Conv"));
+    if (top > EG_CPU_REF) {
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(f->level, top);
+        ck_assert(eg_op_fuses_act(&f->op));
+    } else {
+        ck_assert_ptr_null(f);
+    }
+    /* Operators without optimized kernels always resolve to the reference. */
+    ck_assert_ptr_null(eg_op_fast(eg_op_find("", "Softmax")));
+    ck_assert_str_eq(eg_cpu_name(EG_CPU_AVX512), "avx512");
+    ck_assert_ptr_null(eg_cpu_name(99));
+}
+END_TEST
+
+static Suite *kernels_suite(void)
+{
+    Suite *s = suite_create("kernels");
+    TCase *tc = tcase_create("dispatch");
+    tcase_add_test(tc, ember_cpu_picks_the_level);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("conv");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, conv_matches_reference, 0, 4);
+    tcase_add_test(tc, conv_pointwise_large);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("gemm");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, gemm_matches_reference);
+    tcase_add_test(tc, matmul_matches_reference);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("pool");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, maxpool_matches_reference);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("elementwise");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, binary_matches_reference, 0, 6);
+    tcase_add_loop_test(tc, unary_matches_reference, 0, 3);
+    tcase_add_test(tc, pow_matches_reference);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(kernels_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
