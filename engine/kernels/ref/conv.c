@@ -14,53 +14,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kutil.h"
+#include "window.h"
 
-#define SP 3 /* spatial dims handled; lower ranks get unit dims in front */
+#define SP WIN_SP
 
-/* Geometry of one convolution, spatial dims right-aligned in SP slots. */
-typedef struct conv_geom {
-    int nsp;
-    int64_t in[SP], k[SP], out[SP], s[SP], d[SP], pb[SP], pe[SP];
-} conv_geom;
-
-/* Reads an INTS attribute of n values (each in [lo, INT32_MAX]) into the last n of SP slots
- * (pads: begins into a, ends into b); absent leaves the defaults. */
-static int read_spatial(eg_kctx *k, const char *name, int n, int64_t lo, int64_t *a, int64_t *b)
-{
-    const int64_t *v;
-    int c = eg_attr_ints(k, name, &v);
-    if (c < 0)
-        return 0;
-    int want = b ? 2 * n : n;
-    if (c != want)
-        return eg_fail(k, EMBER_EINVAL, "%s has %d values, expected %d", name, c, want);
-    for (int i = 0; i < c; i++)
-        if (v[i] < lo || v[i] > INT32_MAX)
-            return eg_fail(k, EMBER_EINVAL, "%s[%d] = %lld out of range", name, i, (long long)v[i]);
-    for (int i = 0; i < n; i++) {
-        a[SP - n + i] = v[i];
-        if (b)
-            b[SP - n + i] = v[n + i];
-    }
-    return 0;
-}
-
-enum { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
-
-static int read_auto_pad(eg_kctx *k)
-{
-    const char *s = eg_attr_str(k, "auto_pad", "NOTSET");
-    if (!strcmp(s, "NOTSET") || !*s)
-        return PAD_NOTSET;
-    if (!strcmp(s, "SAME_UPPER"))
-        return PAD_SAME_UPPER;
-    if (!strcmp(s, "SAME_LOWER"))
-        return PAD_SAME_LOWER;
-    if (!strcmp(s, "VALID"))
-        return PAD_VALID;
-    return eg_fail(k, EMBER_EINVAL, "unknown auto_pad '%s'", s);
-}
+typedef win_geom conv_geom;
 
 /* Checks shapes of X and W (same rank 3..5) and reads kernel, strides and dilations. */
 static int geom_read(eg_kctx *k, const ember_tensor *x, const ember_tensor *w, conv_geom *g)
@@ -70,13 +28,8 @@ static int geom_read(eg_kctx *k, const ember_tensor *x, const ember_tensor *w, c
     if (w->rank != x->rank)
         return eg_fail(k, EMBER_ESHAPE, "W has rank %d, X has rank %d", w->rank, x->rank);
     int nsp = x->rank - 2;
-    g->nsp = nsp;
-    for (int i = 0; i < SP; i++) {
-        g->in[i] = g->k[i] = g->out[i] = g->s[i] = g->d[i] = 1;
-        g->pb[i] = g->pe[i] = 0;
-    }
+    win_init(g, x);
     for (int i = 0; i < nsp; i++) {
-        g->in[SP - nsp + i] = x->dims[2 + i];
         g->k[SP - nsp + i] = w->dims[2 + i];
         if (w->dims[2 + i] < 1)
             return eg_fail(k, EMBER_ESHAPE, "W has an empty kernel dim");
@@ -89,8 +42,8 @@ static int geom_read(eg_kctx *k, const ember_tensor *x, const ember_tensor *w, c
         if (ks[i] != w->dims[2 + i])
             return eg_fail(k, EMBER_ESHAPE, "kernel_shape does not match W");
     int rc;
-    if ((rc = read_spatial(k, "strides", nsp, 1, g->s, NULL)) ||
-        (rc = read_spatial(k, "dilations", nsp, 1, g->d, NULL)))
+    if ((rc = win_read_spatial(k, "strides", nsp, 1, g->s, NULL)) ||
+        (rc = win_read_spatial(k, "dilations", nsp, 1, g->d, NULL)))
         return rc;
     return 0;
 }
@@ -101,19 +54,19 @@ static int geom_forward(eg_kctx *k, const ember_tensor *x, const ember_tensor *w
     int rc = geom_read(k, x, w, g);
     if (rc)
         return rc;
-    int ap = read_auto_pad(k);
+    int ap = win_read_auto_pad(k);
     if (ap < 0)
         return ap;
-    if (ap == PAD_NOTSET && (rc = read_spatial(k, "pads", g->nsp, 0, g->pb, g->pe)))
+    if (ap == WIN_PAD_NOTSET && (rc = win_read_spatial(k, "pads", g->nsp, 0, g->pb, g->pe)))
         return rc;
     for (int i = 0; i < SP; i++) {
         int64_t span = (g->k[i] - 1) * g->d[i] + 1;
-        if (ap == PAD_SAME_UPPER || ap == PAD_SAME_LOWER) {
+        if (ap == WIN_PAD_SAME_UPPER || ap == WIN_PAD_SAME_LOWER) {
             int64_t out = (g->in[i] + g->s[i] - 1) / g->s[i];
             int64_t total = (out - 1) * g->s[i] + span - g->in[i];
             if (total < 0)
                 total = 0;
-            g->pb[i] = ap == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            g->pb[i] = ap == WIN_PAD_SAME_UPPER ? total / 2 : total - total / 2;
             g->pe[i] = total - g->pb[i];
         }
         int64_t padded = g->in[i] + g->pb[i] + g->pe[i];
@@ -290,12 +243,12 @@ static int conv_transpose_run(eg_kctx *k)
     int64_t mg = w->dims[1], m = mg * group;
     if (b && (b->rank != 1 || b->dims[0] != m))
         return eg_fail(k, EMBER_ESHAPE, "B must be 1-D with %lld values", (long long)m);
-    int ap = read_auto_pad(k);
+    int ap = win_read_auto_pad(k);
     if (ap < 0)
         return ap;
     int64_t opad[SP] = {0, 0, 0}, oshape[SP] = {1, 1, 1};
-    if ((ap == PAD_NOTSET && (rc = read_spatial(k, "pads", g.nsp, 0, g.pb, g.pe))) ||
-        (rc = read_spatial(k, "output_padding", g.nsp, 0, opad, NULL)))
+    if ((ap == WIN_PAD_NOTSET && (rc = win_read_spatial(k, "pads", g.nsp, 0, g.pb, g.pe))) ||
+        (rc = win_read_spatial(k, "output_padding", g.nsp, 0, opad, NULL)))
         return rc;
     /* output_shape may list only the spatial dims or (older exporters) all of them. */
     const int64_t *os;
@@ -313,12 +266,12 @@ static int conv_transpose_run(eg_kctx *k)
     }
     for (int i = 0; i < SP; i++) {
         int64_t full = g.s[i] * (g.in[i] - 1) + opad[i] + (g.k[i] - 1) * g.d[i] + 1;
-        if (ap == PAD_SAME_UPPER || ap == PAD_SAME_LOWER) {
+        if (ap == WIN_PAD_SAME_UPPER || ap == WIN_PAD_SAME_LOWER) {
             g.out[i] = nos >= 0 ? oshape[i] : g.in[i] * g.s[i];
             int64_t total = full - g.out[i];
             /* Floor halves, as the ONNX reference does, so a negative total also splits. */
             int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
-            g.pb[i] = ap == PAD_SAME_UPPER ? half : total - half;
+            g.pb[i] = ap == WIN_PAD_SAME_UPPER ? half : total - half;
         } else if (nos >= 0) {
             g.out[i] = oshape[i];
         } else {

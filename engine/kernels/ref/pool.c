@@ -11,36 +11,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kutil.h"
+#include "window.h"
 
-#define SP 3
+#define SP WIN_SP
 
-typedef struct pool_geom {
-    int nsp;
-    int64_t in[SP], k[SP], out[SP], s[SP], d[SP], pb[SP], pe[SP];
-} pool_geom;
-
-/* Reads an INTS attribute of n values (each in [lo, INT32_MAX]) into the last n of SP slots
- * (pads: begins into a, ends into b); absent leaves the defaults. */
-static int read_spatial(eg_kctx *k, const char *name, int n, int64_t lo, int64_t *a, int64_t *b)
-{
-    const int64_t *v;
-    int c = eg_attr_ints(k, name, &v);
-    if (c < 0)
-        return 0;
-    int want = b ? 2 * n : n;
-    if (c != want)
-        return eg_fail(k, EMBER_EINVAL, "%s has %d values, expected %d", name, c, want);
-    for (int i = 0; i < c; i++)
-        if (v[i] < lo || v[i] > INT32_MAX)
-            return eg_fail(k, EMBER_EINVAL, "%s[%d] = %lld out of range", name, i, (long long)v[i]);
-    for (int i = 0; i < n; i++) {
-        a[SP - n + i] = v[i];
-        if (b)
-            b[SP - n + i] = v[n + i];
-    }
-    return 0;
-}
+typedef win_geom pool_geom;
 
 /* Validates X and works out the output geometry from the node's attributes. */
 static int pool_geometry(eg_kctx *k, const ember_tensor *x, pool_geom *g)
@@ -48,27 +23,21 @@ static int pool_geometry(eg_kctx *k, const ember_tensor *x, pool_geom *g)
     if (x->rank < 3 || x->rank > SP + 2)
         return eg_fail(k, EMBER_EUNSUPPORTED, "X must have rank 3 to %d, has %d", SP + 2, x->rank);
     int nsp = x->rank - 2;
-    g->nsp = nsp;
-    for (int i = 0; i < SP; i++) {
-        g->in[i] = g->k[i] = g->out[i] = g->s[i] = g->d[i] = 1;
-        g->pb[i] = g->pe[i] = 0;
-    }
-    for (int i = 0; i < nsp; i++)
-        g->in[SP - nsp + i] = x->dims[2 + i];
+    win_init(g, x);
     if (!eg_has_attr(k, "kernel_shape"))
         return eg_fail(k, EMBER_EINVAL, "kernel_shape is required");
     int rc;
-    if ((rc = read_spatial(k, "kernel_shape", nsp, 1, g->k, NULL)) ||
-        (rc = read_spatial(k, "strides", nsp, 1, g->s, NULL)) ||
-        (rc = read_spatial(k, "dilations", nsp, 1, g->d, NULL)))
+    if ((rc = win_read_spatial(k, "kernel_shape", nsp, 1, g->k, NULL)) ||
+        (rc = win_read_spatial(k, "strides", nsp, 1, g->s, NULL)) ||
+        (rc = win_read_spatial(k, "dilations", nsp, 1, g->d, NULL)))
         return rc;
-    const char *ap = eg_attr_str(k, "auto_pad", "NOTSET");
-    int same_upper = !strcmp(ap, "SAME_UPPER"), same_lower = !strcmp(ap, "SAME_LOWER");
-    int valid = !strcmp(ap, "VALID");
-    if (!same_upper && !same_lower && !valid && strcmp(ap, "NOTSET") && *ap)
-        return eg_fail(k, EMBER_EINVAL, "unknown auto_pad '%s'", ap);
+    int ap = win_read_auto_pad(k);
+    if (ap < 0)
+        return ap;
+    int same_upper = ap == WIN_PAD_SAME_UPPER, same_lower = ap == WIN_PAD_SAME_LOWER;
+    int valid = ap == WIN_PAD_VALID;
     if (!same_upper && !same_lower && !valid &&
-        (rc = read_spatial(k, "pads", nsp, 0, g->pb, g->pe)))
+        (rc = win_read_spatial(k, "pads", nsp, 0, g->pb, g->pe)))
         return rc;
     int64_t ceil_mode = eg_attr_int(k, "ceil_mode", 0);
     for (int i = 0; i < SP; i++) {
