@@ -131,3 +131,11 @@ infer_job *admission_pop_expired(admission *s, uint64_t now)
     }
     return NULL;
 }
+
+void admission_depths(const admission *s, int out[3])
+{
+    for (int i = 0; i < s->n; i++) {
+        int p = s->heap[i]->priority;
+        out[p < 0 ? 0 : p > 2 ? 2 : p]++;
+    }
+}

@@ -32,5 +32,7 @@ int admission_remove(admission *s, infer_job *job);
 uint64_t admission_earliest_deadline(const admission *s);
 /* A queued job whose deadline is at or before now, removed; NULL when there is none. */
 infer_job *admission_pop_expired(admission *s, uint64_t now);
+/* Add the number of queued jobs of each priority to out[0] (high) .. out[2] (low). */
+void admission_depths(const admission *s, int out[3]);
 
 #endif

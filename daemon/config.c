@@ -11,6 +11,8 @@
 
 #include <cjson/cJSON.h>
 
+#include <ember/power.h>
+
 #include "config.h"
 #include "limits.h"
 #include "log.h"
@@ -24,6 +26,14 @@ void daemon_config_free(daemon_config *c)
 {
     free(c->socket_path);
     free(c->models_dir);
+    free(c->power_policy);
+    free(c->power_sysfs);
+    free(c->trust_dir);
+    free(c->revoked_path);
+    free(c->device_key_path);
+    free(c->state_dir);
+    free(c->socket_group);
+    acl_free(&c->acl);
     daemon_config_init(c);
 }
 
@@ -81,6 +91,18 @@ static int config_member(const char *path, const cJSON *it, daemon_config *c, em
         return config_string(path, it, &c->socket_path, err);
     if (strcmp(k, "models") == 0)
         return config_string(path, it, &c->models_dir, err);
+    if (strcmp(k, "trust") == 0)
+        return config_string(path, it, &c->trust_dir, err);
+    if (strcmp(k, "revoked") == 0)
+        return config_string(path, it, &c->revoked_path, err);
+    if (strcmp(k, "device_key") == 0)
+        return config_string(path, it, &c->device_key_path, err);
+    if (strcmp(k, "state") == 0)
+        return config_string(path, it, &c->state_dir, err);
+    if (strcmp(k, "socket_group") == 0)
+        return config_string(path, it, &c->socket_group, err);
+    if (strcmp(k, "acl") == 0)
+        return acl_parse(path, it, &c->acl, err);
     if (strcmp(k, "dev") == 0) {
         if (!cJSON_IsBool(it))
             return ember_err_set(err, EMBER_EINVAL, "%s: key 'dev' wants true or false", path);
@@ -95,6 +117,20 @@ static int config_member(const char *path, const cJSON *it, daemon_config *c, em
         return config_int(path, it, 1, EMBERD_MAX_CLIENT_TIMEOUT_MS, &c->header_timeout_ms, err);
     if (strcmp(k, "idle_timeout_ms") == 0)
         return config_int(path, it, 1, EMBERD_MAX_CLIENT_TIMEOUT_MS, &c->idle_timeout_ms, err);
+    if (strcmp(k, "power_policy") == 0) {
+        ember_power_policy pol;
+        ember_err why = {{0}};
+        if (!cJSON_IsString(it) || ember_power_policy_parse(it->valuestring, &pol, &why) < 0)
+            return ember_err_set(err, EMBER_EINVAL,
+                                 "%s: key 'power_policy' wants \"performance\", \"powersave\", "
+                                 "\"ondemand\" or \"ember\"",
+                                 path);
+        return config_string(path, it, &c->power_policy, err);
+    }
+    if (strcmp(k, "power_sysfs") == 0)
+        return config_string(path, it, &c->power_sysfs, err);
+    if (strcmp(k, "power_sample_ms") == 0)
+        return config_int(path, it, 1, EMBERD_MAX_POWER_SAMPLE_MS, &c->power_sample_ms, err);
     if (strcmp(k, "log_level") == 0) {
         int level = cJSON_IsString(it) ? log_level_parse(it->valuestring) : -1;
         if (level < 0)
@@ -149,8 +185,19 @@ static int merge_string(char **dst, const char *src)
 int daemon_config_merge(daemon_config *dst, const daemon_config *src)
 {
     if (merge_string(&dst->socket_path, src->socket_path) < 0 ||
-        merge_string(&dst->models_dir, src->models_dir) < 0)
+        merge_string(&dst->models_dir, src->models_dir) < 0 ||
+        merge_string(&dst->trust_dir, src->trust_dir) < 0 ||
+        merge_string(&dst->revoked_path, src->revoked_path) < 0 ||
+        merge_string(&dst->device_key_path, src->device_key_path) < 0 ||
+        merge_string(&dst->state_dir, src->state_dir) < 0 ||
+        merge_string(&dst->socket_group, src->socket_group) < 0 ||
+        acl_copy(&dst->acl, &src->acl) < 0)
         return EMBER_ENOMEM;
+    if (merge_string(&dst->power_policy, src->power_policy) < 0 ||
+        merge_string(&dst->power_sysfs, src->power_sysfs) < 0)
+        return EMBER_ENOMEM;
+    if (src->power_sample_ms > 0)
+        dst->power_sample_ms = src->power_sample_ms;
     if (src->dev >= 0)
         dst->dev = src->dev;
     if (src->workers > 0)

@@ -10,6 +10,8 @@
 
 #include <ember/err.h>
 
+#include "acl.h"
+
 typedef struct daemon_config {
     char *socket_path;                      /* malloc'd; NULL when unset */
     char *models_dir;                       /* malloc'd; NULL when unset */
@@ -18,6 +20,15 @@ typedef struct daemon_config {
     int queue;                              /* 0 when unset */
     int log_level;                          /* a syslog priority; -1 when unset */
     int header_timeout_ms, idle_timeout_ms; /* 0 when unset */
+    /* The power governor (docs/config.md): malloc'd, NULL when unset (no governor). */
+    char *power_policy, *power_sysfs;
+    int power_sample_ms; /* 0 when unset */
+    /* Sealed models (docs/security.md): malloc'd paths, NULL when unset. */
+    char *trust_dir, *revoked_path, *device_key_path, *state_dir;
+    /* The socket ACL (docs/security.md): the socket's group (a name or a number) and the
+     * "acl" object's rules; the file sets them, flags never do. */
+    char *socket_group;
+    daemon_acl acl;
 } daemon_config;
 
 /* Every value unset. */

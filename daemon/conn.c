@@ -44,7 +44,9 @@ struct conn {
     int reading;
     int lingering; /* draining input after the last response, until EOF or the timer */
     int closing;
-    char desc[128]; /* "POST /v2/models/digits/infer" for the log */
+    char desc[128];   /* "POST /v2/models/digits/infer" for the log */
+    uid_t uid;        /* the peer's, from SO_PEERCRED */
+    daemon_role role; /* what the acl grants the peer */
     conn *prev, *next;
 };
 
@@ -307,8 +309,16 @@ static void conn_dispatch(conn *c, ember_http_request *req)
     snprintf(c->desc, sizeof c->desc, "%s %.100s", req->method_name, req->path);
 
     route_reply reply;
-    infer_job *job;
-    if (router_route(&srv->router, req, &reply, &job) == 1) {
+    infer_job *job = NULL;
+    daemon_role need = router_role(req);
+    if (c->role < need) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "forbidden: uid %u has the role '%s'; this needs '%s'",
+                 (unsigned)c->uid, acl_role_name(c->role), acl_role_name(need));
+        log_info(srv->log, "http: %s: %s", c->desc, msg);
+        memset(&reply, 0, sizeof reply);
+        router_error(&reply, 403, msg);
+    } else if (router_route(&srv->router, req, &reply, &job) == 1) {
         job->owner = c;
         ember_err err = {{0}};
         /* The job's reference is taken first: an expired job is answered inside submit. */
@@ -519,6 +529,17 @@ void conn_accept(server *srv)
         conn_close(c);
         return;
     }
+    uv_os_fd_t fd;
+    gid_t gids[EMBERD_MAX_PEER_GROUPS + 1];
+    int ngids = uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0
+                    ? acl_peer(fd, &c->uid, gids, EMBERD_MAX_PEER_GROUPS + 1)
+                    : -1;
+    if (ngids < 0) {
+        log_warn(srv->log, "http: cannot learn who connected; closing the connection");
+        conn_close(c);
+        return;
+    }
+    c->role = acl_role(srv->acl, srv->self, c->uid, gids, ngids);
     ember_err err = {{0}};
     if (ember_http_reader_create(NULL, &c->reader, &err) < 0) {
         log_error(srv->log, "http: %s", err.msg);

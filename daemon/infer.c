@@ -151,6 +151,8 @@ static void job_run(void *arg, int worker)
 static void queue_finish(infer_queue *q, infer_job *job)
 {
     q->in_flight--;
+    if (q->observe)
+        q->observe(job, q->observe_ctx);
     q->on_done(job, q->ctx);
 }
 
@@ -179,11 +181,18 @@ static void queue_arm(infer_queue *q)
     uv_timer_start(&q->expiry, queue_on_expiry, ms, 0);
 }
 
-/* Move waiting jobs to free workers, best first. */
+/* Account for the worker time of the jobs running so far; call before running changes. */
+static void queue_busy_mark(infer_queue *q, uint64_t now)
+{
+    q->busy_ns += (uint64_t)q->running * (now - q->busy_at);
+    q->busy_at = now;
+}
+
+/* Move waiting jobs to free active workers, best first. */
 static void infer_pump(infer_queue *q)
 {
     infer_job *job;
-    while (q->pool && q->running < q->nworkers && (job = admission_pop(q->pending))) {
+    while (q->pool && q->running < q->active && (job = admission_pop(q->pending))) {
         uint64_t now = uv_hrtime();
         if (job->deadline && now >= job->deadline) {
             queue_expire(q, job, now);
@@ -195,6 +204,7 @@ static void infer_pump(infer_queue *q)
             queue_finish(q, job);
             continue;
         }
+        queue_busy_mark(q, now);
         q->running++;
     }
     if (q->pending)
@@ -220,6 +230,7 @@ static void queue_deliver(infer_queue *q)
     pthread_mutex_unlock(&q->lock);
     while (job) {
         infer_job *next = job->next;
+        queue_busy_mark(q, uv_hrtime());
         q->running--;
         queue_finish(q, job);
         job = next;
@@ -239,7 +250,8 @@ int infer_queue_init(infer_queue *q, uv_loop_t *loop, int nworkers, int queue_ca
     memset(q, 0, sizeof *q);
     q->on_done = on_done;
     q->ctx = ctx;
-    q->nworkers = nworkers;
+    q->nworkers = q->active = nworkers;
+    q->busy_at = uv_hrtime();
     q->pending = calloc(1, sizeof *q->pending);
     if (!q->pending)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
@@ -299,6 +311,7 @@ int infer_submit(infer_queue *q, infer_job *job)
     if (rc < 0)
         return rc;
     q->in_flight++;
+    q->arrivals++;
     infer_pump(q);
     return 0;
 }
@@ -316,4 +329,25 @@ int infer_cancel(infer_queue *q, infer_job *job)
 int infer_queue_depth(const infer_queue *q)
 {
     return q->pending ? q->pending->n : 0;
+}
+
+void infer_queue_depths(const infer_queue *q, int out[3])
+{
+    out[0] = out[1] = out[2] = 0;
+    if (q->pending)
+        admission_depths(q->pending, out);
+}
+
+uint64_t infer_queue_busy_ns(const infer_queue *q, uint64_t now)
+{
+    return q->busy_ns + (now > q->busy_at ? (uint64_t)q->running * (now - q->busy_at) : 0);
+}
+
+int infer_queue_set_active(infer_queue *q, int n)
+{
+    if (!q->pool)
+        return q->active;
+    q->active = ember_pool_set_active(q->pool, n);
+    infer_pump(q);
+    return q->active;
 }

@@ -47,16 +47,24 @@ typedef struct infer_job {
     char *json;                           /* the answer's body, set by the worker */
     size_t json_len;
     size_t json_header_len; /* when the answer carries binary outputs: its JSON's length */
+    int want_energy;        /* parameters.energy: answer with the energy it took (power.h) */
     infer_queue *queue;
     struct infer_job *next;
 } infer_job;
 
 typedef void (*infer_done_fn)(infer_job *job, void *ctx);
+/* Sees every job just before on_done (the power governor's observations). */
+typedef void (*infer_observe_fn)(infer_job *job, void *ctx);
 
 struct infer_queue {
     ember_pool *pool;
     int nworkers;
     int running;               /* jobs handed to the pool and not yet delivered; loop thread only */
+    int active;                /* workers jobs go to; the rest are parked (set_active) */
+    uint64_t arrivals;         /* jobs ever submitted */
+    uint64_t busy_ns, busy_at; /* integral of running over time, up to busy_at (uv_hrtime) */
+    infer_observe_fn observe;  /* NULL, or the power governor's */
+    void *observe_ctx;
     struct admission *pending; /* the admission queue (admission.h), malloc'd */
     uv_timer_t expiry;         /* fires at the earliest deadline of a waiting job */
     uint64_t expiry_at;        /* when it is armed for; 0 when stopped */
@@ -94,5 +102,13 @@ int infer_cancel(infer_queue *q, infer_job *job);
 
 /* Jobs waiting for a worker. */
 int infer_queue_depth(const infer_queue *q);
+/* Jobs waiting for a worker, per priority (out[0] high .. out[2] low). */
+void infer_queue_depths(const infer_queue *q, int out[3]);
+/* Worker-nanoseconds spent on jobs from the start up to now (uv_hrtime). */
+uint64_t infer_queue_busy_ns(const infer_queue *q, uint64_t now);
+/* Hand jobs to workers 0..n-1 only and park the rest (ember_pool_set_active); n is clamped
+ * to 1..nworkers. A job then waits in the admission queue, where priority and deadline still
+ * order it, rather than in the pool behind a parked worker. Returns the count applied. */
+int infer_queue_set_active(infer_queue *q, int n);
 
 #endif

@@ -45,5 +45,20 @@
 #define EMBERD_MAX_METRIC_SERIES 1024
 /* Model loads running at once; more are answered 503. */
 #define EMBERD_MAX_LOADS 8
+/* Entries of the configuration's "acl" object. */
+#define EMBERD_MAX_ACL_RULES 256
+/* Supplementary groups of a peer looked at (SO_PEERGROUPS); a peer in more is matched on its
+ * uid and primary group only. */
+#define EMBERD_MAX_PEER_GROUPS 1024
+/* The power governor's sample period (--power-sample-ms), in milliseconds. */
+#define EMBERD_DEFAULT_POWER_SAMPLE_MS 10
+#define EMBERD_MAX_POWER_SAMPLE_MS 10000
+/* Models whose service time the governor remembers; the least recently used makes room. */
+#define EMBERD_POWER_MAX_MODELS 64
+/* Governor ticks the energy attribution remembers; a request running longer is priced
+ * partly at the oldest remembered rate. */
+#define EMBERD_POWER_HISTORY 4096
+/* The sysfs root (--power-sysfs). */
+#define EMBERD_DEFAULT_POWER_SYSFS "/sys"
 
 #endif

@@ -14,15 +14,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <uv.h>
 
+#include "bundle.h"
 #include "config.h"
 #include "limits.h"
 #include "log.h"
 #include "notify.h"
+#include "power.h"
 #include "registry.h"
 #include "server.h"
 
@@ -38,6 +42,7 @@ typedef struct signals {
     registry *reg;
     const options *opt;
     const daemon_config *running; /* what the server started with */
+    daemon_power *power;
     uv_signal_t term, intr, hup;
     uv_timer_t watchdog; /* WATCHDOG=1 at half the period systemd asks for */
 } signals;
@@ -53,6 +58,8 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: emberd [--config FILE] [--check-config] [--socket PATH] [--models DIR]\n"
             "              [--dev] [--workers N] [--queue N] [--log-level LEVEL]\n"
+            "              [--power-policy P] [--power-sysfs DIR] [--power-sample-ms N]\n"
+            "              [--trust DIR --device-key FILE --state DIR [--revoked FILE]]\n"
             "              [--help] [--version]\n"
             "\n"
             "Serve machine-learning models to local programs over HTTP/1.1 on a Unix socket,\n"
@@ -72,8 +79,9 @@ static void usage(FILE *out)
             "                     A stale socket file (nobody answers on it) is removed;\n"
             "                     if a daemon answers there, or PATH is not a socket, emberd\n"
             "                     refuses to start. The socket is created with mode 0660.\n"
-            "  --models DIR       Also serve DIR/NAME/VERSION/model.ember (made by\n"
-            "                     'emberctl compile'): for each NAME the highest VERSION\n"
+            "  --models DIR       Also serve DIR/NAME/VERSION/model.ember (a bundle made\n"
+            "                     by 'emberctl compile' and 'emberctl seal'; unsealed only\n"
+            "                     with --dev): for each NAME the highest VERSION\n"
             "                     (a positive integer). A model named like the built-in\n"
             "                     one replaces it. A model that fails to load is logged\n"
             "                     and skipped.\n"
@@ -88,6 +96,25 @@ static void usage(FILE *out)
             "                     info or debug (every request). Default: info. Lines start\n"
             "                     with a syslog priority: <3> error, <4> warning, <6> info,\n"
             "                     <7> debug.\n"
+            "  --power-policy P   Run the power governor with policy P: performance,\n"
+            "                     powersave, ondemand or ember (queue- and deadline-aware).\n"
+            "                     It sets the CPU frequency through cpufreq, parks workers\n"
+            "                     the load does not need, measures energy, and restores\n"
+            "                     the governor and limits it found on exit. Default: off.\n"
+            "  --power-sysfs DIR  Find cpufreq, powercap and hwmon below DIR instead of\n"
+            "                     /sys (a fake tree, in tests).\n"
+            "  --power-sample-ms N  Tick the governor every N ms, 1 to %d. Default: %d.\n"
+            "  --trust DIR        Serve sealed model bundles signed by a key in DIR (one\n"
+            "                     *.pub per signer, optionally limited to model names).\n"
+            "                     Outside --dev only sealed bundles are served: a\n"
+            "                     model.ember must verify, not be expired, name its\n"
+            "                     folder's NAME and VERSION, and open with --device-key.\n"
+            "  --revoked FILE     Refuse bundles signed by the key ids listed in FILE.\n"
+            "  --device-key FILE  This device's private key (emberctl keygen --device).\n"
+            "  --state DIR        Keep each model's rollback floor (the highest version\n"
+            "                     accepted) in DIR; older versions are refused.\n"
+            "                     --trust, --device-key and --state go together\n"
+            "                     (docs/security.md).\n"
             "  --help             Print this help and exit.\n"
             "  --version          Print the version and exit.\n"
             "\n"
@@ -103,6 +130,8 @@ static void usage(FILE *out)
             "  POST /v2/repository/index                 list the models\n"
             "  POST /v2/repository/models/NAME/load      (re)load NAME from --models\n"
             "  POST /v2/repository/models/NAME/unload    stop serving NAME\n"
+            "  GET  /v2/power                            the power governor's state\n"
+            "  PUT  /v2/power                            {\"policy\": P} switches policy\n"
             "  GET  /metrics                             Prometheus text\n"
             "  HEAD works wherever GET does. Errors are JSON: {\"error\": \"...\"}.\n"
             "\n"
@@ -120,7 +149,7 @@ static void usage(FILE *out)
             "  curl --unix-socket /tmp/ember.sock http://localhost/v2/models/digits/infer \\\n"
             "       -H 'Content-Type: application/json' -d @models/digits/sample.json\n",
             EMBERD_DEFAULT_SOCKET, EMBERD_MAX_WORKERS, online_cpus(), EMBERD_MAX_QUEUE,
-            EMBERD_DEFAULT_QUEUE);
+            EMBERD_DEFAULT_QUEUE, EMBERD_MAX_POWER_SAMPLE_MS, EMBERD_DEFAULT_POWER_SAMPLE_MS);
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
@@ -148,7 +177,14 @@ static int parse_options(int argc, char **argv, options *o)
         OPT_CONFIG,
         OPT_CHECK,
         OPT_HELP,
-        OPT_VERSION
+        OPT_VERSION,
+        OPT_POWER_POLICY,
+        OPT_POWER_SYSFS,
+        OPT_POWER_SAMPLE,
+        OPT_TRUST,
+        OPT_REVOKED,
+        OPT_DEVICE_KEY,
+        OPT_STATE,
     };
     static const struct option longopts[] = {
         {"socket", required_argument, NULL, OPT_SOCKET},
@@ -161,6 +197,13 @@ static int parse_options(int argc, char **argv, options *o)
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"power-policy", required_argument, NULL, OPT_POWER_POLICY},
+        {"power-sysfs", required_argument, NULL, OPT_POWER_SYSFS},
+        {"power-sample-ms", required_argument, NULL, OPT_POWER_SAMPLE},
+        {"trust", required_argument, NULL, OPT_TRUST},
+        {"revoked", required_argument, NULL, OPT_REVOKED},
+        {"device-key", required_argument, NULL, OPT_DEVICE_KEY},
+        {"state", required_argument, NULL, OPT_STATE},
         {NULL, 0, NULL, 0},
     };
     daemon_config *f = &o->flags;
@@ -181,6 +224,40 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         }
         case OPT_DEV: f->dev = 1; break;
+        case OPT_TRUST:
+        case OPT_REVOKED:
+        case OPT_DEVICE_KEY:
+        case OPT_STATE: {
+            char **dst = c == OPT_TRUST     ? &f->trust_dir
+                         : c == OPT_REVOKED ? &f->revoked_path
+                         : c == OPT_STATE   ? &f->state_dir
+                                            : &f->device_key_path;
+            free(*dst);
+            *dst = strdup(optarg);
+            if (!*dst)
+                return -1;
+            break;
+        }
+        case OPT_POWER_POLICY:
+        case OPT_POWER_SYSFS: {
+            ember_power_policy pol;
+            ember_err why = {{0}};
+            if (c == OPT_POWER_POLICY && ember_power_policy_parse(optarg, &pol, &why) < 0) {
+                fprintf(stderr, "emberd: --power-policy: %s\n", why.msg);
+                return -1;
+            }
+            char **dst = c == OPT_POWER_POLICY ? &f->power_policy : &f->power_sysfs;
+            free(*dst);
+            *dst = strdup(optarg);
+            if (!*dst)
+                return -1;
+            break;
+        }
+        case OPT_POWER_SAMPLE:
+            if (parse_int("--power-sample-ms", optarg, 1, EMBERD_MAX_POWER_SAMPLE_MS,
+                          &f->power_sample_ms) < 0)
+                return -1;
+            break;
         case OPT_WORKERS:
             if (parse_int("--workers", optarg, 1, EMBERD_MAX_WORKERS, &f->workers) < 0)
                 return -1;
@@ -223,6 +300,7 @@ static int config_build(const options *o, daemon_config *cfg, ember_err *err)
     cfg->log_level = LOG_INFO;
     cfg->header_timeout_ms = EMBERD_DEFAULT_HEADER_TIMEOUT_MS;
     cfg->idle_timeout_ms = EMBERD_DEFAULT_IDLE_TIMEOUT_MS;
+    cfg->power_sample_ms = EMBERD_DEFAULT_POWER_SAMPLE_MS;
     int rc = cfg->socket_path ? 0 : EMBER_ENOMEM;
     if (rc == 0 && o->config_path)
         rc = daemon_config_load(o->config_path, cfg, err);
@@ -305,6 +383,7 @@ static void signals_on_signal(uv_signal_t *h, int signum)
     log_info(s->log, "emberd: %s received; shutting down",
              signum == SIGTERM ? "SIGTERM" : "SIGINT");
     notify_send("STOPPING=1\nSTATUS=finishing the requests in flight");
+    power_stop(s->power);
     server_shutdown(s->srv, signals_on_stopped, s);
 }
 
@@ -343,6 +422,10 @@ static void signals_on_hup(uv_signal_t *h, int signum)
 
 int main(int argc, char **argv)
 {
+    /* Decrypted models live in this process: never in a core file, and no ptrace attach by
+     * other processes of the same user. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
     options opt;
     int rc = parse_options(argc, argv, &opt);
     if (rc != 0) {
@@ -363,18 +446,28 @@ int main(int argc, char **argv)
         daemon_config_free(&opt.flags);
         return 2;
     }
+    bundle_keys keys;
+    if (bundle_keys_open(&keys, cfg.trust_dir, cfg.revoked_path, cfg.device_key_path, cfg.state_dir,
+                         &err) < 0) {
+        fprintf(stderr, "emberd: %s\n", err.msg);
+        daemon_config_free(&cfg);
+        daemon_config_free(&opt.flags);
+        return 2;
+    }
     /* A client that hangs up must cost a failed write, not the process. */
     signal(SIGPIPE, SIG_IGN);
 
     daemon_log lg = {.level = cfg.log_level};
     registry reg;
     registry_init(&reg, cfg.workers, cfg.models_dir, cfg.dev, &lg);
+    reg.keys = &keys;
 
     uv_loop_t loop;
     rc = uv_loop_init(&loop);
     if (rc < 0) {
         log_error(&lg, "emberd: cannot start the event loop: %s", uv_strerror(rc));
         registry_free(&reg);
+        bundle_keys_free(&keys);
         daemon_config_free(&cfg);
         daemon_config_free(&opt.flags);
         return 1;
@@ -385,6 +478,7 @@ int main(int argc, char **argv)
         log_error(&lg, "emberd: %s", why);
         uv_loop_close(&loop);
         registry_free(&reg);
+        bundle_keys_free(&keys);
         daemon_config_free(&cfg);
         daemon_config_free(&opt.flags);
         return 1;
@@ -398,6 +492,8 @@ int main(int argc, char **argv)
         .header_timeout_ms = cfg.header_timeout_ms,
         .idle_timeout_ms = cfg.idle_timeout_ms,
         .version = EMBERD_VERSION,
+        .acl = &cfg.acl,
+        .socket_group = cfg.socket_group,
     };
     int status = 0;
     if (server_start(&srv, &loop, &scfg, &reg, &lg, &err) < 0) {
@@ -411,7 +507,15 @@ int main(int argc, char **argv)
             registry_load_dir(&reg);
         if (reg.nmodels == 0)
             log_warn(&lg, "models: no model could be loaded; /v2/health/ready answers 503");
+        daemon_power pw;
+        const char *sysfs = cfg.power_sysfs ? cfg.power_sysfs : EMBERD_DEFAULT_POWER_SYSFS;
+        power_settings ps = {
+            .policy = cfg.power_policy, .sysfs = sysfs, .sample_ms = cfg.power_sample_ms};
+        if (power_start(&pw, &loop, &srv.infer, &ps, &lg, &err) < 0)
+            log_error(&lg, "emberd: running without the power governor: %s", err.msg);
+        srv.router.power = &pw;
         signals sig = {.srv = &srv, .log = &lg, .reg = &reg, .opt = &opt, .running = &cfg};
+        sig.power = &pw;
         uv_signal_init(&loop, &sig.term);
         uv_signal_init(&loop, &sig.intr);
         uv_signal_init(&loop, &sig.hup);
@@ -437,6 +541,7 @@ int main(int argc, char **argv)
         log_warn(&lg, "emberd: the event loop still had open handles at exit");
     server_free(&srv);
     registry_free(&reg);
+    bundle_keys_free(&keys);
     daemon_config_free(&cfg);
     daemon_config_free(&opt.flags);
     return status;

@@ -222,6 +222,21 @@ int metrics_render(const metrics *m, const metrics_gauges *g, char **out, size_t
                 "emberd_workers{state=\"busy\"} %d\nemberd_workers{state=\"idle\"} %d\n",
                 g->busy, g->workers - g->busy);
     gauge_render(&t, "emberd_connections", "Open client connections.", g->connections);
+    if (g->power) {
+        gauge_render(&t, "emberd_power_workers_active",
+                     "Workers the governor lets run jobs (the others are parked).",
+                     g->active_workers);
+        gauge_render(&t, "emberd_power_workers_parked", "Worker threads parked right now.",
+                     g->parked_workers);
+        gauge_render(&t, "emberd_power_frequency_hertz",
+                     "CPU frequency the governor set last (0 without DVFS).",
+                     (long long)g->freq_khz * 1000);
+        text_printf(&t,
+                    "# HELP emberd_energy_joules_total Energy the machine used since emberd "
+                    "started, as measured (or estimated) by the governor.\n"
+                    "# TYPE emberd_energy_joules_total counter\nemberd_energy_joules_total %.6f\n",
+                    g->energy_j);
+    }
     gauge_render(&t, "emberd_models_loaded", "Model versions being served.", g->reg->nmodels);
     text_printf(&t, "# HELP emberd_model_weight_bytes Bytes of a served model's weights.\n"
                     "# TYPE emberd_model_weight_bytes gauge\n");

@@ -43,6 +43,10 @@ typedef struct metrics_gauges {
     int workers, busy;
     int connections;
     const registry *reg;
+    int power; /* the governor runs: the power gauges below are set */
+    int active_workers, parked_workers;
+    uint32_t freq_khz; /* 0 without DVFS */
+    double energy_j;
 } metrics_gauges;
 
 void metrics_init(metrics *m);

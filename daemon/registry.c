@@ -308,13 +308,31 @@ static int version_model_file(const char *vdir, char *path, size_t cap)
     return 0;
 }
 
-int registry_model_open(const char *path, int dev, ember_model **out, ember_err *err)
+int registry_model_open(const char *path, const char *name, int version, int dev,
+                        const bundle_keys *keys, int *sealed, ember_model **out, ember_err *err)
 {
     size_t n = strlen(path);
+    *sealed = 0;
     if (!dev && n > 5 && strcmp(path + n - 5, ".onnx") == 0)
         return ember_err_set(err, EMBER_EINVAL,
                              "refusing %s: plain .onnx models are served only with --dev; "
                              "compile it with 'emberctl compile' into model.ember",
+                             path);
+    void *buf = NULL;
+    size_t len = 0;
+    int rc = bundle_file_read(path, &buf, &len, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        *sealed = 1;
+        rc = bundle_model_open(keys, path, buf, len, name, version, out, err);
+        free(buf);
+        return rc;
+    }
+    if (!dev)
+        return ember_err_set(err, EMBER_EINVAL,
+                             "refusing %s: not a sealed bundle; outside --dev emberd serves only "
+                             "sealed models ('emberctl seal', docs/security.md)",
                              path);
     return ember_model_load(path, out, err);
 }
@@ -386,8 +404,8 @@ static int scan_fail(model_scan *scan, int status, int code, const char *fmt, co
  * model file, each loaded into a new entry. All or nothing: on failure scan holds no entry
  * and an HTTP status and message. Touches no registry state, so it runs on any thread.
  */
-static int scan_model(const char *dir, const char *name, int dev, int nworkers,
-                      const daemon_log *lg, model_scan *scan)
+static int scan_model(const char *dir, const char *name, int dev, const bundle_keys *keys,
+                      int nworkers, const daemon_log *lg, model_scan *scan)
 {
     char mdir[PATH_MAX], vdir[PATH_MAX], path[PATH_MAX];
     memset(scan, 0, sizeof *scan);
@@ -439,20 +457,34 @@ static int scan_model(const char *dir, const char *name, int dev, int nworkers,
         return scan_fail(scan, 404, EMBER_ENOTFOUND, "%s holds no VERSION/model.ember%s", mdir,
                          dev ? " or model.onnx" : "");
 
+    int floor = 0; /* the highest sealed version loaded: the rollback floor to raise */
     for (int i = 0; i < nbest; i++) {
         ember_model *m;
         if (snprintf(vdir, sizeof vdir, "%s/%d", mdir, best[i]) >= (int)sizeof vdir ||
             !version_model_file(vdir, path, sizeof path))
             return scan_fail(scan, 500, EMBER_EIO, "%s: %s", vdir, "the model file went away");
         ember_err err = {{0}};
-        rc = registry_model_open(path, dev, &m, &err);
+        int sealed;
+        rc = registry_model_open(path, name, best[i], dev, keys, &sealed, &m, &err);
+        if (rc == EMBER_SEC_EROLLBACK && i > 0) {
+            /* An older version kept beside the newest ("versions" > 1) that the floor has
+             * passed is never served again; the newer ones still are. */
+            log_warn(lg, "models: %s", err.msg);
+            continue;
+        }
         if (rc < 0)
             return scan_fail(scan, rc == EMBER_ENOMEM ? 500 : 400, rc, "%s%s", "", err.msg);
-        rc = entry_new(name, best[i], path, &scan->cfg, m, nworkers, &scan->entries[i], &err);
+        rc = entry_new(name, best[i], path, &scan->cfg, m, nworkers, &scan->entries[scan->n], &err);
         if (rc < 0)
             return scan_fail(scan, 500, rc, "%s: %s", path, err.msg);
-        scan->n = i + 1;
+        scan->n++;
+        if (sealed && best[i] > floor)
+            floor = best[i];
     }
+    ember_err err = {{0}};
+    if (floor > 0 && bundle_accept(keys, name, floor, &err) < 0)
+        return scan_fail(scan, 500, EMBER_EIO, "cannot record the rollback floor of %s: %s", name,
+                         err.msg);
     return 0;
 }
 
@@ -480,7 +512,9 @@ void registry_load_dir(registry *reg)
             continue;
         }
         model_scan scan;
-        if (scan_model(reg->dir, de->d_name, reg->dev, reg->nworkers, reg->log, &scan) < 0) {
+        int rc =
+            scan_model(reg->dir, de->d_name, reg->dev, reg->keys, reg->nworkers, reg->log, &scan);
+        if (rc < 0) {
             log_error(reg->log, "models: %s skipped: %s", de->d_name, scan.err.msg);
             continue;
         }
@@ -492,7 +526,7 @@ void registry_load_dir(registry *reg)
 static void load_work(uv_work_t *w)
 {
     registry_load *ld = w->data;
-    scan_model(ld->dir, ld->name, ld->dev, ld->nworkers, ld->reg->log, &ld->scan);
+    scan_model(ld->dir, ld->name, ld->dev, ld->reg->keys, ld->nworkers, ld->reg->log, &ld->scan);
 }
 
 static void load_after_work(uv_work_t *w, int status)

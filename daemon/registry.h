@@ -14,6 +14,7 @@
 
 #include <ember/engine.h>
 
+#include "bundle.h"
 #include "limits.h"
 #include "log.h"
 
@@ -46,6 +47,7 @@ typedef struct registry {
     int nworkers;
     char *dir;            /* the model repository (--models), NULL when there is none */
     int dev;              /* plain model.onnx files are accepted */
+    const bundle_keys *keys; /* for sealed models; read-only after startup, any thread */
     uv_loop_t *loop;      /* for loads off the loop thread; NULL until registry_attach */
     registry_load *loads; /* loads in progress */
     int nloads;
@@ -70,11 +72,14 @@ void registry_load_builtin(registry *reg);
 void registry_load_dir(registry *reg);
 
 /*
- * The one way a model file becomes an ember_model: a compiled model.ember, or with dev a
- * plain model.onnx. Runs on any thread and touches no registry state. *out is the caller's
- * (ember_model_free).
+ * The one way a model file becomes an ember_model (as model name, version): a sealed bundle
+ * opened with keys (bundle_model_open), or only with dev an unsealed compiled model.ember or
+ * a plain model.onnx. *sealed says which it was (the caller raises the rollback floor once
+ * the load succeeded). Runs on any thread and touches no registry state. *out is the
+ * caller's (ember_model_free).
  */
-int registry_model_open(const char *path, int dev, ember_model **out, ember_err *err);
+int registry_model_open(const char *path, const char *name, int version, int dev,
+                        const bundle_keys *keys, int *sealed, ember_model **out, ember_err *err);
 
 /* Read and check DIR/NAME/config.json (absent: the defaults). Errors name the file and the
  * key. Runs on any thread. */

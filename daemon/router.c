@@ -8,6 +8,7 @@
  *   /v2/repository/index                  POST
  *   /v2/repository/models/NAME/load       POST  becomes a load job
  *   /v2/repository/models/NAME/unload     POST
+ *   /v2/power                             GET   the power governor; PUT switches policy
  *   /metrics                              GET   Prometheus text
  * HEAD is accepted wherever GET is. The method is checked before the model is looked up, so
  * a known route with the wrong method is a 405 (with Allow) whatever the model name is.
@@ -17,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "power.h"
 #include "router.h"
 
 #define ROUTE_MAX_SEGMENTS 8
@@ -227,6 +229,7 @@ static int route_model(const router *rt, ember_http_request *req, char **seg, in
     }
     (*job)->header_len = header_len;
     (*job)->priority = sp.priority >= 0 ? sp.priority : e->cfg.priority;
+    (*job)->want_energy = sp.energy;
     if (sp.timeout_ms >= 0)
         (*job)->deadline = uv_hrtime() + (uint64_t)sp.timeout_ms * 1000000u;
     req->body = NULL;
@@ -270,12 +273,29 @@ static void route_metrics(const router *rt, route_reply *reply)
 {
     metrics_gauges g = {.reg = rt->reg};
     rt->gauges(rt->gauges_ctx, &g);
+    power_read_gauges(rt->power, &g);
     if (metrics_render(rt->metrics, &g, &reply->body, &reply->body_len) < 0) {
         router_error(reply, 500, "out of memory");
         return;
     }
     reply->status = 200;
     reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+int router_needs_admin(const ember_http_request *req)
+{
+    return req->method == EMBER_HTTP_PUT && strcmp(req->path, "/v2/power") == 0;
+}
+
+daemon_role router_role(const ember_http_request *req)
+{
+    const char *p = req->path;
+    size_t n = strlen(p);
+    if (router_needs_admin(req) || strncmp(p, "/v2/repository/models/", 22) == 0)
+        return ROLE_ADMIN;
+    if (strncmp(p, "/v2/models/", 11) == 0 && n > 6 && strcmp(p + n - 6, "/infer") == 0)
+        return ROLE_INFER;
+    return ROLE_READ;
 }
 
 int router_route(const router *rt, ember_http_request *req, route_reply *reply, infer_job **job)
@@ -307,6 +327,10 @@ int router_route(const router *rt, ember_http_request *req, route_reply *reply, 
                 route_method_not_allowed(reply, req, "GET, HEAD");
             else
                 route_health(rt, seg[2], reply);
+            return 0;
+        }
+        if (n == 2 && strcmp(seg[1], "power") == 0) {
+            power_route(rt->power, req, reply);
             return 0;
         }
         if (n == 3 && strcmp(seg[1], "repository") == 0 && strcmp(seg[2], "index") == 0) {

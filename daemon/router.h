@@ -10,6 +10,7 @@
 
 #include <ember/proto.h>
 
+#include "acl.h"
 #include "infer.h"
 #include "metrics.h"
 #include "registry.h"
@@ -20,6 +21,7 @@ typedef struct router {
     const metrics *metrics;
     void (*gauges)(void *ctx, metrics_gauges *g); /* fills the gauges for GET /metrics */
     void *gauges_ctx;
+    struct daemon_power *power; /* GET/PUT /v2/power and the power gauges; NULL: none */
 } router;
 
 typedef struct route_reply {
@@ -33,6 +35,14 @@ typedef struct route_reply {
 /* Route req. Returns 0 with *reply filled (the caller frees reply->body), or 1 with *job
  * holding a new job to run: an inference (which has taken req's body) or a model load. */
 int router_route(const router *rt, ember_http_request *req, route_reply *reply, infer_job **job);
+
+/* Whether req changes how the daemon runs, so only the admin role may send it: PUT
+ * /v2/power. */
+int router_needs_admin(const ember_http_request *req);
+
+/* The role (acl.h) req needs: admin for repository load/unload and what router_needs_admin
+ * names, infer for .../infer, read for everything else. */
+daemon_role router_role(const ember_http_request *req);
 
 /* Fill reply with status and {"error": msg}. */
 void router_error(route_reply *reply, int status, const char *msg);

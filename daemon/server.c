@@ -181,6 +181,8 @@ int server_start(server *srv, uv_loop_t *loop, const server_config *cfg, registr
     metrics_init(&srv->metrics);
     registry_attach(reg, loop);
     srv->router.version = cfg->version;
+    srv->acl = cfg->acl;
+    srv->self = geteuid();
     srv->socket_path = strdup(cfg->socket_path);
     if (!srv->socket_path)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
@@ -198,6 +200,12 @@ int server_start(server *srv, uv_loop_t *loop, const server_config *cfg, registr
     }
     srv->infer_open = 1;
     rc = server_listen(srv, cfg->listen_fd, err);
+    gid_t gid;
+    if (rc == 0 && cfg->socket_group && srv->bound &&
+        (rc = acl_group_id(cfg->socket_group, &gid, err)) == 0 &&
+        chown(srv->socket_path, (uid_t)-1, gid) < 0)
+        rc = ember_err_set(err, EMBER_EIO, "cannot give %s to group %s: %s", srv->socket_path,
+                           cfg->socket_group, strerror(errno));
     if (rc < 0) {
         server_abort(srv);
         return rc;

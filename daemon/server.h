@@ -10,6 +10,7 @@
 
 #include <ember/err.h>
 
+#include "acl.h"
 #include "infer.h"
 #include "log.h"
 #include "metrics.h"
@@ -25,6 +26,8 @@ typedef struct server_config {
     int queue;
     int header_timeout_ms, idle_timeout_ms;
     const char *version;
+    const daemon_acl *acl;    /* who may do what (acl.h) */
+    const char *socket_group; /* chgrp the socket to this group; NULL: leave it */
 } server_config;
 
 typedef struct server {
@@ -45,6 +48,8 @@ typedef struct server {
     int infer_open;
     conn *conns; /* every connection not yet freed */
     int nconns;
+    const daemon_acl *acl;
+    uid_t self; /* emberd's own uid, for the default acl */
     int stopping, finished;
     void (*on_stopped)(void *ctx);
     void *stop_ctx;

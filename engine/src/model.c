@@ -48,10 +48,35 @@ static int model_finish(ember_model *m, ember_err *err)
     return 0;
 }
 
-int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_err *err)
+/* Secret weights: whole pages (so aligned), locked in RAM and left out of core dumps. */
+static int weights_alloc_locked(ember_model *m, uint64_t wsize, ember_err *err)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t len = ((size_t)(wsize ? wsize : 1) + (size_t)page - 1) / (size_t)page * (size_t)page;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory for %llu bytes of weights",
+                             (unsigned long long)wsize);
+    if (madvise(p, len, MADV_DONTDUMP) != 0 || mlock(p, len) != 0) {
+        int e = errno;
+        munmap(p, len);
+        return ember_err_set(err, EMBER_ENOMEM,
+                             "cannot lock %zu bytes of weights in memory: %s (raise "
+                             "RLIMIT_MEMLOCK, e.g. systemd's LimitMEMLOCK=)",
+                             len, strerror(e));
+    }
+    m->weights = p;
+    m->locked_len = len;
+    return 0;
+}
+
+static int model_load_mem(const void *buf, size_t len, int locked, ember_model **out,
+                          ember_err *err)
 {
     if (!buf || len == 0)
         return ember_err_set(err, EMBER_EFORMAT, "empty model");
+    if (locked && !eg_compiled_is(buf, len))
+        return ember_err_set(err, EMBER_EFORMAT, "only a compiled .ember model loads locked");
     ember_model *m = calloc(1, sizeof *m);
     if (!m)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
@@ -61,7 +86,10 @@ int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_e
         uint64_t woff, wsize;
         m->format = EMBER_FORMAT_COMPILED;
         rc = eg_compiled_check(buf, len, &woff, &wsize, err);
-        if (rc == 0 && posix_memalign(&m->weights, EG_COMPILED_ALIGN, wsize ? wsize : 1) != 0) {
+        if (rc == 0 && locked)
+            rc = weights_alloc_locked(m, wsize, err);
+        else if (rc == 0 &&
+                 posix_memalign(&m->weights, EG_COMPILED_ALIGN, wsize ? wsize : 1) != 0) {
             m->weights = NULL;
             rc = ember_err_set(err, EMBER_ENOMEM, "out of memory for %llu bytes of weights",
                                (unsigned long long)wsize);
@@ -85,6 +113,16 @@ int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_e
     }
     *out = m;
     return 0;
+}
+
+int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_err *err)
+{
+    return model_load_mem(buf, len, 0, out, err);
+}
+
+int ember_model_load_mem_locked(const void *buf, size_t len, ember_model **out, ember_err *err)
+{
+    return model_load_mem(buf, len, 1, out, err);
 }
 
 /* A compiled file stays mapped and its constants are used in place; an ONNX file is
@@ -156,7 +194,13 @@ void ember_model_free(ember_model *m)
     eg_graph_free(m->g);
     if (m->map)
         munmap(m->map, m->map_len);
-    free(m->weights);
+    if (m->locked_len) {
+        explicit_bzero(m->weights, m->locked_len);
+        munlock(m->weights, m->locked_len);
+        munmap(m->weights, m->locked_len);
+    } else {
+        free(m->weights);
+    }
     free(m->inputs);
     free(m->outputs);
     free(m);

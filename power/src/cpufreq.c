@@ -31,6 +31,7 @@ typedef struct cf_policy {
     char orig_governor[64];
     uint32_t orig_min, orig_max;
     int userspace; /* switched to the userspace governor: set through scaling_setspeed */
+    uint32_t cur;  /* the frequency last set, or read at open */
 } cf_policy;
 
 struct ember_cpufreq {
@@ -240,8 +241,12 @@ int ember_cpufreq_open(const char *root, ember_cpufreq **out, ember_err *warn)
         return 0;
     }
     c->available = 1;
-    uint32_t cur;
-    c->current = read_u32(c->pol[0].dir, "scaling_cur_freq", &cur) == 0 ? cur : c->pol[0].orig_max;
+    for (int i = 0; i < c->npol; i++) {
+        cf_policy *p = &c->pol[i];
+        if (read_u32(p->dir, "scaling_cur_freq", &p->cur) != 0)
+            p->cur = p->orig_max;
+    }
+    c->current = c->pol[0].cur;
     return 0;
 }
 
@@ -292,6 +297,7 @@ int ember_cpufreq_set(ember_cpufreq *c, uint32_t khz, ember_err *err)
         if (rc != 0)
             return ember_err_set(err, EMBER_EIO, "cpufreq: cannot set %s to %u kHz: %s", p->dir, f,
                                  strerror(errno));
+        c->pol[i].cur = f;
     }
     c->current = khz;
     return 0;
@@ -300,6 +306,15 @@ int ember_cpufreq_set(ember_cpufreq *c, uint32_t khz, ember_err *err)
 uint32_t ember_cpufreq_current(const ember_cpufreq *c)
 {
     return c ? c->current : 0;
+}
+
+int ember_cpufreq_policy(const ember_cpufreq *c, int i, const char **dir, uint32_t *khz)
+{
+    if (!c || i < 0 || i >= c->npol)
+        return EMBER_EINVAL;
+    *dir = c->pol[i].dir;
+    *khz = c->pol[i].cur;
+    return 0;
 }
 
 void ember_cpufreq_close(ember_cpufreq *c)

@@ -105,6 +105,11 @@ void ember_power_ctl_status(const ember_power_ctl *c, ember_power_status *out)
     out->energy_source = ember_energy_source_of(c->energy);
 }
 
+const ember_cpufreq *ember_power_ctl_cpufreq(const ember_power_ctl *c)
+{
+    return c->cpufreq;
+}
+
 void ember_power_ctl_close(ember_power_ctl *c)
 {
     if (!c)

@@ -85,6 +85,12 @@ static int params_read(const cJSON *p, ember_kserve_sched *out, ember_err *err)
                                  EMBER_KSERVE_MAX_TIMEOUT_MS);
         out->timeout_ms = (int64_t)t->valuedouble;
     }
+    const cJSON *energy = cJSON_GetObjectItemCaseSensitive(p, "energy");
+    if (energy) {
+        if (!cJSON_IsBool(energy))
+            return ember_err_set(err, EMBER_EINVAL, "parameters.energy must be a boolean");
+        out->energy = cJSON_IsTrue(energy);
+    }
     return 0;
 }
 

@@ -41,6 +41,8 @@ int main(void)
     srunner_add_suite(sr, it_suite_scheduling());
     srunner_add_suite(sr, it_suite_http());
     srunner_add_suite(sr, it_suite_binary());
+    srunner_add_suite(sr, it_suite_power());
+    srunner_add_suite(sr, it_suite_security());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     int run = srunner_ntests_run(sr);

@@ -173,11 +173,15 @@ START_TEST(accepts_options)
 }
 END_TEST
 
-/* A compiled model.ember in --models DIR is served without --dev, replacing the built-in
- * digits; a plain model.onnx in another folder is refused. */
+/* A compiled model.ember, sealed for this device, in --models DIR is served without --dev,
+ * replacing the built-in digits; a plain model.onnx and an unsealed model.ember in other
+ * folders are refused. */
 START_TEST(serves_compiled_models_from_dir)
 {
     char models[IT_DIR_MAX], vdir[IT_DIR_MAX + 64], out_path[IT_DIR_MAX + 80], *out, *err;
+    char plain[IT_DIR_MAX + 16], keys[IT_DIR_MAX], key[IT_DIR_MAX + 16], pub[IT_DIR_MAX + 16];
+    char trust[IT_DIR_MAX + 16], state[IT_DIR_MAX + 16];
+    size_t len;
     emberd_proc d;
     digits_ref ref;
     ember_response r;
@@ -188,17 +192,41 @@ START_TEST(serves_compiled_models_from_dir)
     snprintf(vdir, sizeof vdir, "%s/digits/1", models);
     ck_assert_int_eq(mkdir(vdir, 0755), 0);
     snprintf(out_path, sizeof out_path, "%s/model.ember", vdir);
-    const char *compile[] = {getenv("EMBERCTL"), "compile",
-                             it_source_path("models/digits/1/model.onnx"), "-o", out_path, NULL};
-    ck_assert_int_eq(it_run(compile, NULL, NULL, &out, &err), 0);
-    free(out);
-    free(err);
+    it_mkdtemp(keys);
+    snprintf(plain, sizeof plain, "%s/plain.ember", keys);
+    snprintf(trust, sizeof trust, "%s/trust", keys);
+    snprintf(state, sizeof state, "%s/state", keys);
+    snprintf(key, sizeof key, "%s/gw.key", keys);
+    snprintf(pub, sizeof pub, "%s/gw.pub", keys);
+    ck_assert_int_eq(mkdir(trust, 0755), 0);
+    char sign[IT_DIR_MAX + 32];
+    snprintf(sign, sizeof sign, "%s/release.key", trust);
+    const char *const steps[][16] = {
+        {getenv("EMBERCTL"), "compile", it_source_path("models/digits/1/model.onnx"), "-o", plain,
+         NULL},
+        {getenv("EMBERCTL"), "keygen", "--signer", "release", "-o", trust, NULL},
+        {getenv("EMBERCTL"), "keygen", "--device", "gw", "-o", keys, NULL},
+        {getenv("EMBERCTL"), "seal", plain, "--name", "digits", "--version", "1", "--sign", sign,
+         "--to", pub, "-o", out_path, NULL},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        ck_assert_int_eq(it_run(steps[i], NULL, NULL, &out, &err), 0);
+        free(out);
+        free(err);
+    }
+    snprintf(vdir, sizeof vdir, "%s/unsealed", models);
+    ck_assert_int_eq(mkdir(vdir, 0755), 0);
+    snprintf(vdir, sizeof vdir, "%s/unsealed/1", models);
+    ck_assert_int_eq(mkdir(vdir, 0755), 0);
+    snprintf(out_path, sizeof out_path, "%s/model.ember", vdir);
+    char *compiled = it_read_file(plain, &len);
+    it_write_file(out_path, compiled, len);
+    free(compiled);
     snprintf(vdir, sizeof vdir, "%s/plain", models);
     ck_assert_int_eq(mkdir(vdir, 0755), 0);
     snprintf(vdir, sizeof vdir, "%s/plain/1", models);
     ck_assert_int_eq(mkdir(vdir, 0755), 0);
     snprintf(out_path, sizeof out_path, "%s/model.onnx", vdir);
-    size_t len;
     char *onnx = it_read_file(it_source_path("models/digits/1/model.onnx"), &len);
     FILE *f = fopen(out_path, "wb");
     ck_assert_ptr_nonnull(f);
@@ -207,7 +235,8 @@ START_TEST(serves_compiled_models_from_dir)
     free(onnx);
 
     /* The last --log-level wins: info, to see which file was loaded. */
-    const char *const extra[] = {"--models", models, "--log-level", "info", NULL};
+    const char *const extra[] = {"--models", models, "--log-level",  "info", "--trust", trust,
+                                 "--state",  state,  "--device-key", key,    NULL};
     char log[IT_DIR_MAX + 16];
     snprintf(log, sizeof log, "%s/emberd.log", models);
     it_ref_load(&ref);
@@ -221,12 +250,16 @@ START_TEST(serves_compiled_models_from_dir)
     it_request(c, "GET", "/v2/models/plain", NULL, &r);
     it_assert_error(&r, 404, "a plain .onnx model without --dev");
     ember_response_free(&r);
+    it_request(c, "GET", "/v2/models/unsealed", NULL, &r);
+    it_assert_error(&r, 404, "an unsealed model.ember without --dev");
+    ember_response_free(&r);
     ember_client_close(c);
     it_emberd_stop(&d, SIGTERM);
     /* The compiled file, not the built-in model, is what answered. */
     char *text = it_read_file(log, NULL);
-    ck_assert_msg(strstr(text, "digits/1/model.ember") && strstr(text, "refusing"), "log: %.800s",
-                  text);
+    ck_assert_msg(strstr(text, "digits/1/model.ember") && strstr(text, "refusing") &&
+                      strstr(text, "not a sealed bundle"),
+                  "log: %.800s", text);
     free(text);
 }
 END_TEST

@@ -67,6 +67,13 @@ int ember_model_load(const char *path, ember_model **out, ember_err *err);
  * weights once, into an aligned block the model owns), so the caller may free buf afterwards. */
 int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_err *err);
 
+/* ember_model_load_mem for secret models: a compiled model's weights are copied into pages
+ * that are locked in RAM (mlock: never swapped) and excluded from core dumps
+ * (MADV_DONTDUMP), and ember_model_free wipes them before releasing them. Only compiled
+ * models (EMBER_EFORMAT for ONNX). EMBER_ENOMEM when the pages cannot be locked
+ * (RLIMIT_MEMLOCK: systemd's LimitMEMLOCK=). */
+int ember_model_load_mem_locked(const void *buf, size_t len, ember_model **out, ember_err *err);
+
 void ember_model_free(ember_model *m);
 
 /* Write m as a compiled .ember model (docs/ember-format.md) at path. The bytes go to a

@@ -133,6 +133,9 @@ int ember_cpufreq_freqs(const ember_cpufreq *c, uint32_t *out, int cap);
 int ember_cpufreq_set(ember_cpufreq *c, uint32_t khz, ember_err *err);
 /* The frequency last set (or read at open). */
 uint32_t ember_cpufreq_current(const ember_cpufreq *c);
+/* Policy i (0..npolicies-1): *dir its sysfs directory (owned by c) and *khz the frequency last
+ * set there (or read at open). EMBER_EINVAL when i is out of range. */
+int ember_cpufreq_policy(const ember_cpufreq *c, int i, const char **dir, uint32_t *khz);
 /* Restore each policy's original governor and limits, and free c. NULL is fine. */
 void ember_cpufreq_close(ember_cpufreq *c);
 
@@ -211,6 +214,8 @@ int ember_power_ctl_tick(ember_power_ctl *c, double now_ms, const ember_gov_obs 
 /* Switch policy by name; EMBER_EINVAL names the valid ones. */
 int ember_power_ctl_set_policy(ember_power_ctl *c, const char *name, ember_err *err);
 void ember_power_ctl_status(const ember_power_ctl *c, ember_power_status *out);
+/* The handle's cpufreq backend, to report on (ember_cpufreq_policy); owned by c. */
+const ember_cpufreq *ember_power_ctl_cpufreq(const ember_power_ctl *c);
 /* Restore the original cpufreq governor and limits and free c. NULL is fine. */
 void ember_power_ctl_close(ember_power_ctl *c);
 

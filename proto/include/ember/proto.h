@@ -179,13 +179,14 @@ ember_dtype ember_kserve_datatype(const char *name);
 typedef struct ember_kserve_sched {
     int priority;       /* 0 "high", 1 "normal", 2 "low"; -1 when not given */
     int64_t timeout_ms; /* 0..EMBER_KSERVE_MAX_TIMEOUT_MS; -1 when not given */
+    int energy;         /* "energy": true asks for the request's energy in the answer; 0 or 1 */
 } ember_kserve_sched;
 
 /*
- * Read "parameters": {"priority": "high"|"normal"|"low", "timeout_ms": N} of an infer request
- * body without decoding the rest: cheap enough for an event loop (one pass over the bytes,
- * no allocation but the parameters object). Other keys of "parameters" are ignored. A body
- * whose top level cannot be followed reports nothing (the full decode will reject it).
+ * Read "parameters": {"priority": "high"|"normal"|"low", "timeout_ms": N, "energy": BOOL} of an
+ * infer request body without decoding the rest: cheap enough for an event loop (one pass over
+ * the bytes, no allocation but the parameters object). Other keys of "parameters" are ignored.
+ * A body whose top level cannot be followed reports nothing (the full decode will reject it).
  * EMBER_EINVAL, with a message, when "parameters" is malformed or a value is out of range.
  */
 int ember_kserve_peek_sched(const char *body, size_t len, ember_kserve_sched *out, ember_err *err);
@@ -303,5 +304,119 @@ typedef struct ember_wav {
 
 int ember_wav_decode(const void *buf, size_t len, ember_wav *out, ember_err *err);
 void ember_wav_free(ember_wav *w);
+
+/* ---- Raw media inputs: JPEG, PNG and WAV bodies into float tensors ---- */
+
+/* Pixels (width x height) of a JPEG or PNG before any scaling; larger images are refused
+ * before their pixels are decoded. */
+#define EMBER_MEDIA_MAX_PIXELS (50 * 1000 * 1000)
+/* Width or height of an image, and of a preprocessing target. */
+#define EMBER_MEDIA_MAX_SIDE 65535
+/* K of the classification extension. */
+#define EMBER_CLASSIFY_MAX_K 1000
+
+/* A decoded 8-bit image: rows top to bottom, channels interleaved (3: R,G,B; 1: gray). */
+typedef struct ember_image {
+    int width, height, channels;
+    unsigned char *pixels; /* width * height * channels; malloc'd, freed by ember_image_free */
+} ember_image;
+
+void ember_image_free(ember_image *img);
+
+typedef enum ember_image_order {
+    EMBER_IMAGE_RGB = 0,
+    EMBER_IMAGE_BGR,
+    EMBER_IMAGE_GRAY, /* one channel: luma (ITU-R BT.601, as libjpeg and libpng compute it) */
+} ember_image_order;
+
+typedef enum ember_image_layout {
+    EMBER_IMAGE_NCHW = 0,
+    EMBER_IMAGE_NHWC,
+} ember_image_layout;
+
+/*
+ * How a model wants its image input, from its config: decode, then either resize straight to
+ * width x height (resize == 0) or resize so the shorter side is `resize` (aspect kept) and
+ * cut the centered width x height out of that; bilinear with half-pixel centers, results
+ * rounded to 8 bits. Then each value v (0..255) of channel c becomes
+ * (v * scale - mean[c]) / std[c] in the model's channel order, laid out NCHW or NHWC with a
+ * leading batch dim of 1 (rank 4). A zeroed struct plus width and height is valid: scale 0
+ * means 1, std 0 means 1, max_pixels 0 means EMBER_MEDIA_MAX_PIXELS (which also bounds the
+ * resized image before the crop). width x height x 3 must stay within
+ * EMBER_KSERVE_MAX_ELEMENTS.
+ */
+typedef struct ember_image_prep {
+    int width, height;
+    int resize;
+    ember_image_order order;
+    ember_image_layout layout;
+    float scale;
+    float mean[3], std[3]; /* per channel of the output order (GRAY uses [0]) */
+    int64_t max_pixels;
+} ember_image_prep;
+
+/*
+ * Decode a JPEG (baseline or progressive, 8-bit) or PNG (any bit depth, palette, gray,
+ * alpha dropped, interlaced) held in buf into 8-bit RGB, or gray when gray is set. A JPEG
+ * wider than needed is decoded at 1/2, 1/4 or 1/8 scale with libjpeg's DCT scaling: the
+ * smallest scale whose result still covers min_width x min_height (both 0: full size;
+ * one 0: no bound on that side). max_pixels bounds width x height as stored (0:
+ * EMBER_MEDIA_MAX_PIXELS). Errors: EMBER_EFORMAT for a corrupt or truncated file, with the
+ * decoder's words, EMBER_EUNSUPPORTED for a valid but unsupported one (a CMYK JPEG),
+ * EMBER_ENOMEM when max_pixels is crossed (or memory ran out). ember_image_decode picks the
+ * format from the first bytes. out is the caller's (ember_image_free) on success, empty on
+ * failure.
+ */
+int ember_jpeg_decode(const void *buf, size_t len, int gray, int min_width, int min_height,
+                      int64_t max_pixels, ember_image *out, ember_err *err);
+int ember_png_decode(const void *buf, size_t len, int gray, int64_t max_pixels, ember_image *out,
+                     ember_err *err);
+int ember_image_decode(const void *buf, size_t len, int gray, int min_width, int min_height,
+                       int64_t max_pixels, ember_image *out, ember_err *err);
+
+/* The steps of ember_image_preprocess, for callers and tests that want one at a time. Each
+ * writes a new image into out (the caller's), leaving in untouched. */
+int ember_image_resize(const ember_image *in, int width, int height, ember_image *out,
+                       ember_err *err);
+int ember_image_crop_center(const ember_image *in, int width, int height, ember_image *out,
+                            ember_err *err);
+/* in must already be prep->width x prep->height; t->data is malloc'd, the caller frees it. */
+int ember_image_to_tensor(const ember_image *in, const ember_image_prep *prep, ember_tensor *t,
+                          ember_err *err);
+
+/* The whole path: decode buf (JPEG or PNG, told apart by their signatures) and preprocess
+ * it for prep into a FP32 tensor of rank 4 (t->data malloc'd, the caller frees it).
+ * EMBER_EINVAL for a bad prep; decode errors as above. */
+int ember_image_preprocess(const void *buf, size_t len, const ember_image_prep *prep,
+                           ember_tensor *t, ember_err *err);
+
+/* How a model wants an audio input: PCM16 WAV at sample_rate with `channels` channels
+ * (a mono model accepts any channel count, averaged to one), each sample s becoming
+ * s / 32768 * (scale ? scale : 1); frames, when > 0, is the exact length wanted. The tensor
+ * is FP32 [1, frames] for mono, [1, frames, channels] otherwise. */
+typedef struct ember_audio_prep {
+    int sample_rate;
+    int channels;
+    int64_t frames;
+    float scale;
+} ember_audio_prep;
+
+/* Decode a WAV body for prep. EMBER_EFORMAT for a file ember_wav_decode refuses,
+ * EMBER_ESHAPE for a sample rate, channel count or length other than prep's (the message
+ * gives both). t->data is malloc'd, the caller frees it. */
+int ember_audio_preprocess(const void *buf, size_t len, const ember_audio_prep *prep,
+                           ember_tensor *t, ember_err *err);
+
+/*
+ * The classification extension: the top k scores of each row of an output (rows: dims[0]
+ * for rank >= 2, else one row of every element) as "score:index:label" strings, highest
+ * first, ties by lower index; score printed with %g's 6 digits, label from labels[index]
+ * (":label" omitted when labels is NULL or has no entry for that index). k is clipped to the
+ * row length. FP32, INT64, INT32, INT8, UINT8 and BOOL outputs. *out is one malloc'd block
+ * holding rows * k pointers and their strings (free(*out) frees all); *nout = rows * k.
+ * EMBER_EINVAL for k outside 1..EMBER_CLASSIFY_MAX_K or an empty output.
+ */
+int ember_classify_topk(const ember_tensor *scores, int k, const char *const *labels, int nlabels,
+                        char ***out, int *nout, ember_err *err);
 
 #endif

@@ -530,6 +530,68 @@ START_TEST(constants_are_aligned_and_used_in_place)
 }
 END_TEST
 
+/* The VmFlags of the mapping holding addr, from /proc/self/smaps ("" when not found). */
+static void vm_flags_of(const void *addr, char *flags, size_t cap)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int inside = 0;
+    flags[0] = '\0';
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+        else if (inside && strncmp(line, "VmFlags:", 8) == 0)
+            snprintf(flags, cap, "%.200s", line + 8);
+    }
+    fclose(f);
+}
+
+/* ember_model_load_mem_locked: the weights sit in locked pages left out of core dumps, the
+ * model answers exactly as the plain load does, and an ONNX buffer is refused. */
+START_TEST(locked_weights_are_locked_and_not_dumped)
+{
+    ember_err err = {{0}};
+    ember_model *onnx = NULL, *locked = NULL;
+    ck_assert_int_eq(ember_model_load(source_path("models/digits/1/model.onnx"), &onnx, &err), 0);
+    size_t len;
+    unsigned char *buf = compile_mem(onnx, &len);
+    ck_assert_msg(ember_model_load_mem_locked(buf, len, &locked, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq((uintptr_t)locked->weights % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
+    ck_assert_uint_ge(locked->locked_len, (size_t)rd64(buf + 72));
+    char flags[256];
+    vm_flags_of(locked->weights, flags, sizeof flags);
+    ck_assert_msg(strstr(flags, " dd"), "VmFlags:%s", flags);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's mlock interceptor does nothing and returns 0 */
+    ck_assert_msg(strstr(flags, " lo"), "VmFlags:%s", flags);
+#endif
+    /* A plain load's weights are neither. */
+    ember_model *plain = load_mem_ok(buf, len);
+    vm_flags_of(plain->weights, flags, sizeof flags);
+    ck_assert_msg(!strstr(flags, " dd"), "VmFlags:%s", flags);
+
+    float data[3 * 64];
+    ember_tensor in;
+    digits_input(&in, data, 3);
+    assert_same_outputs(onnx, locked, &in, 1);
+
+    /* The ONNX protobuf is not a compiled model: refused, nothing loaded. */
+    size_t olen;
+    unsigned char *obytes = read_all(source_path("models/digits/1/model.onnx"), &olen);
+    ember_model *none = NULL;
+    ck_assert_int_eq(ember_model_load_mem_locked(obytes, olen, &none, &err), EMBER_EFORMAT);
+    ck_assert_ptr_null(none);
+    ck_assert_ptr_nonnull(strstr(err.msg, "compiled"));
+
+    free(obytes);
+    free(buf);
+    ember_model_free(plain);
+    ember_model_free(locked); /* wipes, unlocks and unmaps */
+    ember_model_free(onnx);
+}
+END_TEST
+
 START_TEST(every_attribute_kind_and_if_round_trip)
 {
     uint8_t *onnx_buf;
@@ -766,6 +828,7 @@ static Suite *compiled_suite(void)
     tcase_set_timeout(r, 60);
     tcase_add_test(r, digits_round_trip_is_exact);
     tcase_add_test(r, constants_are_aligned_and_used_in_place);
+    tcase_add_test(r, locked_weights_are_locked_and_not_dumped);
     tcase_add_test(r, every_attribute_kind_and_if_round_trip);
     tcase_add_test(r, session_counts_macs_only_when_asked);
     tcase_add_test(r, crc32_matches_zlib);

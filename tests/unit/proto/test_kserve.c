@@ -530,6 +530,10 @@ START_TEST(test_peek_sched)
     ck_assert_int_eq(ember_kserve_peek_sched(ok, strlen(ok), &sp, &err), 0);
     ck_assert_int_eq(sp.priority, 2);
     ck_assert_int_eq(sp.timeout_ms, 250);
+    ck_assert_int_eq(sp.energy, 0);
+    const char *energy = "{\"parameters\":{\"energy\":true}}";
+    ck_assert_int_eq(ember_kserve_peek_sched(energy, strlen(energy), &sp, &err), 0);
+    ck_assert_int_eq(sp.energy, 1);
     const char *none = "{\"inputs\":[]}";
     ck_assert_int_eq(ember_kserve_peek_sched(none, strlen(none), &sp, &err), 0);
     ck_assert(sp.priority == -1 && sp.timeout_ms == -1);
@@ -539,6 +543,7 @@ START_TEST(test_peek_sched)
         "{\"parameters\":{\"priority\":\"urgent\"}}", "{\"parameters\":{\"timeout_ms\":-1}}",
         "{\"parameters\":{\"timeout_ms\":3600001}}",  "{\"parameters\":[]}",
         "{\"parameters\":{\"timeout_ms\":}}",
+        "{\"parameters\":{\"energy\":1}}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(ember_kserve_peek_sched(bad[i], strlen(bad[i]), &sp, &err) == EMBER_EINVAL,
