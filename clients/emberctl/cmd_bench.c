@@ -6,7 +6,9 @@
  * here: floats from a fixed-seed generator so every run sees the same values, integers and
  * booleans zero, dynamic dims 1. Warm-up runs are not timed; each timed run is one
  * ember_session_run measured with CLOCK_MONOTONIC. Peak RSS is the process's ru_maxrss, so it
- * covers loading the model as well as running it.
+ * covers loading the model as well as running it. --profile adds where the timed runs spent
+ * their time, per operator type and for the slowest nodes, from the session's node timer
+ * (ember_session_profile).
  */
 #include <getopt.h>
 #include <stdint.h>
@@ -25,13 +27,13 @@
 #define BENCH_DEFAULT_ITERS 50
 #define BENCH_DEFAULT_WARMUP 5
 #define BENCH_MAX_ITERS 1000000
-/* Threads the engine can use for one session today; --threads above it is noted and capped. */
-#define BENCH_THREADS_IMPLEMENTED 1
+/* Nodes listed by --profile after the per-operator table. */
+#define BENCH_PROFILE_TOP_NODES 10
 
 static void print_usage(void)
 {
     printf("Usage: emberctl bench MODEL [-i [NAME=]FILE.npy ...] [--threads N] [--iters N]\n"
-           "                      [--warmup N] [--format text|csv]\n"
+           "                      [--warmup N] [--format text|csv] [--profile]\n"
            "\n"
            "Time MODEL (an .onnx file, or any format the engine loads) in this process,\n"
            "without emberd: --warmup untimed runs, then --iters timed runs, each one\n"
@@ -49,19 +51,23 @@ static void print_usage(void)
            "\n"
            "Options:\n"
            "  -i, --input [NAME=]FILE   an input tensor (repeatable)\n"
-           "  -t, --threads N           threads for the session (default 1); the engine runs\n"
-           "                            one thread per session today, so N > 1 prints a note\n"
-           "                            and runs with 1, and the report says 1\n"
+           "  -t, --threads N           threads the session splits large Conv, Gemm and\n"
+           "                            MatMul nodes across (default 1); capped at the CPUs\n"
+           "                            online, and the report gives the count applied\n"
            "  -n, --iters N             timed runs (default %d, at least 1)\n"
            "  -w, --warmup N            untimed runs before timing (default %d)\n"
            "  -f, --format FMT          'text' (default) or 'csv': the header\n"
            "                            model,threads,p50_ms,p90_ms,min_ms,peak_rss_kb\n"
            "                            and one row\n"
+           "  -p, --profile             also print where the timed runs spent their time:\n"
+           "                            per operator type (total ms, share of all node\n"
+           "                            time, node count), then the %d slowest nodes\n"
+           "                            (text format only)\n"
            "  -h, --help                show this help and exit\n"
            "\n"
            "Exit status: 0 on success, 2 for a usage error, an unreadable or invalid model\n"
            "or input, or a failed inference (the message says which).\n",
-           BENCH_DEFAULT_ITERS, BENCH_DEFAULT_WARMUP);
+           BENCH_DEFAULT_ITERS, BENCH_DEFAULT_WARMUP, BENCH_PROFILE_TOP_NODES);
 }
 
 /* splitmix64: small, fast and the same everywhere, which is all a benchmark input needs. */
@@ -144,6 +150,72 @@ static void print_csv_field(const char *s)
     putchar('"');
 }
 
+typedef struct op_share {
+    const char *domain, *op;
+    int64_t ns;
+    int nodes;
+} op_share;
+
+static int cmp_op_share(const void *a, const void *b)
+{
+    const op_share *x = a, *y = b;
+    return (x->ns < y->ns) - (x->ns > y->ns);
+}
+
+static int cmp_node_time(const void *a, const void *b)
+{
+    const ember_node_time *x = a, *y = b;
+    return (x->ns < y->ns) - (x->ns > y->ns);
+}
+
+/* The --profile report: node times summed per operator type, biggest first, with each type's
+ * share of all node time, then the slowest nodes. Times are per run (averaged). */
+static int print_profile(const ember_session *s)
+{
+    int nn = ember_session_profile_nodes(s), nops = 0;
+    ember_node_time *nt = calloc((size_t)nn + 1, sizeof *nt);
+    op_share *ops = calloc((size_t)nn + 1, sizeof *ops);
+    if (!nt || !ops) {
+        free(nt);
+        free(ops);
+        emberctl_error("out of memory for the profile");
+        return -1;
+    }
+    int64_t total = 0, runs = 1;
+    for (int i = 0; i < nn; i++) {
+        ember_session_profile_node(s, i, &nt[i]);
+        total += nt[i].ns;
+        runs = nt[i].runs > 0 ? nt[i].runs : 1;
+        int j = 0;
+        while (j < nops && (strcmp(ops[j].op, nt[i].op) || strcmp(ops[j].domain, nt[i].domain)))
+            j++;
+        if (j == nops)
+            ops[nops++] = (op_share){nt[i].domain, nt[i].op, 0, 0};
+        ops[j].ns += nt[i].ns;
+        ops[j].nodes++;
+    }
+    qsort(ops, (size_t)nops, sizeof *ops, cmp_op_share);
+    qsort(nt, (size_t)nn, sizeof *nt, cmp_node_time);
+    double all = total > 0 ? (double)total : 1.0;
+    printf("\nprofile:    %.5f ms of node time per run, %lld runs\n"
+           "%-28s %10s %7s %6s\n",
+           (double)total / 1e6 / (double)runs, (long long)runs, "op", "ms/run", "share", "nodes");
+    for (int j = 0; j < nops; j++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s%s%s", ops[j].domain, ops[j].domain[0] ? "." : "",
+                 ops[j].op);
+        printf("%-28s %10.5f %6.2f%% %6d\n", name, (double)ops[j].ns / 1e6 / (double)runs,
+               100.0 * (double)ops[j].ns / all, ops[j].nodes);
+    }
+    printf("\n%-28s %10s %7s  %s\n", "slowest nodes: op", "ms/run", "share", "node");
+    for (int i = 0; i < nn && i < BENCH_PROFILE_TOP_NODES; i++)
+        printf("%-28s %10.5f %6.2f%%  %s\n", nt[i].op, (double)nt[i].ns / 1e6 / (double)runs,
+               100.0 * (double)nt[i].ns / all, nt[i].name[0] ? nt[i].name : "(unnamed)");
+    free(nt);
+    free(ops);
+    return 0;
+}
+
 /* Parse an option's integer into *out, at least min; prints the usage error otherwise. */
 static int parse_count(const char *opt, const char *s, int min, int *out)
 {
@@ -161,15 +233,16 @@ static int run(const emberctl *ctl, int argc, char **argv)
         {"iters", required_argument, NULL, 'n'},
         {"warmup", required_argument, NULL, 'w'},
         {"format", required_argument, NULL, 'f'},
+        {"profile", no_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *inputs[BENCH_MAX_IO];
     int ninputs = 0, threads = 1, iters = BENCH_DEFAULT_ITERS, warmup = BENCH_DEFAULT_WARMUP;
-    int csv = 0, opt;
+    int csv = 0, profile = 0, opt;
     (void)ctl;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "i:t:n:w:f:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "i:t:n:w:f:ph", longopts, NULL)) != -1) {
         switch (opt) {
         case 'i':
             if (ninputs == BENCH_MAX_IO)
@@ -197,6 +270,7 @@ static int run(const emberctl *ctl, int argc, char **argv)
                 return emberctl_usage_error("bench", "--format is 'text' or 'csv', not '%s'",
                                             optarg);
             break;
+        case 'p': profile = 1; break;
         case 'h': print_usage(); return EMBERCTL_EXIT_OK;
         default: return emberctl_usage_error("bench", "unknown option");
         }
@@ -204,13 +278,8 @@ static int run(const emberctl *ctl, int argc, char **argv)
     if (optind != argc - 1)
         return emberctl_usage_error("bench", "give exactly one MODEL");
     const char *model_path = argv[optind];
-    if (threads > BENCH_THREADS_IMPLEMENTED) {
-        fprintf(stderr,
-                "emberctl bench: note: the engine runs one thread per session today; "
-                "running with 1, not %d\n",
-                threads);
-        threads = BENCH_THREADS_IMPLEMENTED;
-    }
+    if (profile && csv)
+        return emberctl_usage_error("bench", "--profile prints text; drop --format csv");
 
     ember_err err = {{0}};
     ember_model *m = NULL;
@@ -247,11 +316,16 @@ static int run(const emberctl *ctl, int argc, char **argv)
         emberctl_error("out of memory for %d samples", iters);
         goto done;
     }
-    if (ember_session_create(m, &s, &err) != 0) {
+    if (ember_session_create(m, &s, &err) != 0 ||
+        (threads = ember_session_set_threads(s, threads, &err)) < 0) {
         emberctl_error("%s: %s", model_path, err.msg);
         goto done;
     }
     for (int i = 0; i < warmup + iters; i++) {
+        if (profile && i == warmup && ember_session_profile(s, 1) != 0) {
+            emberctl_error("out of memory for the profile");
+            goto done;
+        }
         double t0 = now_ms();
         if (ember_session_run(s, in, nin, out, nout, &err) != 0) {
             emberctl_error("%s: %s", model_path, err.msg);
@@ -279,6 +353,8 @@ static int run(const emberctl *ctl, int argc, char **argv)
                "min:        %.5f ms\n"
                "peak RSS:   %ld kB\n",
                model_path, threads, iters, warmup, p50, p90, ms[0], ru.ru_maxrss);
+        if (profile && print_profile(s) != 0)
+            goto done;
     }
     rc = EMBERCTL_EXIT_OK;
 done:

@@ -22,7 +22,7 @@
 
 static void print_usage(void)
 {
-    printf("Usage: emberctl run MODEL -i [NAME=]FILE.npy [-i ...] -o OUTDIR\n"
+    printf("Usage: emberctl run MODEL -i [NAME=]FILE.npy [-i ...] -o OUTDIR [--threads N]\n"
            "\n"
            "Run MODEL (an .onnx or compiled .ember file) once on the given inputs in this\n"
            "process, without emberd, and write each output as OUTDIR/output_K.npy\n"
@@ -35,6 +35,9 @@ static void print_usage(void)
            "Options:\n"
            "  -i, --input [NAME=]FILE   an input tensor (repeatable)\n"
            "  -o, --output DIR          where to write output_K.npy (required)\n"
+           "  -t, --threads N           threads the session splits large Conv, Gemm and\n"
+           "                            MatMul nodes across (default 1, capped at the CPUs\n"
+           "                            online); outputs are the same for every N\n"
            "  -h, --help                show this help and exit\n"
            "\n"
            "Exit status: 0 on success, 2 for a usage error, an unreadable or invalid model\n"
@@ -46,14 +49,15 @@ static int run(const emberctl *ctl, int argc, char **argv)
     static const struct option longopts[] = {
         {"input", required_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'},
+        {"threads", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *inputs[RUN_MAX_IO], *outdir = NULL;
-    int ninputs = 0, opt;
+    int ninputs = 0, threads = 1, opt;
     (void)ctl;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "i:o:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "i:o:t:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'i':
             if (ninputs == RUN_MAX_IO)
@@ -61,6 +65,14 @@ static int run(const emberctl *ctl, int argc, char **argv)
             inputs[ninputs++] = optarg;
             break;
         case 'o': outdir = optarg; break;
+        case 't':
+            if (emberctl_parse_int(optarg, &threads) < 0 || threads < 1 ||
+                threads > EMBER_SESSION_MAX_THREADS)
+                return emberctl_usage_error("run",
+                                            "--threads wants a whole number from 1 to %d, "
+                                            "not '%s'",
+                                            EMBER_SESSION_MAX_THREADS, optarg);
+            break;
         case 'h': print_usage(); return EMBERCTL_EXIT_OK;
         default: return emberctl_usage_error("run", "unknown option");
         }
@@ -101,7 +113,8 @@ static int run(const emberctl *ctl, int argc, char **argv)
             goto done;
         }
     }
-    if (ember_session_create(m, &s, &err) != 0 || ember_session_run(s, in, nin, out, nout, &err)) {
+    if (ember_session_create(m, &s, &err) != 0 || ember_session_set_threads(s, threads, &err) < 0 ||
+        ember_session_run(s, in, nin, out, nout, &err)) {
         emberctl_error("%s: %s", model_path, err.msg);
         goto done;
     }

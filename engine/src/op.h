@@ -75,6 +75,16 @@ int eg_fail(eg_kctx *k, int code, const char *fmt, ...);
 int eg_subgraph_run(eg_kctx *k, const eg_graph *g, const ember_tensor *ins, ember_tensor *outs);
 void eg_subgraph_release(eg_kctx *k);
 
+/* Threads the session lets one node use (1 when it has no helpers). */
+int eg_threads(const eg_kctx *k);
+/* Calls fn(arg, part, nparts, thread) once for each part 0..nparts-1 and returns when all
+ * are done. The calling thread and the session's helpers take parts as they come free, so
+ * nparts may exceed eg_threads (smaller parts balance better); thread (0..eg_threads - 1,
+ * 0 for the caller) tells which thread runs the part, for per-thread scratch. fn must not
+ * use k (no eg_out, eg_scratch or eg_fail). */
+typedef void (*eg_part_fn)(void *arg, int part, int nparts, int thread);
+void eg_parallel(eg_kctx *k, eg_part_fn fn, void *arg, int nparts);
+
 /* Temporary scratch memory for this node only (freed or reused after the kernel returns).
  * NULL on failure with the error recorded. */
 void *eg_scratch(eg_kctx *k, size_t bytes);

@@ -1,10 +1,11 @@
 /*
  * The operator registry: one table per kernel family, searched by (domain, op type).
  *
- * Lookups happen once per node at load time. Optimized tables (x86: AVX-512, then AVX2) are
- * searched before the reference families, each only when eg_cpu_level() allows its level,
- * so the first match is the fastest kernel this machine can run. An optimized kernel hands
- * the cases it does not cover back to the reference one (eg_run_reference).
+ * Lookups happen once per node at load time. Optimized tables (x86: AVX-512, then AVX2;
+ * arm64: NEON) are searched before the reference families, each only when eg_cpu_level()
+ * allows its level, so the first match is the fastest kernel this machine can run. An
+ * optimized kernel hands the cases it does not cover back to the reference one
+ * (eg_run_reference).
  */
 #include <string.h>
 
@@ -27,10 +28,16 @@ static const eg_op *const families[] = {
 extern const eg_fast_op eg_ops_x86_avx512[];
 extern const eg_fast_op eg_ops_x86_avx2[];
 #endif
+#if defined(EMBER_ARM_KERNELS)
+extern const eg_fast_op eg_ops_arm_neon[];
+#endif
 static const eg_fast_op *const fast_families[] = {
 #if defined(EMBER_X86_KERNELS)
     eg_ops_x86_avx512,
     eg_ops_x86_avx2,
+#endif
+#if defined(EMBER_ARM_KERNELS)
+    eg_ops_arm_neon,
 #endif
     NULL,
 };

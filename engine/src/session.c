@@ -7,10 +7,18 @@
  * runs with the same input shapes hand kernels arena slots; a kernel that asks for more than
  * its slot (a data-dependent shape grew) gets a heap buffer for that run and the next run
  * records again. Subgraphs (the branches of If) run in their own frames on the heap.
+ * A session may own a small group of helper threads (ember_session_set_threads) that kernels
+ * split one node's work across (eg_parallel); they wait on a condition variable between
+ * nodes.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "model.h"
 #include "op.h"
@@ -31,6 +39,26 @@ typedef struct frame {
     size_t *cap;
     int busy;
 } frame;
+
+/* The helper threads of one session. A job (fn, arg, nparts) is published under mu by
+ * bumping gen; the caller and every helper that wakes take parts from next until none is
+ * left, so a helper that is slow to get a CPU costs nothing but its share. A helper counts
+ * itself in active (under mu) while it takes parts of a job; the caller waits for active to
+ * drop to 0 before it returns and before it publishes the next job, so no helper ever takes
+ * a part of a job it did not register for. */
+typedef struct tgroup {
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    pthread_t *th;
+    int nth;      /* helpers started */
+    uint64_t gen; /* job generation */
+    int active;   /* helpers taking parts of the current job */
+    int stop;
+    _Atomic int next; /* next part to hand out */
+    eg_part_fn fn;
+    void *arg;
+    int nparts;
+} tgroup;
 
 /* One kept frame per subgraph, so running an If costs no allocation after the first run. */
 typedef struct subframe {
@@ -57,6 +85,10 @@ struct ember_session {
     int nsubs;
     int count_macs; /* ember_session_count_macs: add each node's MACs to macs */
     int64_t macs;
+    int profile;       /* ember_session_profile: add each top-level node's time to prof_ns */
+    int64_t *prof_ns;  /* per node of the top graph, allocated when profiling is first on */
+    int64_t prof_runs; /* runs profiled since it was turned on */
+    tgroup *tg;        /* helper threads, NULL when the session runs on one */
 };
 
 struct eg_kctx {
@@ -340,6 +372,122 @@ static void scratch_reset(ember_session *s)
     s->scratch_need = 0;
 }
 
+/* ---- helper threads ---- */
+
+typedef struct helper_arg {
+    tgroup *tg;
+    int index; /* 1..nth: the part this helper runs */
+} helper_arg;
+
+/* Runs parts of the current job until none is left, as thread number `thread`. */
+static void take_parts(tgroup *tg, eg_part_fn fn, void *arg, int nparts, int thread)
+{
+    int part;
+    while ((part = atomic_fetch_add(&tg->next, 1)) < nparts)
+        fn(arg, part, nparts, thread);
+}
+
+static void *helper_main(void *p)
+{
+    tgroup *tg = ((helper_arg *)p)->tg;
+    int index = ((helper_arg *)p)->index;
+    free(p);
+    uint64_t seen = 0;
+    pthread_mutex_lock(&tg->mu);
+    for (;;) {
+        while (!tg->stop && tg->gen == seen)
+            pthread_cond_wait(&tg->go, &tg->mu);
+        if (tg->stop)
+            break;
+        seen = tg->gen;
+        eg_part_fn fn = tg->fn;
+        void *arg = tg->arg;
+        int nparts = tg->nparts;
+        tg->active++;
+        pthread_mutex_unlock(&tg->mu);
+        take_parts(tg, fn, arg, nparts, index);
+        pthread_mutex_lock(&tg->mu);
+        if (--tg->active == 0)
+            pthread_cond_signal(&tg->done);
+    }
+    pthread_mutex_unlock(&tg->mu);
+    return NULL;
+}
+
+static void tgroup_free(tgroup *tg)
+{
+    if (!tg)
+        return;
+    pthread_mutex_lock(&tg->mu);
+    tg->stop = 1;
+    pthread_cond_broadcast(&tg->go);
+    pthread_mutex_unlock(&tg->mu);
+    for (int i = 0; i < tg->nth; i++)
+        pthread_join(tg->th[i], NULL);
+    pthread_cond_destroy(&tg->go);
+    pthread_cond_destroy(&tg->done);
+    pthread_mutex_destroy(&tg->mu);
+    free(tg->th);
+    free(tg);
+}
+
+static int tgroup_new(int nhelpers, tgroup **out, ember_err *err)
+{
+    tgroup *tg = calloc(1, sizeof *tg);
+    if (!tg || !(tg->th = calloc((size_t)nhelpers, sizeof *tg->th))) {
+        free(tg);
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory for helper threads");
+    }
+    pthread_mutex_init(&tg->mu, NULL);
+    pthread_cond_init(&tg->go, NULL);
+    pthread_cond_init(&tg->done, NULL);
+    for (int i = 0; i < nhelpers; i++) {
+        helper_arg *ha = malloc(sizeof *ha);
+        if (ha)
+            *ha = (helper_arg){tg, i + 1};
+        int rc = ha ? pthread_create(&tg->th[i], NULL, helper_main, ha) : ENOMEM;
+        if (rc != 0) {
+            free(ha);
+            tgroup_free(tg);
+            return ember_err_set(err, rc == ENOMEM ? EMBER_ENOMEM : EMBER_EIO,
+                                 "cannot start helper thread %d: %s", i + 1, strerror(rc));
+        }
+        tg->nth++;
+    }
+    *out = tg;
+    return 0;
+}
+
+int eg_threads(const eg_kctx *k)
+{
+    return k->s->tg ? k->s->tg->nth + 1 : 1;
+}
+
+void eg_parallel(eg_kctx *k, eg_part_fn fn, void *arg, int nparts)
+{
+    tgroup *tg = k->s->tg;
+    if (!tg || nparts <= 1) {
+        for (int part = 0; part < nparts; part++)
+            fn(arg, part, nparts, 0);
+        return;
+    }
+    pthread_mutex_lock(&tg->mu);
+    while (tg->active > 0) /* helpers still looking at the previous job */
+        pthread_cond_wait(&tg->done, &tg->mu);
+    tg->fn = fn;
+    tg->arg = arg;
+    tg->nparts = nparts;
+    atomic_store(&tg->next, 0);
+    tg->gen++;
+    pthread_cond_broadcast(&tg->go);
+    pthread_mutex_unlock(&tg->mu);
+    take_parts(tg, fn, arg, nparts, 0);
+    pthread_mutex_lock(&tg->mu);
+    while (tg->active > 0)
+        pthread_cond_wait(&tg->done, &tg->mu);
+    pthread_mutex_unlock(&tg->mu);
+}
+
 /* ---- running a graph ---- */
 
 static int run_graph(ember_session *s, frame *f, ember_err *err);
@@ -468,12 +616,21 @@ void eg_subgraph_release(eg_kctx *k)
     k->sub = NULL;
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static int run_graph(ember_session *s, frame *f, ember_err *err)
 {
     const eg_graph *g = f->g;
+    int timed = s->profile && !f->parent;
     for (int i = 0; i < g->nnode; i++) {
         const eg_node *n = &g->node[i];
         eg_kctx k = {.s = s, .f = f, .n = n, .err = err};
+        int64_t t0 = timed ? now_ns() : 0;
         for (int j = 0; j < n->nin; j++) {
             if (n->in[j] >= 0 && !f->t[n->in[j]].data && g->val[n->in[j]].kind != EG_VAL_CONST)
                 return ember_err_set(err, EMBER_ESTATE, "node '%s' (%s): input '%s' has no data",
@@ -496,6 +653,8 @@ static int run_graph(ember_session *s, frame *f, ember_err *err)
             return rc;
         if (s->count_macs)
             s->macs += node_macs(n, f);
+        if (timed)
+            s->prof_ns[i] += now_ns() - t0;
         for (int j = 0; j < n->nout; j++) {
             int v = n->out[j];
             if (v < 0)
@@ -561,7 +720,30 @@ void ember_session_free(ember_session *s)
     free(s->size);
     free(s->rec);
     free(s->sig);
+    free(s->prof_ns);
+    tgroup_free(s->tg);
     free(s);
+}
+
+int ember_session_set_threads(ember_session *s, int n, ember_err *err)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus >= 1 && n > cpus)
+        n = (int)cpus;
+    n = n < 1 ? 1 : n > EMBER_SESSION_MAX_THREADS ? EMBER_SESSION_MAX_THREADS : n;
+    if (n == ember_session_threads(s))
+        return n;
+    tgroup_free(s->tg);
+    s->tg = NULL;
+    if (n == 1)
+        return 1;
+    int rc = tgroup_new(n - 1, &s->tg, err);
+    return rc ? rc : n;
+}
+
+int ember_session_threads(const ember_session *s)
+{
+    return s->tg ? s->tg->nth + 1 : 1;
 }
 
 size_t ember_session_arena_bytes(const ember_session *s)
@@ -577,6 +759,37 @@ void ember_session_count_macs(ember_session *s, int on)
 int64_t ember_session_macs(const ember_session *s)
 {
     return s->macs;
+}
+
+int ember_session_profile(ember_session *s, int on)
+{
+    s->profile = 0;
+    if (!on)
+        return 0;
+    if (!s->prof_ns && !(s->prof_ns = calloc((size_t)s->m->g->nnode + 1, sizeof *s->prof_ns)))
+        return EMBER_ENOMEM;
+    memset(s->prof_ns, 0, (size_t)s->m->g->nnode * sizeof *s->prof_ns);
+    s->prof_runs = 0;
+    s->profile = 1;
+    return 0;
+}
+
+int ember_session_profile_nodes(const ember_session *s)
+{
+    return s->prof_ns ? s->m->g->nnode : 0;
+}
+
+int ember_session_profile_node(const ember_session *s, int i, ember_node_time *out)
+{
+    if (i < 0 || i >= ember_session_profile_nodes(s))
+        return EMBER_EINVAL;
+    const eg_node *n = &s->m->g->node[i];
+    *out = (ember_node_time){.name = n->name,
+                             .domain = n->domain,
+                             .op = n->op,
+                             .ns = s->prof_ns[i],
+                             .runs = s->prof_runs};
+    return 0;
 }
 
 static int check_input(const eg_value *v, const ember_tensor *t, ember_err *err)
@@ -685,6 +898,8 @@ int ember_session_run(ember_session *s, const ember_tensor *inputs, int ninputs,
     }
     if (!s->planned)
         make_plan(s);
+    if (s->profile)
+        s->prof_runs++;
     for (int i = 0; i < g->nout; i++)
         outputs[i] = s->top.t[g->out[i]];
     return 0;

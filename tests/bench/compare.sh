@@ -3,7 +3,8 @@
 #
 # For each model, R rounds alternate `emberctl bench` and ort_bench.js (each a separate
 # process, so peak RSS is per model and per runtime; the order flips every round so neither
-# always runs on a warmer machine), both single-threaded on the model's NAME.ref/input_K.npy.
+# always runs on a warmer machine), both single-threaded (or both on --threads N) on the
+# model's NAME.ref/input_K.npy.
 # The table gives the median of the per-round p50s, their ratio (ember/ORT: above 1 means
 # ember is slower) and the largest peak RSS seen. ONNX Runtime comes from npm
 # (onnxruntime-node, installed with --ignore-scripts into a scratch folder outside the
@@ -13,19 +14,21 @@ set -u
 
 usage() {
     cat <<'EOF'
-Usage: tests/bench/compare.sh [--iters N] [--warmup N] [--rounds R] [--csv FILE]
-                              [--emberctl PATH] [--no-ort] [MODEL.onnx ...]
+Usage: tests/bench/compare.sh [--iters N] [--warmup N] [--rounds R] [--threads N]
+                              [--csv FILE] [--emberctl PATH] [--no-ort] [MODEL.onnx ...]
 
 Time every MODEL (default: every .onnx under ../shared/models, found from the repository
 root) with ember ('emberctl bench') and with ONNX Runtime 1.30 (tests/bench/ort_bench.js),
-single-threaded, on the same inputs: the model's NAME.ref/input_K.npy files. A model with no
-NAME.ref directory is timed by ember alone, on generated inputs.
+single-threaded (unless --threads), on the same inputs: the model's NAME.ref/input_K.npy
+files. A model with no NAME.ref directory is timed by ember alone, on generated inputs.
 
 Options:
   --iters N        timed runs per process (default 50)
   --warmup N       untimed runs per process before timing (default 5)
   --rounds R       ember/ORT alternations per model (default 3); the table reports the
                    median of the R per-round p50s and the largest peak RSS
+  --threads N      threads for one run in both runtimes (default 1): emberctl bench
+                   --threads N and ONNX Runtime's intraOpNumThreads N
   --csv FILE       also write the table as CSV to FILE
   --emberctl PATH  the emberctl to time (default: $EMBERCTL, else build/clients/emberctl,
                    else build-*/clients/emberctl, newest first, else emberctl on PATH)
@@ -55,6 +58,7 @@ root=$(cd "$here/../.." && pwd)
 iters=50
 warmup=5
 rounds=3
+threads=1
 csv_out=
 emberctl=${EMBERCTL:-}
 use_ort=1
@@ -67,6 +71,7 @@ while [ $# -gt 0 ]; do
     --iters) is_count "${2:-}" 1 || die "--iters wants a number >= 1"; iters=$2; shift 2 ;;
     --warmup) is_count "${2:-}" 0 || die "--warmup wants a number >= 0"; warmup=$2; shift 2 ;;
     --rounds) is_count "${2:-}" 1 || die "--rounds wants a number >= 1"; rounds=$2; shift 2 ;;
+    --threads) is_count "${2:-}" 1 || die "--threads wants a number >= 1"; threads=$2; shift 2 ;;
     --csv) [ $# -ge 2 ] || die "--csv wants a file"; csv_out=$2; shift 2 ;;
     --emberctl) [ $# -ge 2 ] || die "--emberctl wants a path"; emberctl=$2; shift 2 ;;
     --no-ort) use_ort=0; shift ;;
@@ -152,7 +157,8 @@ trap 'rm -rf "$tmp"' EXIT
 # "p50 peak_rss_kb", else print nothing and leave the reason in $tmp/err.
 run_one() {
     local out
-    if out=$("$@" --iters "$iters" --warmup "$warmup" --format csv 2>"$tmp/err"); then
+    if out=$("$@" --iters "$iters" --warmup "$warmup" --threads "$threads" --format csv \
+        2>"$tmp/err"); then
         printf '%s\n' "$out" | awk -F, 'NR == 2 { print $(NF - 3), $NF }'
     fi
 }
@@ -172,7 +178,7 @@ maximum() { tr ' ' '\n' | grep -v '^$' | LC_ALL=C sort -g | tail -n 1; }
 node_rss_kb=
 [ "$use_ort" -eq 1 ] && node_rss_kb=$(node -e 'console.log(process.resourceUsage().maxRSS)')
 
-echo "ember vs ONNX Runtime, 1 thread, $iters timed runs after $warmup warm-up, median of $rounds rounds"
+echo "ember vs ONNX Runtime, $threads thread(s), $iters timed runs after $warmup warm-up, median of $rounds rounds"
 echo "emberctl: $emberctl"
 echo "ORT:      $ort_status"
 echo "machine:  $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) at start"

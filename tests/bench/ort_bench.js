@@ -3,7 +3,8 @@
 // times it with ember, and print the same CSV header and row, so compare.sh can set the two
 // side by side.
 //
-// One thread (intraOpNumThreads = interOpNumThreads = 1, sequential execution), all graph
+// One thread by default (intraOpNumThreads = interOpNumThreads = 1, sequential execution;
+// --threads N sets intraOpNumThreads, the threads one run is split across), all graph
 // optimizations. Inputs are .npy files, given as for emberctl (-i FILE in the model's input
 // order, or -i NAME=FILE). Untimed warm-up runs, then timed runs of session.run, each measured
 // with process.hrtime.bigint (so the Node binding's per-call cost is included). p50 and p90
@@ -16,9 +17,9 @@
 const fs = require('fs');
 
 const USAGE = `Usage: ort_bench.js MODEL -i [NAME=]FILE.npy [-i ...] [--iters N] [--warmup N]
-                    [--format text|csv]
+                    [--threads N] [--format text|csv]
 
-Time MODEL with ONNX Runtime on one thread and print p50, p90 and min run time in
+Time MODEL with ONNX Runtime (one thread unless --threads) and print p50, p90 and min run time in
 milliseconds and the process's peak RSS in kB; --format csv prints the header
 model,threads,p50_ms,p90_ms,min_ms,peak_rss_kb and one row, as 'emberctl bench' does.
 Every model input must be given as a .npy file (<f4 <i8 <i4 |i1 |u1 |b1, C order).
@@ -27,6 +28,7 @@ Options:
   -i, --input [NAME=]FILE   an input tensor (repeatable)
   -n, --iters N             timed runs (default 50, at least 1)
   -w, --warmup N            untimed runs before timing (default 5)
+  -t, --threads N           intra-op threads for one run (default 1, at most 256)
   -f, --format FMT          'text' (default) or 'csv'
   -h, --help                show this help and exit
 
@@ -46,7 +48,7 @@ function parseCount(opt, s, min) {
 }
 
 function parseArgs(argv) {
-    const a = { inputs: [], iters: 50, warmup: 5, csv: false, model: null };
+    const a = { inputs: [], iters: 50, warmup: 5, threads: 1, csv: false, model: null };
     const positional = [];
     for (let i = 0; i < argv.length; i++) {
         let arg = argv[i];
@@ -68,6 +70,12 @@ function parseArgs(argv) {
         case '-i': case '--input': a.inputs.push(need()); break;
         case '-n': case '--iters': a.iters = parseCount('--iters', need(), 1); break;
         case '-w': case '--warmup': a.warmup = parseCount('--warmup', need(), 0); break;
+        case '-t': case '--threads': {
+            a.threads = parseCount('--threads', need(), 1);
+            if (a.threads > 256)
+                die(`--threads wants a whole number from 1 to 256, not '${a.threads}'`);
+            break;
+        }
         case '-f': case '--format': {
             const f = need();
             if (f !== 'csv' && f !== 'text')
@@ -170,7 +178,7 @@ async function main() {
     let session;
     try {
         session = await ort.InferenceSession.create(a.model, {
-            intraOpNumThreads: 1,
+            intraOpNumThreads: a.threads,
             interOpNumThreads: 1,
             executionMode: 'sequential',
             graphOptimizationLevel: 'all',
@@ -225,11 +233,11 @@ async function main() {
     const [p50, p90, min] = [quantile(ms, 0.5), quantile(ms, 0.9), ms[0]].map((v) => v.toFixed(5));
     if (a.csv) {
         console.log('model,threads,p50_ms,p90_ms,min_ms,peak_rss_kb');
-        console.log(`${csvField(a.model)},1,${p50},${p90},${min},${rss}`);
+        console.log(`${csvField(a.model)},${a.threads},${p50},${p90},${min},${rss}`);
     } else {
         console.log(`model:      ${a.model}
 runtime:    onnxruntime-node ${ort.env.versions ? ort.env.versions.node : '?'}
-threads:    1
+threads:    ${a.threads}
 runs:       ${a.iters} timed after ${a.warmup} warm-up
 p50:        ${p50} ms
 p90:        ${p90} ms

@@ -143,6 +143,41 @@ void ember_session_count_macs(ember_session *s, int on);
 /* MACs of the last run made while counting was on (0 before any). */
 int64_t ember_session_macs(const ember_session *s);
 
+/* Most threads one session can run on (ember_session_set_threads). */
+#define EMBER_SESSION_MAX_THREADS 64
+
+/* Run this session's large Conv, Gemm and MatMul nodes on n threads: the caller's and n - 1
+ * helpers the session starts here and keeps parked (blocked on a condition variable) between
+ * nodes, so runs start no threads and allocate nothing for them. n is clamped to 1..the
+ * CPUs online (never more threads than CPUs) and EMBER_SESSION_MAX_THREADS; 1, the default,
+ * stops the helpers. Outputs are bit-identical for every n (each output element is computed
+ * by one thread exactly as with one). Not while a run is in progress. Returns the count
+ * applied (>= 1), or EMBER_ENOMEM / EMBER_EIO when helpers cannot be started (the session
+ * then stays on one thread). */
+int ember_session_set_threads(ember_session *s, int n, ember_err *err);
+/* Threads the session runs on (1 unless ember_session_set_threads applied more). */
+int ember_session_threads(const ember_session *s);
+
+/* Time every node of the model's graph (a node's subgraphs count in its time) in the runs
+ * that follow, when on is non-zero; turning it on clears the totals, which then add up over
+ * runs until it is turned off. Off by default; runs then pay nothing for it. 0, or
+ * EMBER_ENOMEM (profiling stays off). */
+int ember_session_profile(ember_session *s, int on);
+
+/* One node's share of the profiled runs. Strings are borrowed from the model. */
+typedef struct ember_node_time {
+    const char *name;
+    const char *domain; /* "" for the default ONNX domain */
+    const char *op;
+    int64_t ns; /* summed over the profiled runs */
+    int64_t runs;
+} ember_node_time;
+
+/* Number of nodes profiled (those of the model's graph, in execution order; 0 when profiling
+ * was never on), and node i's times into *out (0, or EMBER_EINVAL for an i out of range). */
+int ember_session_profile_nodes(const ember_session *s);
+int ember_session_profile_node(const ember_session *s, int i, ember_node_time *out);
+
 /*
  * A fixed pool of worker threads running jobs from a bounded FIFO queue. fn runs on a worker
  * thread with the worker's index (0..nworkers-1), so callers can keep per-worker state such as

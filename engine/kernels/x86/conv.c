@@ -169,6 +169,38 @@ void eg_x86_plane_copy(const eg_x86_kernels *kn, const float *xc, int64_t ih, in
     }
 }
 
+/* One part of a depthwise conv: the planes [p0, p1) of all n * c, through the running
+ * thread's padded scratch planes (zero-padded once, before the parts run). */
+typedef struct dw_job {
+    const eg_x86_kernels *kn;
+    const geom *g;
+    const float *x, *w, *b;
+    float *y;
+    float *scratch; /* one block of 2 * ph * pw floats per thread */
+    int64_t ph, pw;
+    eg_dw d;
+} dw_job;
+
+static void dw_part(void *arg, int part, int nparts, int thread)
+{
+    const dw_job *j = arg;
+    const geom *g = j->g;
+    int64_t planes = g->n * g->c, p0 = planes * part / nparts, p1 = planes * (part + 1) / nparts;
+    float *pl = j->scratch + (int64_t)thread * 2 * j->ph * j->pw;
+    eg_dw d = j->d;
+    d.planes[0] = pl;
+    d.planes[1] = pl + j->ph * j->pw;
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t c = p % g->c;
+        eg_x86_plane_copy(j->kn, j->x + p * g->ih * g->iw, g->ih, g->iw, g->pt, g->pl, g->sw, pl,
+                          j->ph, j->pw);
+        d.w = j->w + c * g->kh * g->kw;
+        d.bias = j->b ? j->b[c] : 0.0f;
+        d.y = j->y + p * g->oh * g->ow;
+        j->kn->dw(&d);
+    }
+}
+
 static int conv_depthwise(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, const float *x,
                           const float *w, const float *b, float *y)
 {
@@ -176,34 +208,46 @@ static int conv_depthwise(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, c
     int64_t ow_v = (g->ow + kn->vw - 1) / kn->vw * kn->vw;
     int64_t pw = ow_v + (g->kw - 1) * g->dw / g->sw + 1;
     int64_t ph = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
-    float *pl = eg_scratch(k, (size_t)(2 * ph * pw) * sizeof *pl);
+    /* Split by planes when there is enough work for more than one part. */
+    int64_t macs = g->n * g->c * g->oh * g->ow * g->kh * g->kw, parts = macs / EG_PAR_MIN_MACS;
+    int64_t threads = eg_threads(k);
+    parts = parts > EG_PAR_PARTS_PER_THREAD * threads ? EG_PAR_PARTS_PER_THREAD * threads : parts;
+    parts = parts > g->n * g->c ? g->n * g->c : parts;
+    parts = parts < 1 || threads < 2 ? 1 : parts;
+    threads = parts > 1 ? threads : 1;
+    float *pl = eg_scratch(k, (size_t)(threads * 2 * ph * pw) * sizeof *pl);
     if (!pl)
         return EMBER_ENOMEM;
-    eg_dw d = {.planes = {pl, pl + ph * pw},
-               .pw = pw,
-               .oh = g->oh,
-               .ow = g->ow,
-               .kh = g->kh,
-               .kw = g->kw,
-               .sh = g->sh,
-               .sw = g->sw,
-               .dh = g->dh,
-               .dw = g->dw,
-               .act = eg_x86_kernel_act(nd->act),
-               .alpha = nd->act_alpha,
-               .beta = nd->act_beta};
-    memset(pl, 0, (size_t)(2 * ph * pw) * sizeof *pl);
-    for (int64_t ni = 0; ni < g->n; ni++) {
-        for (int64_t c = 0; c < g->c; c++) {
-            eg_x86_plane_copy(kn, x + (ni * g->c + c) * g->ih * g->iw, g->ih, g->iw, g->pt, g->pl,
-                              g->sw, pl, ph, pw);
-            d.w = w + c * g->kh * g->kw;
-            d.bias = b ? b[c] : 0.0f;
-            d.y = y + (ni * g->c + c) * g->oh * g->ow;
-            kn->dw(&d);
-        }
-    }
+    memset(pl, 0, (size_t)(threads * 2 * ph * pw) * sizeof *pl);
+    dw_job j = {.kn = kn,
+                .g = g,
+                .x = x,
+                .w = w,
+                .b = b,
+                .y = y,
+                .scratch = pl,
+                .ph = ph,
+                .pw = pw,
+                .d = {.pw = pw,
+                      .oh = g->oh,
+                      .ow = g->ow,
+                      .kh = g->kh,
+                      .kw = g->kw,
+                      .sh = g->sh,
+                      .sw = g->sw,
+                      .dh = g->dh,
+                      .dw = g->dw,
+                      .act = eg_x86_kernel_act(nd->act),
+                      .alpha = nd->act_alpha,
+                      .beta = nd->act_beta}};
+    eg_parallel(k, dw_part, &j, (int)parts);
     return 0;
+}
+
+/* a / b rounded up, for any sign of a and b > 0. */
+static int64_t cdiv(int64_t a, int64_t b)
+{
+    return a >= 0 ? (a + b - 1) / b : -(-a / b);
 }
 
 /* im2col rows of one band of output columns [j0, j1) for group gi of image ni. */
@@ -234,16 +278,55 @@ static void band_fill(const geom *g, const float *xg, float *buf, int64_t j0, in
                             memcpy(o + lo, xr + ox + lo + off, (size_t)(hi - lo) * sizeof *o);
                             memset(o + hi, 0, (size_t)(cnt - hi) * sizeof *o);
                         } else {
-                            for (int64_t t = 0; t < cnt; t++) {
-                                int64_t ix = (ox + t) * g->sw + off;
-                                o[t] = ix >= 0 && ix < g->iw ? xr[ix] : 0.0f;
-                            }
+                            /* Input column (ox + t) * sw + off is inside for t in [lo, hi). */
+                            int64_t lo = cdiv(-off, g->sw) - ox, hi = cdiv(g->iw - off, g->sw) - ox;
+                            lo = lo < 0 ? 0 : lo > cnt ? cnt : lo;
+                            hi = hi < lo ? lo : hi > cnt ? cnt : hi;
+                            int64_t x0 = ox * g->sw + off;
+                            memset(o, 0, (size_t)lo * sizeof *o);
+                            for (int64_t t = lo; t < hi; t++)
+                                o[t] = xr[x0 + t * g->sw];
+                            memset(o + hi, 0, (size_t)(cnt - hi) * sizeof *o);
                         }
                     }
                     j += cnt;
                 }
             }
         }
+    }
+}
+
+/* The banded im2col GEMMs of a conv: unit u is band u % nbands of group (u / nbands) % group
+ * of image u / nbands / group. */
+typedef struct band_job {
+    const eg_x86_kernels *kn;
+    const geom *g;
+    const float *x, *wp, *bias;
+    float *y;
+    int64_t per, nb, nbands;
+    float *buf; /* one band buffer of kk * nb floats per thread */
+    eg_gemm p;  /* m, k, ldc and the activation set */
+} band_job;
+
+static void band_part(void *arg, int part, int nparts, int thread)
+{
+    const band_job *j = arg;
+    const geom *g = j->g;
+    int64_t ohw = g->oh * g->ow, units = g->n * g->group * j->nbands;
+    int64_t u0 = units * part / nparts, u1 = units * (part + 1) / nparts;
+    float *buf = j->buf + thread * j->p.k * j->nb;
+    eg_gemm p = j->p;
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t band = u % j->nbands, gi = u / j->nbands % g->group, ni = u / j->nbands / g->group;
+        int64_t j0 = band * j->nb, j1 = j0 + j->nb < ohw ? j0 + j->nb : ohw;
+        band_fill(g, j->x + (ni * g->c + gi * g->cg) * g->ih * g->iw, buf, j0, j1);
+        p.ap = j->wp + gi * j->per;
+        p.bias_row = j->bias ? j->bias + gi * g->mg : NULL;
+        p.b = buf;
+        p.ldb = j1 - j0;
+        p.n = j1 - j0;
+        p.c = j->y + (ni * g->m + gi * g->mg) * ohw + j0;
+        j->kn->gemm(&p);
     }
 }
 
@@ -291,7 +374,7 @@ static int conv_shifted(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, con
                                xg + (c * g->ih + iy) * g->iw + c0, (size_t)(c1 - c0) * sizeof *xp);
             p.ap = wp + gi * per;
             p.bias_row = bias ? bias + gi * g->mg : NULL;
-            kn->gemm(&p);
+            eg_x86_gemm_par(k, kn, &p);
             float *yg = y + (ni * g->m + gi * g->mg) * g->oh * g->ow;
             for (int64_t r = 0; r < g->mg * g->oh; r++)
                 memcpy(yg + r * g->ow, yp + r * pwp, (size_t)g->ow * sizeof *yg);
@@ -339,16 +422,6 @@ int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
         int rc2 = conv_shifted(k, kn, &g, X, wp, per, B, y);
         return rc2 ? rc2 : eg_x86_finish_act(k);
     }
-    int64_t nb = ohw;
-    float *buf = NULL;
-    if (!pointwise) {
-        int64_t step = 2 * kn->vw;
-        nb = BAND_FLOATS / kk / step * step;
-        nb = nb < step ? step : nb;
-        nb = nb > ohw ? ohw : nb;
-        if (!(buf = eg_scratch(k, (size_t)(kk * nb) * sizeof *buf)))
-            return EMBER_ENOMEM;
-    }
     eg_gemm p = {.m = g.mg,
                  .k = kk,
                  .ldc = ohw,
@@ -366,19 +439,36 @@ int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
                 p.ldb = ihw;
                 p.n = ohw;
                 p.c = yg;
-                kn->gemm(&p);
-                continue;
-            }
-            for (int64_t j0 = 0; j0 < ohw; j0 += nb) {
-                int64_t j1 = j0 + nb < ohw ? j0 + nb : ohw;
-                band_fill(&g, xg, buf, j0, j1);
-                p.b = buf;
-                p.ldb = j1 - j0;
-                p.n = j1 - j0;
-                p.c = yg + j0;
-                kn->gemm(&p);
+                eg_x86_gemm_par(k, kn, &p);
             }
         }
+    }
+    if (!pointwise) {
+        /* Bands of im2col columns, shared out whole between the threads, each with its own
+         * band buffer. */
+        int64_t step = 2 * kn->vw, nb = BAND_FLOATS / kk / step * step;
+        nb = nb < step ? step : nb;
+        nb = nb > ohw ? ohw : nb;
+        band_job j = {.kn = kn,
+                      .g = &g,
+                      .x = X,
+                      .y = y,
+                      .wp = wp,
+                      .per = per,
+                      .bias = B,
+                      .nb = nb,
+                      .nbands = (ohw + nb - 1) / nb,
+                      .p = p};
+        int64_t units = g.n * g.group * j.nbands, threads = eg_threads(k);
+        int64_t parts = g.n * g.m * ohw * kk / EG_PAR_MIN_MACS;
+        parts =
+            parts > EG_PAR_PARTS_PER_THREAD * threads ? EG_PAR_PARTS_PER_THREAD * threads : parts;
+        parts = parts > units ? units : parts;
+        parts = parts < 1 || threads < 2 ? 1 : parts;
+        threads = parts > 1 ? threads : 1;
+        if (!(j.buf = eg_scratch(k, (size_t)(threads * kk * nb) * sizeof *j.buf)))
+            return EMBER_ENOMEM;
+        eg_parallel(k, band_part, &j, (int)parts);
     }
     return eg_x86_finish_act(k);
 }

@@ -3,7 +3,8 @@
  * HardSwish of one, on the x86 kernels; other types, arities and operators go to the
  * reference.
  *
- * Broadcasting walks rows of the last dimension as the reference does (ku_iter); each row is
+ * Broadcasting walks rows of the innermost dimensions (merged while both operands walk them
+ * as one, so a per-channel operand gives rows of a whole plane) with ku_iter; each row is
  * one call of the level's vector row kernel, which handles an operand that is contiguous or
  * repeated (stride 1 or 0) and falls back to a scalar walk for other strides. Results equal
  * the reference's bit for bit: IEEE float add, sub, mul and div round the same as the
@@ -28,10 +29,25 @@ int eg_x86_binary_run(eg_kctx *k, const eg_x86_kernels *kn, int op)
     const ember_tensor *ops[2] = {a, b};
     ku_iter it;
     ku_iter_init(&it, r, odims, 2, ops);
-    int64_t n = ku_count(r, odims), row = r ? odims[r - 1] : 1;
-    int64_t sa = r ? it.strides[0][r - 1] : 0, sb = r ? it.strides[1][r - 1] : 0;
-    if (r)
-        it.dims[r - 1] = 1;
+    int64_t n = ku_count(r, odims);
+    /* Merge the innermost dimensions while each operand walks them as one (a per-channel
+     * operand of [N, C, H, W] * [1, C, 1, 1] gives rows of H * W with stride 0), so rows are
+     * as long as they can be. */
+    while (it.rank >= 2) {
+        int d = it.rank - 1;
+        if (it.strides[0][d - 1] != it.strides[0][d] * it.dims[d] ||
+            it.strides[1][d - 1] != it.strides[1][d] * it.dims[d])
+            break;
+        it.dims[d - 1] *= it.dims[d];
+        it.strides[0][d - 1] = it.strides[0][d];
+        it.strides[1][d - 1] = it.strides[1][d];
+        it.rank--;
+    }
+    int rr = it.rank;
+    int64_t row = rr ? it.dims[rr - 1] : 1;
+    int64_t sa = rr ? it.strides[0][rr - 1] : 0, sb = rr ? it.strides[1][rr - 1] : 0;
+    if (rr)
+        it.dims[rr - 1] = 1;
     const float *A = a->data, *B = b->data;
     /* Same shapes, or one side a single value: the whole tensor is one row. */
     if (n > 0 && (ember_tensor_count(a) == n || ember_tensor_count(a) == 1) &&

@@ -6,11 +6,70 @@
  * read in place when row-major, or packed into scratch when Gemm transposes it. The left
  * operand is read in place through strides (so transA costs nothing). Gemm's C is fused as a
  * per-column bias when it is a row vector and beta is 1; other Gemm forms use the reference.
+ * Every GEMM of the x86 drivers goes through eg_x86_gemm_par, which splits a large one across
+ * the session's threads.
  */
 #include <stdlib.h>
 
 #include "../ref/kutil.h"
 #include "x86ops.h"
+
+typedef struct gemm_split {
+    const eg_x86_kernels *kn;
+    const eg_gemm *p;
+    int rows;     /* split rows (else columns) */
+    int64_t unit; /* rows or columns per block: parts start on block boundaries */
+} gemm_split;
+
+static void gemm_part(void *arg, int part, int nparts, int thread)
+{
+    (void)thread;
+    const gemm_split *sp = arg;
+    eg_gemm q = *sp->p;
+    int64_t total = sp->rows ? q.m : q.n, blocks = (total + sp->unit - 1) / sp->unit;
+    int64_t start = blocks * part / nparts * sp->unit;
+    int64_t end = blocks * (part + 1) / nparts * sp->unit;
+    end = end < total ? end : total;
+    if (start >= end)
+        return;
+    if (sp->rows) {
+        q.m = end - start;
+        if (q.ap)
+            q.ap += start * q.k; /* start is a multiple of EG_MR: whole packed blocks */
+        else
+            q.a += start * q.ars;
+        q.c += start * q.ldc;
+        if (q.bias_row)
+            q.bias_row += start;
+    } else {
+        q.n = end - start;
+        if (q.bp)
+            q.bp += start / EG_NP * EG_NP * q.k; /* start is a multiple of EG_NP: whole panels */
+        else
+            q.b += start;
+        q.c += start;
+        if (q.bias_col)
+            q.bias_col += start;
+    }
+    sp->kn->gemm(&q);
+}
+
+void eg_x86_gemm_par(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p)
+{
+    int64_t macs = p->m * p->n * p->k, parts = macs / EG_PAR_MIN_MACS;
+    int threads = eg_threads(k);
+    int64_t nr = 2 * kn->vw;
+    gemm_split sp = {kn, p, p->m >= p->n, 0};
+    sp.unit = sp.rows ? EG_MR : nr > EG_NP ? nr : EG_NP;
+    int64_t blocks = ((sp.rows ? p->m : p->n) + sp.unit - 1) / sp.unit;
+    parts = parts > blocks ? blocks : parts;
+    parts = parts > EG_PAR_PARTS_PER_THREAD * threads ? EG_PAR_PARTS_PER_THREAD * threads : parts;
+    if (threads < 2 || parts < 2) {
+        kn->gemm(p);
+        return;
+    }
+    eg_parallel(k, gemm_part, &sp, (int)parts);
+}
 
 static int pack_const_b(eg_node *n, const eg_graph *g, int trans, ember_err *err)
 {
@@ -90,7 +149,7 @@ int eg_x86_gemm_run(eg_kctx *k, const eg_x86_kernels *kn)
         eg_pack_b(bp, b->data, kk, n, 1, kk);
         p.bp = bp;
     }
-    kn->gemm(&p);
+    eg_x86_gemm_par(k, kn, &p);
     return eg_x86_finish_act(k);
 }
 
@@ -124,6 +183,6 @@ int eg_x86_matmul_run(eg_kctx *k, const eg_x86_kernels *kn)
         p.b = b->data;
         p.ldb = n;
     }
-    kn->gemm(&p);
+    eg_x86_gemm_par(k, kn, &p);
     return 0;
 }

@@ -26,6 +26,16 @@ static int maxpool_avx2(eg_kctx *k)
     return eg_x86_maxpool_run(k, &eg_x86_avx2);
 }
 
+static int gap_avx2(eg_kctx *k)
+{
+    return eg_x86_global_avgpool_run(k, &eg_x86_avx2);
+}
+
+static int gap_avx512(eg_kctx *k)
+{
+    return eg_x86_global_avgpool_run(k, &eg_x86_avx512);
+}
+
 static int conv_avx512(eg_kctx *k)
 {
     return eg_x86_conv_run(k, &eg_x86_avx512);
@@ -151,6 +161,7 @@ const eg_fast_op eg_ops_x86_avx2[] = {
     {{"Gemm", "", gemm_avx2}, eg_x86_gemm_prepare, EG_CPU_AVX2, 1},
     {{"MatMul", "", matmul_avx2}, eg_x86_matmul_prepare, EG_CPU_AVX2, 0},
     {{"MaxPool", "", maxpool_avx2}, NULL, EG_CPU_AVX2, 0},
+    {{"GlobalAveragePool", "", gap_avx2}, NULL, EG_CPU_AVX2, 0},
     {{"Add", "", add_avx2}, NULL, EG_CPU_AVX2, 0},
     {{"Sub", "", sub_avx2}, NULL, EG_CPU_AVX2, 0},
     {{"Mul", "", mul_avx2}, NULL, EG_CPU_AVX2, 0},
@@ -169,6 +180,7 @@ const eg_fast_op eg_ops_x86_avx512[] = {
     {{"Gemm", "", gemm_avx512}, eg_x86_gemm_prepare, EG_CPU_AVX512, 1},
     {{"MatMul", "", matmul_avx512}, eg_x86_matmul_prepare, EG_CPU_AVX512, 0},
     {{"MaxPool", "", maxpool_avx512}, NULL, EG_CPU_AVX512, 0},
+    {{"GlobalAveragePool", "", gap_avx512}, NULL, EG_CPU_AVX512, 0},
     {{"Add", "", add_avx512}, NULL, EG_CPU_AVX512, 0},
     {{"Sub", "", sub_avx512}, NULL, EG_CPU_AVX512, 0},
     {{"Mul", "", mul_avx512}, NULL, EG_CPU_AVX512, 0},

@@ -1,6 +1,6 @@
 /*
- * MaxPool (float32, 2-D, without the Indices output) on the x86 kernels; other pools and
- * forms go to the reference.
+ * MaxPool (float32, 2-D, without the Indices output) and GlobalAveragePool (float32) on the
+ * x86 kernels; other pools and forms go to the reference.
  *
  * Each plane is copied once into scratch padded with -inf (even and odd columns apart for
  * horizontal stride 2), so every window is a run of contiguous vector maxima with no bounds
@@ -98,5 +98,28 @@ int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn)
         d.y = y + p * d.oh * d.ow;
         kn->maxpool(&d);
     }
+    return 0;
+}
+
+/* Each plane's mean from the level's vector sum (float lanes, where the reference sums in
+ * double: the results differ by rounding only). */
+int eg_x86_global_avgpool_run(eg_kctx *k, const eg_x86_kernels *kn)
+{
+    const ember_tensor *x = eg_in(k, 0);
+    if (!x || x->dtype != EMBER_DT_FLOAT || x->rank < 3)
+        return eg_run_reference(k);
+    int64_t odims[EMBER_MAX_RANK], sz = 1;
+    for (int i = 0; i < x->rank; i++) {
+        odims[i] = i < 2 ? x->dims[i] : 1;
+        sz *= i < 2 ? 1 : x->dims[i];
+    }
+    if (sz < 1)
+        return eg_run_reference(k);
+    float *y = eg_out(k, 0, EMBER_DT_FLOAT, x->rank, odims);
+    if (!y)
+        return EMBER_ENOMEM;
+    const float *X = x->data;
+    for (int64_t p = 0; p < x->dims[0] * x->dims[1]; p++)
+        y[p] = kn->sum(X + p * sz, sz) / (float)sz;
     return 0;
 }

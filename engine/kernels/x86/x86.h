@@ -15,6 +15,9 @@
 
 #define EG_MR 6  /* rows of the micro-kernel's register tile */
 #define EG_NP 16 /* columns of one packed-B panel */
+/* Floats of B in one column tile of the GEMM (k rows of the tile's columns): 256 KiB, to stay
+ * in L2 while every row block of A passes over it. */
+#define EG_GEMM_TILE_FLOATS (64 * 1024)
 
 /* One C[m, n] = A[m, k] * B[k, n] (+ bias) with a fused activation. A is packed (ap) or
  * strided (a(i, p) = a[i * ars + p * acs]); B is packed (bp) or row-major (b(p, j) =
@@ -70,6 +73,8 @@ typedef struct eg_x86_kernels {
     void (*unary)(int op, float *y, const float *x, int64_t n, float alpha, float beta);
     /* ev[t / 2] = src[t] for even t < n, od[t / 2] = src[t] for odd t. */
     void (*deinterleave)(const float *src, int64_t n, float *ev, float *od);
+    /* x[0] + ... + x[n - 1], summed in float lanes (the order differs from a scalar loop). */
+    float (*sum)(const float *x, int64_t n);
 } eg_x86_kernels;
 
 extern const eg_x86_kernels eg_x86_avx2;

@@ -14,7 +14,19 @@ int eg_x86_gemm_run(eg_kctx *k, const eg_x86_kernels *kn);
 int eg_x86_matmul_prepare(eg_node *n, const eg_graph *g, ember_err *err);
 int eg_x86_matmul_run(eg_kctx *k, const eg_x86_kernels *kn);
 
+/* Fewest multiply-accumulates worth one part of a node split across threads (eg_parallel),
+ * and most parts per thread: threads take parts as they come free, so a few per thread
+ * balance the load when one thread is slow to get a CPU. */
+#define EG_PAR_MIN_MACS (128 * 1024)
+#define EG_PAR_PARTS_PER_THREAD 4
+
+/* kn->gemm(p), split into parts for the session's threads (eg_parallel) when p is big enough:
+ * by blocks of rows when C has at least as many rows as columns, else by column panels. Each
+ * element of C is computed exactly as by one kn->gemm call. */
+void eg_x86_gemm_par(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p);
+
 int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn);
+int eg_x86_global_avgpool_run(eg_kctx *k, const eg_x86_kernels *kn);
 int eg_x86_binary_run(eg_kctx *k, const eg_x86_kernels *kn, int op);
 int eg_x86_unary_run(eg_kctx *k, const eg_x86_kernels *kn, int op);
 int eg_x86_pow_run(eg_kctx *k, const eg_x86_kernels *kn);

@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ember/engine.h>
 
+#include "../../../engine/kernels/x86/x86ops.h"
 #include "../engine/onnx_builder.h"
 #include "cpu.h"
 #include "model.h"
@@ -130,7 +132,9 @@ static void check_case(kcase *c)
     ember_tensor rs, fs;
     float *ref = run_at(c, EG_CPU_REF, &rs);
     int64_t n = ember_tensor_count(&rs);
-    for (int level = EG_CPU_AVX2; level <= eg_cpu_detect(); level++) {
+    for (int level = EG_CPU_REF + 1; level < EG_CPU_COUNT; level++) {
+        if (!eg_cpu_supported(level))
+            continue;
         float *fast = run_at(c, level, &fs);
         ck_assert_int_eq(fs.rank, rs.rank);
         for (int d = 0; d < rs.rank; d++)
@@ -403,6 +407,36 @@ START_TEST(matmul_matches_reference)
 }
 END_TEST
 
+/* B wider than one GEMM column tile (EG_GEMM_TILE_FLOATS / k columns), packed at load and
+ * read in place, so C is written across several tiles with a partial last one. */
+START_TEST(gemm_crosses_column_tiles)
+{
+    rng_state = 6060u;
+    for (int bconst = 0; bconst < 2; bconst++) {
+        kcase c;
+        memset(&c, 0, sizeof c);
+        c.op = "MatMul";
+        int64_t kk = 600, n = 3 * (EG_GEMM_TILE_FLOATS / kk) + 7;
+        int64_t ad[2] = {13, kk}, bd[2] = {kk, n}, yd[2] = {-1, -1};
+        c.packed = bconst;
+        c.slack = (int)kk;
+        tb_model *t = tb_new(13);
+        add_input(t, &c, "a", 2, ad);
+        if (bconst)
+            add_const(t, "b", 2, bd);
+        else
+            add_input(t, &c, "b", 2, bd);
+        tb_node(t, "MatMul", "a,b", "y");
+        tb_output(t, "y", F32, 2, yd);
+        c.len = tb_pack(t, &c.buf);
+        tb_free(t);
+        snprintf(c.what, sizeof c.what, "MatMul [13,%lld] x [%lld,%lld]%s", (long long)kk,
+                 (long long)kk, (long long)n, bconst ? " const" : "");
+        check_case(&c);
+    }
+}
+END_TEST
+
 static void maxpool_case(void)
 {
     kcase c;
@@ -558,20 +592,279 @@ START_TEST(pow_matches_reference)
 }
 END_TEST
 
+/* Per-channel broadcasts as in squeeze-and-excitation blocks: [N, C, H, W] op [1, C, 1, 1]
+ * (or [C, 1, 1], or [N, C, 1, 1]), either side first, whose rows merge into whole planes. */
+START_TEST(binary_per_channel_matches_reference)
+{
+    static const char *const ops[] = {"Mul", "Add", "Sub", "Div"};
+    rng_state = 4242u;
+    for (int i = 0; i < 24; i++) {
+        kcase c;
+        memset(&c, 0, sizeof c);
+        c.op = ops[i % 4];
+        int64_t n = rnd_in(1, 2), ch = rnd_in(1, 40);
+        int64_t xd[4] = {n, ch, rnd_in(1, 15), rnd_in(1, 15)}, yd[4] = {-1, -1, -1, -1};
+        int form = (int)rnd_in(0, 2), rs = form == 1 ? 3 : 4;
+        int64_t sd[4] = {form == 2 ? n : 1, ch, 1, 1}, sd3[3] = {ch, 1, 1};
+        int swap = rnd() % 2;
+        tb_model *t = tb_new(13);
+        if (swap)
+            add_input(t, &c, "a", rs, form == 1 ? sd3 : sd);
+        add_input(t, &c, swap ? "b" : "a", 4, xd);
+        if (!swap)
+            add_input(t, &c, "b", rs, form == 1 ? sd3 : sd);
+        tb_node(t, c.op, "a,b", "y");
+        tb_output(t, "y", F32, 4, yd);
+        c.len = tb_pack(t, &c.buf);
+        tb_free(t);
+        snprintf(c.what, sizeof c.what, "%s x[%lld,%lld,%lld,%lld] per-channel form %d swap %d",
+                 c.op, (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3], form,
+                 swap);
+        check_case(&c);
+    }
+}
+END_TEST
+
+/* GlobalAveragePool of rank 3 to 5 inputs, planes from 1 element to a few thousand (vector
+ * bodies, masked tails); the float sums must stay within rounding of the reference's double. */
+START_TEST(global_avgpool_matches_reference)
+{
+    rng_state = 777u;
+    for (int i = 0; i < 30; i++) {
+        kcase c;
+        memset(&c, 0, sizeof c);
+        c.op = "GlobalAveragePool";
+        int r = (int)rnd_in(3, 5);
+        int64_t xd[5] = {rnd_in(1, 2), rnd_in(1, 20), 1, 1, 1}, yd[5] = {-1, -1, -1, -1, -1};
+        for (int d = 2; d < r; d++)
+            xd[d] = rnd_in(1, r == 3 ? 3000 : r == 4 ? 60 : 12);
+        tb_model *t = tb_new(13);
+        add_input(t, &c, "x", r, xd);
+        tb_node(t, "GlobalAveragePool", "x", "y");
+        tb_output(t, "y", F32, r, yd);
+        c.len = tb_pack(t, &c.buf);
+        tb_free(t);
+        c.slack = 10;
+        snprintf(c.what, sizeof c.what, "GlobalAveragePool rank %d [%lld,%lld,%lld,%lld,%lld]", r,
+                 (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3],
+                 (long long)xd[4]);
+        check_case(&c);
+    }
+}
+END_TEST
+
+/* ---- threads ---- */
+
+/* Runs c at the top level on a session of `threads` threads (twice, as run_at does) and
+ * returns the output; *macs gets the run's multiply-accumulates. */
+static float *run_threads(const kcase *c, int threads, int64_t *ny, int64_t *macs)
+{
+    ember_model *m = load_at(c, eg_cpu_detect());
+    ember_session *s;
+    ember_err err = {{0}};
+    ember_tensor y;
+    ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int want = cpus >= 1 && threads > cpus ? (int)cpus : threads;
+    ck_assert_int_eq(ember_session_set_threads(s, threads, &err), want);
+    ck_assert_int_eq(ember_session_threads(s), want);
+    ember_session_count_macs(s, 1);
+    for (int r = 0; r < 2; r++)
+        ck_assert_msg(ember_session_run(s, c->in, c->nin, &y, 1, &err) == 0, "%s: %s", c->what,
+                      err.msg);
+    *macs = ember_session_macs(s);
+    *ny = ember_tensor_count(&y);
+    float *out = malloc((size_t)(*ny ? *ny : 1) * sizeof *out);
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, y.data, (size_t)*ny * sizeof *out);
+    ember_session_free(s);
+    ember_model_free(m);
+    return out;
+}
+
+/* The same bits from 1, 2 and 3 threads, on a node big enough to be split. */
+static void check_threads(kcase *c)
+{
+    int64_t n1, n2, macs;
+    float *one = run_threads(c, 1, &n1, &macs);
+    ck_assert_msg(macs >= 2 * EG_PAR_MIN_MACS, "%s: %lld MACs, too few to split", c->what,
+                  (long long)macs);
+    for (int t = 2; t <= 3; t++) {
+        float *more = run_threads(c, t, &n2, &macs);
+        ck_assert_int_eq(n1, n2);
+        ck_assert_msg(memcmp(one, more, (size_t)n1 * sizeof *one) == 0,
+                      "%s: %d threads differ from 1", c->what, t);
+        free(more);
+    }
+    free(one);
+    free(c->buf);
+    for (int i = 0; i < c->nin; i++)
+        free(c->in[i].data);
+}
+
+/* Convs through every GEMM path (pointwise split by columns and by rows, banded im2col,
+ * shifted stride 1), depthwise convs split by planes, and Gemm with packed and unpacked B,
+ * on 1 to 3 threads. */
+START_TEST(threads_give_identical_results)
+{
+    static const struct {
+        int64_t c, h, w, m, k, s, pad, group;
+    } convs[] = {
+        {64, 30, 30, 48, 1, 1, 0, 1},  /* pointwise, n > m: columns */
+        {64, 5, 5, 200, 1, 1, 0, 1},   /* pointwise, m > n: rows */
+        {16, 33, 31, 40, 3, 2, 1, 1},  /* strided: banded im2col */
+        {16, 20, 22, 24, 3, 1, 1, 1},  /* stride 1: shifted */
+        {33, 57, 41, 33, 3, 1, 1, 33}, /* depthwise: split by planes */
+        {37, 80, 60, 37, 3, 2, 1, 37}, /* depthwise, stride 2 */
+    };
+    rng_state = 1212u;
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+        kcase c;
+        memset(&c, 0, sizeof c);
+        c.op = "Conv";
+        int64_t xd[4] = {1, convs[i].c, convs[i].h, convs[i].w};
+        int64_t wd[4] = {convs[i].m, convs[i].c / convs[i].group, convs[i].k, convs[i].k};
+        int64_t bd[1] = {convs[i].m};
+        int64_t yd[4] = {-1, -1, -1, -1}, st[2] = {convs[i].s, convs[i].s};
+        int64_t pads[4] = {convs[i].pad, convs[i].pad, convs[i].pad, convs[i].pad};
+        tb_model *t = tb_new(13);
+        add_input(t, &c, "x", 4, xd);
+        add_const(t, "w", 4, wd);
+        add_const(t, "b", 1, bd);
+        tb_node(t, "Conv", "x,w,b", "p");
+        tb_attr_ints(t, "strides", 2, st);
+        tb_attr_ints(t, "pads", 4, pads);
+        tb_attr_int(t, "group", convs[i].group);
+        add_act(t, 1);
+        tb_output(t, "y", F32, 4, yd);
+        c.len = tb_pack(t, &c.buf);
+        tb_free(t);
+        snprintf(c.what, sizeof c.what, "threads: Conv case %zu", i);
+        check_threads(&c);
+    }
+    for (int bconst = 0; bconst < 2; bconst++) {
+        kcase c;
+        memset(&c, 0, sizeof c);
+        c.op = "Gemm";
+        /* B an input: more rows than columns, split by rows of strided A; B constant
+         * (packed): split by column panels. */
+        int64_t mm = bconst ? 37 : 150, nn = bconst ? 123 : 40;
+        int64_t ad[2] = {mm, 300}, bd[2] = {300, nn}, cd[1] = {nn}, yd[2] = {-1, -1};
+        tb_model *t = tb_new(13);
+        add_input(t, &c, "a", 2, ad);
+        if (bconst)
+            add_const(t, "b", 2, bd);
+        else
+            add_input(t, &c, "b", 2, bd);
+        add_const(t, "c", 1, cd);
+        tb_node(t, "Gemm", "a,b,c", "y");
+        tb_output(t, "y", F32, 2, yd);
+        c.len = tb_pack(t, &c.buf);
+        tb_free(t);
+        snprintf(c.what, sizeof c.what, "threads: Gemm B %s", bconst ? "const" : "input");
+        check_threads(&c);
+    }
+}
+END_TEST
+
+/* mobilenet_v2 from ../shared: the same output bits on 1 and 2 threads. */
+START_TEST(threads_mobilenet_v2_identical)
+{
+    const char *dir = getenv("EMBER_SHARED_MODELS");
+    char model[4096], input[4096];
+    snprintf(model, sizeof model, "%s/vision/mobilenet_v2.onnx", dir ? dir : "../shared/models");
+    snprintf(input, sizeof input, "%s/vision/mobilenet_v2.ref/input_0.npy",
+             dir ? dir : "../shared/models");
+    if (access(model, R_OK) != 0 || access(input, R_OK) != 0) {
+        printf("skipping mobilenet_v2 on threads: %s is absent (it comes with ../shared)\n", model);
+        return;
+    }
+    ember_model *m;
+    ember_err err = {{0}};
+    ck_assert_msg(ember_model_load(model, &m, &err) == 0, "%s", err.msg);
+    /* Inputs of the model's shape from the generator: values need not be real pictures. */
+    const ember_io_info *info = ember_model_input(m, 0);
+    ember_tensor x = {.dtype = F32, .rank = info->rank};
+    for (int d = 0; d < info->rank; d++)
+        x.dims[d] = info->dims[d] < 0 ? 1 : info->dims[d];
+    x.data = rnd_floats(ember_tensor_count(&x));
+    float *out[2];
+    int64_t ny = 0;
+    for (int t = 0; t < 2; t++) {
+        ember_session *s;
+        ember_tensor y;
+        ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+        ck_assert_int_ge(ember_session_set_threads(s, t + 1, &err), 1);
+        ck_assert_msg(ember_session_run(s, &x, 1, &y, 1, &err) == 0, "%s", err.msg);
+        ny = ember_tensor_count(&y);
+        out[t] = malloc((size_t)ny * sizeof *out[t]);
+        ck_assert_ptr_nonnull(out[t]);
+        memcpy(out[t], y.data, (size_t)ny * sizeof *out[t]);
+        ember_session_free(s);
+    }
+    ck_assert(memcmp(out[0], out[1], (size_t)ny * sizeof *out[0]) == 0);
+    free(out[0]);
+    free(out[1]);
+    free(x.data);
+    ember_model_free(m);
+}
+END_TEST
+
+/* Thread counts are clamped to 1..CPUs online and EMBER_SESSION_MAX_THREADS; back to 1 stops
+ * the helpers. */
+START_TEST(set_threads_clamps)
+{
+    kcase c;
+    memset(&c, 0, sizeof c);
+    int64_t xd[2] = {2, 3}, yd[2] = {-1, -1};
+    tb_model *t = tb_new(13);
+    add_input(t, &c, "x", 2, xd);
+    tb_node(t, "Relu", "x", "y");
+    tb_output(t, "y", F32, 2, yd);
+    c.len = tb_pack(t, &c.buf);
+    tb_free(t);
+    ember_model *m;
+    ember_session *s;
+    ember_err err = {{0}};
+    ck_assert_int_eq(ember_model_load_mem(c.buf, c.len, &m, &err), 0);
+    ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int most = cpus < 1 || cpus > EMBER_SESSION_MAX_THREADS ? EMBER_SESSION_MAX_THREADS : (int)cpus;
+    ck_assert_int_eq(ember_session_threads(s), 1);
+    ck_assert_int_eq(ember_session_set_threads(s, 0, &err), 1);
+    ck_assert_int_eq(ember_session_set_threads(s, -5, &err), 1);
+    ck_assert_int_eq(ember_session_set_threads(s, EMBER_SESSION_MAX_THREADS + 1, &err), most);
+    ck_assert_int_eq(ember_session_threads(s), most);
+    ember_tensor y;
+    ck_assert_int_eq(ember_session_run(s, c.in, 1, &y, 1, &err), 0);
+    ck_assert_int_eq(ember_session_set_threads(s, 1, &err), 1);
+    ck_assert_int_eq(ember_session_threads(s), 1);
+    ck_assert_int_eq(ember_session_run(s, c.in, 1, &y, 1, &err), 0);
+    ember_session_free(s);
+    ember_model_free(m);
+    free(c.buf);
+    free(c.in[0].data);
+}
+END_TEST
+
 START_TEST(ember_cpu_picks_the_level)
 {
     int top = eg_cpu_detect();
     ck_assert_int_ge(top, EG_CPU_REF);
-    ck_assert_int_le(top, EG_CPU_AVX512);
+    ck_assert_int_lt(top, EG_CPU_COUNT);
+    ck_assert(eg_cpu_supported(top) && eg_cpu_supported(EG_CPU_REF));
     unsetenv("EMBER_CPU");
     ck_assert_int_eq(eg_cpu_level(), top);
     setenv("EMBER_CPU", "ref", 1);
     ck_assert_int_eq(eg_cpu_level(), EG_CPU_REF);
     ck_assert_ptr_null(eg_op_fast(eg_op_find("", "Conv")));
     setenv("EMBER_CPU", "avx2", 1);
-    ck_assert_int_eq(eg_cpu_level(), top < EG_CPU_AVX2 ? top : EG_CPU_AVX2);
-    /* A level the CPU lacks, or a name that means nothing, cannot lower or raise it. */
+    ck_assert_int_eq(eg_cpu_level(), eg_cpu_supported(EG_CPU_AVX2) ? EG_CPU_AVX2 : top);
+    /* A level the CPU lacks (above it or of another architecture), or a name that means
+     * nothing, cannot lower or raise it. */
     setenv("EMBER_CPU", "avx512", 1);
+    ck_assert_int_eq(eg_cpu_level(), top);
+    setenv("EMBER_CPU", "neon", 1);
     ck_assert_int_eq(eg_cpu_level(), top);
     setenv("EMBER_CPU", "sse9", 1);
     ck_assert_int_eq(eg_cpu_level(), top);
@@ -587,6 +880,13 @@ START_TEST(ember_cpu_picks_the_level)
     /* Operators without optimized kernels always resolve to the reference. */
     ck_assert_ptr_null(eg_op_fast(eg_op_find("", "Softmax")));
     ck_assert_str_eq(eg_cpu_name(EG_CPU_AVX512), "avx512");
+    ck_assert_str_eq(eg_cpu_name(EG_CPU_NEON), "neon");
+#if defined(__aarch64__)
+    ck_assert_int_eq(top, EG_CPU_NEON); /* mandatory in ARMv8-A */
+    ck_assert(!eg_cpu_supported(EG_CPU_AVX2) && !eg_cpu_supported(EG_CPU_AVX512));
+#else
+    ck_assert(!eg_cpu_supported(EG_CPU_NEON));
+#endif
     ck_assert_ptr_null(eg_cpu_name(99));
 }
 END_TEST
@@ -606,16 +906,25 @@ static Suite *kernels_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, gemm_matches_reference);
     tcase_add_test(tc, matmul_matches_reference);
+    tcase_add_test(tc, gemm_crosses_column_tiles);
     suite_add_tcase(s, tc);
     tc = tcase_create("pool");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, maxpool_matches_reference);
+    tcase_add_test(tc, global_avgpool_matches_reference);
     suite_add_tcase(s, tc);
     tc = tcase_create("elementwise");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, binary_matches_reference, 0, 6);
+    tcase_add_test(tc, binary_per_channel_matches_reference);
     tcase_add_loop_test(tc, unary_matches_reference, 0, 3);
     tcase_add_test(tc, pow_matches_reference);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("threads");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, threads_give_identical_results);
+    tcase_add_test(tc, threads_mobilenet_v2_identical);
+    tcase_add_test(tc, set_threads_clamps);
     suite_add_tcase(s, tc);
     return s;
 }
