@@ -283,24 +283,14 @@ static int run(const emberctl *ctl, int argc, char **argv)
 
     ember_err err = {{0}};
     ember_model *m = NULL;
-    if (ember_model_load(model_path, &m, &err) != 0) {
-        emberctl_error("%s", err.msg);
+    const char *files[BENCH_MAX_IO] = {0};
+    if (emberctl_load_model("bench", model_path, inputs, ninputs, BENCH_MAX_IO, &m, files) != 0)
         return EMBERCTL_EXIT_USAGE;
-    }
     int nin = ember_model_ninputs(m), nout = ember_model_noutputs(m);
     int rc = EMBERCTL_EXIT_USAGE;
-    const char *files[BENCH_MAX_IO] = {0};
     ember_tensor in[BENCH_MAX_IO] = {{0}}, out[BENCH_MAX_IO];
     ember_session *s = NULL;
     double *ms = NULL;
-    if (nin > BENCH_MAX_IO || nout > BENCH_MAX_IO) {
-        emberctl_error("%s: more than %d inputs or outputs", model_path, BENCH_MAX_IO);
-        goto done;
-    }
-    int next = 0;
-    for (int i = 0; i < ninputs; i++)
-        if (emberctl_assign_input("bench", m, inputs[i], &next, files) != 0)
-            goto done;
     uint64_t seed = 0x656D626572ull; /* "ember": fixed so generated inputs never change */
     for (int i = 0; i < nin; i++) {
         if (!files[i]) {

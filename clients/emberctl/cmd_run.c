@@ -85,23 +85,13 @@ static int run(const emberctl *ctl, int argc, char **argv)
 
     ember_err err = {{0}};
     ember_model *m = NULL;
-    if (ember_model_load(model_path, &m, &err) != 0) {
-        emberctl_error("%s", err.msg);
+    const char *files[RUN_MAX_IO] = {0};
+    if (emberctl_load_model("run", model_path, inputs, ninputs, RUN_MAX_IO, &m, files) != 0)
         return EMBERCTL_EXIT_USAGE;
-    }
     int nin = ember_model_ninputs(m), nout = ember_model_noutputs(m);
     int rc = EMBERCTL_EXIT_USAGE;
-    const char *files[RUN_MAX_IO] = {0};
     ember_tensor in[RUN_MAX_IO] = {{0}}, out[RUN_MAX_IO];
     ember_session *s = NULL;
-    if (nin > RUN_MAX_IO || nout > RUN_MAX_IO) {
-        emberctl_error("%s: more than %d inputs or outputs", model_path, RUN_MAX_IO);
-        goto done;
-    }
-    int next = 0;
-    for (int i = 0; i < ninputs; i++)
-        if (emberctl_assign_input("run", m, inputs[i], &next, files) != 0)
-            goto done;
     for (int i = 0; i < nin; i++) {
         if (!files[i]) {
             emberctl_usage_error("run", "no file for input '%s' (%d inputs needed)",

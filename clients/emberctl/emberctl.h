@@ -103,4 +103,11 @@ int emberctl_read_file(const char *path, size_t max, char **out, size_t *len);
 int emberctl_assign_input(const char *cmd, const ember_model *m, const char *arg, int *next,
                           const char **files);
 
+/* Load the model at path for command cmd and map its -i arguments (inputs[0..ninputs)) onto
+ * files[] (cap slots, zeroed by the caller) with emberctl_assign_input. On success *out is
+ * the caller's to ember_model_free; on failure prints why, leaves *out NULL and returns
+ * EMBERCTL_EXIT_USAGE (also for a model with more than cap inputs or outputs). */
+int emberctl_load_model(const char *cmd, const char *path, const char *const *inputs,
+                        int ninputs, int cap, ember_model **out, const char **files);
+
 #endif

@@ -1,7 +1,7 @@
 /*
- * Mapping -i [NAME=]FILE arguments onto a model's inputs, shared by the commands that run
- * the engine in-process (run, bench). A plain FILE fills the first input not yet given; NAME=
- * picks one by name; each input may be given once.
+ * Loading a model and mapping -i [NAME=]FILE arguments onto its inputs, shared by the
+ * commands that run the engine in-process (run, bench). A plain FILE fills the first input
+ * not yet given; NAME= picks one by name; each input may be given once.
  */
 #include <string.h>
 
@@ -34,5 +34,31 @@ int emberctl_assign_input(const char *cmd, const ember_model *m, const char *arg
     if (files[idx])
         return emberctl_usage_error(cmd, "input '%s' given twice", ember_model_input(m, idx)->name);
     files[idx] = arg;
+    return 0;
+}
+
+int emberctl_load_model(const char *cmd, const char *path, const char *const *inputs,
+                        int ninputs, int cap, ember_model **out, const char **files)
+{
+    ember_err err = {{0}};
+    ember_model *m;
+    *out = NULL;
+    if (ember_model_load(path, &m, &err) != 0) {
+        emberctl_error("%s", err.msg);
+        return EMBERCTL_EXIT_USAGE;
+    }
+    if (ember_model_ninputs(m) > cap || ember_model_noutputs(m) > cap) {
+        emberctl_error("%s: more than %d inputs or outputs", path, cap);
+        ember_model_free(m);
+        return EMBERCTL_EXIT_USAGE;
+    }
+    int next = 0;
+    for (int i = 0; i < ninputs; i++) {
+        if (emberctl_assign_input(cmd, m, inputs[i], &next, files) != 0) {
+            ember_model_free(m);
+            return EMBERCTL_EXIT_USAGE;
+        }
+    }
+    *out = m;
     return 0;
 }
