@@ -113,6 +113,8 @@ static int config_member(const char *path, const cJSON *it, daemon_config *c, em
         return config_int(path, it, 1, EMBERD_MAX_WORKERS, &c->workers, err);
     if (strcmp(k, "queue") == 0)
         return config_int(path, it, 1, EMBERD_MAX_QUEUE, &c->queue, err);
+    if (strcmp(k, "max_connections") == 0)
+        return config_int(path, it, 1, EMBERD_MAX_MAX_CONNECTIONS, &c->max_connections, err);
     if (strcmp(k, "header_timeout_ms") == 0)
         return config_int(path, it, 1, EMBERD_MAX_CLIENT_TIMEOUT_MS, &c->header_timeout_ms, err);
     if (strcmp(k, "idle_timeout_ms") == 0)
@@ -204,6 +206,8 @@ int daemon_config_merge(daemon_config *dst, const daemon_config *src)
         dst->workers = src->workers;
     if (src->queue > 0)
         dst->queue = src->queue;
+    if (src->max_connections > 0)
+        dst->max_connections = src->max_connections;
     if (src->log_level >= 0)
         dst->log_level = src->log_level;
     if (src->header_timeout_ms > 0)

@@ -18,6 +18,7 @@ typedef struct daemon_config {
     int dev;                                /* 0 or 1; -1 when unset */
     int workers;                            /* 0 when unset */
     int queue;                              /* 0 when unset */
+    int max_connections;                    /* 0 when unset */
     int log_level;                          /* a syslog priority; -1 when unset */
     int header_timeout_ms, idle_timeout_ms; /* 0 when unset */
     /* The power governor (docs/config.md): malloc'd, NULL when unset (no governor). */

@@ -523,9 +523,8 @@ void conn_accept(server *srv)
         conn_close(c);
         return;
     }
-    if (srv->nconns > EMBERD_MAX_CONNECTIONS) {
-        log_warn(srv->log, "http: more than %d connections; closing a new one",
-                 EMBERD_MAX_CONNECTIONS);
+    if (srv->nconns > srv->max_conns) {
+        log_warn(srv->log, "http: more than %d connections; closing a new one", srv->max_conns);
         conn_close(c);
         return;
     }

@@ -12,8 +12,12 @@
 #define EMBERD_MAX_QUEUE 65536
 /* Upper bound of --workers (the default is the number of online CPUs). */
 #define EMBERD_MAX_WORKERS 256
-/* Open client connections; more are accepted and closed at once. */
-#define EMBERD_MAX_CONNECTIONS 256
+/* Open client connections (--max-connections); more are accepted and closed at once. Each
+ * costs a file descriptor, so emberd raises its soft RLIMIT_NOFILE to fit at start. */
+#define EMBERD_DEFAULT_MAX_CONNECTIONS 4096
+#define EMBERD_MAX_MAX_CONNECTIONS 65536
+/* Descriptors kept beside the connections: listener, loop, workers, model files, logs. */
+#define EMBERD_RESERVED_FDS 64
 #define EMBERD_LISTEN_BACKLOG 128
 /* Bytes asked of each socket read, and the most a busy connection reads ahead of the
  * request it is answering before it stops reading. */

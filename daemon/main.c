@@ -57,7 +57,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: emberd [--config FILE] [--check-config] [--socket PATH] [--models DIR]\n"
-            "              [--dev] [--workers N] [--queue N] [--log-level LEVEL]\n"
+            "              [--dev] [--workers N] [--queue N] [--max-connections N]\n"
+            "              [--log-level LEVEL]\n"
             "              [--power-policy P] [--power-sysfs DIR] [--power-sample-ms N]\n"
             "              [--trust DIR --device-key FILE --state DIR [--revoked FILE]]\n"
             "              [--help] [--version]\n"
@@ -68,7 +69,8 @@ static void usage(FILE *out)
             "Options:\n"
             "  --config FILE      Read settings from FILE, a JSON object (comments allowed)\n"
             "                     with the keys socket, models, dev, workers, queue,\n"
-            "                     log_level, header_timeout_ms and idle_timeout_ms (see\n"
+            "                     max_connections, log_level, header_timeout_ms and\n"
+            "                     idle_timeout_ms, among others (see\n"
             "                     docs/config.md). Options given on the\n"
             "                     command line override the file. SIGHUP reads it again.\n"
             "  --check-config     Check the settings (and each model's config.json in the\n"
@@ -92,6 +94,9 @@ static void usage(FILE *out)
             "                     Default: the number of online CPUs (%d here).\n"
             "  --queue N          Let at most N requests wait for a worker, 1 to %d; more\n"
             "                     are answered 503 with Retry-After: 1. Default: %d.\n"
+            "  --max-connections N  Keep at most N client connections open, 1 to %d; a\n"
+            "                     new one beyond that is closed at once. emberd raises its\n"
+            "                     open-file limit to fit when it may. Default: %d.\n"
             "  --log-level LEVEL  Log to stderr at LEVEL and more severe: error, warn,\n"
             "                     info or debug (every request). Default: info. Lines start\n"
             "                     with a syslog priority: <3> error, <4> warning, <6> info,\n"
@@ -149,7 +154,33 @@ static void usage(FILE *out)
             "  curl --unix-socket /tmp/ember.sock http://localhost/v2/models/digits/infer \\\n"
             "       -H 'Content-Type: application/json' -d @models/digits/sample.json\n",
             EMBERD_DEFAULT_SOCKET, EMBERD_MAX_WORKERS, online_cpus(), EMBERD_MAX_QUEUE,
-            EMBERD_DEFAULT_QUEUE, EMBERD_MAX_POWER_SAMPLE_MS, EMBERD_DEFAULT_POWER_SAMPLE_MS);
+            EMBERD_DEFAULT_QUEUE, EMBERD_MAX_MAX_CONNECTIONS, EMBERD_DEFAULT_MAX_CONNECTIONS,
+            EMBERD_MAX_POWER_SAMPLE_MS, EMBERD_DEFAULT_POWER_SAMPLE_MS);
+}
+
+/* Each connection holds a file descriptor: raise the soft RLIMIT_NOFILE to fit
+ * max_connections (up to the hard limit), and lower max_connections, with a warning, when
+ * the hard limit leaves less room. */
+static void fit_connections(daemon_config *cfg, const daemon_log *lg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)cfg->max_connections + EMBERD_RESERVED_FDS;
+    if (rl.rlim_cur < want) {
+        rlim_t cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        struct rlimit raised = {cur, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl.rlim_cur = cur;
+    }
+    if (rl.rlim_cur < want) {
+        int fit = rl.rlim_cur > EMBERD_RESERVED_FDS ? (int)(rl.rlim_cur - EMBERD_RESERVED_FDS) : 1;
+        log_warn(lg,
+                 "emberd: the open-file limit (%llu) leaves room for %d connections, not %d "
+                 "(raise it, e.g. systemd's LimitNOFILE=)",
+                 (unsigned long long)rl.rlim_cur, fit, cfg->max_connections);
+        cfg->max_connections = fit;
+    }
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int hi, int *out)
@@ -173,6 +204,7 @@ static int parse_options(int argc, char **argv, options *o)
         OPT_DEV,
         OPT_WORKERS,
         OPT_QUEUE,
+        OPT_MAX_CONNECTIONS,
         OPT_LOG,
         OPT_CONFIG,
         OPT_CHECK,
@@ -192,6 +224,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"dev", no_argument, NULL, OPT_DEV},
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"queue", required_argument, NULL, OPT_QUEUE},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"config", required_argument, NULL, OPT_CONFIG},
         {"check-config", no_argument, NULL, OPT_CHECK},
@@ -266,6 +299,11 @@ static int parse_options(int argc, char **argv, options *o)
             if (parse_int("--queue", optarg, 1, EMBERD_MAX_QUEUE, &f->queue) < 0)
                 return -1;
             break;
+        case OPT_MAX_CONNECTIONS:
+            if (parse_int("--max-connections", optarg, 1, EMBERD_MAX_MAX_CONNECTIONS,
+                          &f->max_connections) < 0)
+                return -1;
+            break;
         case OPT_LOG:
             f->log_level = log_level_parse(optarg);
             if (f->log_level < 0) {
@@ -297,6 +335,7 @@ static int config_build(const options *o, daemon_config *cfg, ember_err *err)
     cfg->dev = 0;
     cfg->workers = online_cpus();
     cfg->queue = EMBERD_DEFAULT_QUEUE;
+    cfg->max_connections = EMBERD_DEFAULT_MAX_CONNECTIONS;
     cfg->log_level = LOG_INFO;
     cfg->header_timeout_ms = EMBERD_DEFAULT_HEADER_TIMEOUT_MS;
     cfg->idle_timeout_ms = EMBERD_DEFAULT_IDLE_TIMEOUT_MS;
@@ -409,8 +448,9 @@ static void signals_on_hup(uv_signal_t *h, int signum)
     }
     const daemon_config *run = s->running;
     if (str_differs(cfg.socket_path, run->socket_path) || cfg.workers != run->workers ||
-        cfg.queue != run->queue)
-        log_warn(s->log, "emberd: SIGHUP: socket, workers and queue change only on restart");
+        cfg.queue != run->queue || cfg.max_connections != run->max_connections)
+        log_warn(s->log, "emberd: SIGHUP: socket, workers, queue and max_connections change only "
+                         "on restart");
     s->log->level = cfg.log_level;
     registry_set_repository(s->reg, cfg.models_dir, cfg.dev);
     log_info(s->log, "emberd: SIGHUP: settings read again%s%s; rescanning the models",
@@ -483,12 +523,14 @@ int main(int argc, char **argv)
         daemon_config_free(&opt.flags);
         return 1;
     }
+    fit_connections(&cfg, &lg);
     server srv;
     server_config scfg = {
         .listen_fd = listen_fd,
         .socket_path = cfg.socket_path,
         .workers = cfg.workers,
         .queue = cfg.queue,
+        .max_connections = cfg.max_connections,
         .header_timeout_ms = cfg.header_timeout_ms,
         .idle_timeout_ms = cfg.idle_timeout_ms,
         .version = EMBERD_VERSION,

@@ -176,6 +176,7 @@ int server_start(server *srv, uv_loop_t *loop, const server_config *cfg, registr
     srv->router.gauges = server_gauges;
     srv->router.gauges_ctx = srv;
     srv->queue_cap = cfg->queue;
+    srv->max_conns = cfg->max_connections;
     srv->header_timeout_ms = cfg->header_timeout_ms;
     srv->idle_timeout_ms = cfg->idle_timeout_ms;
     metrics_init(&srv->metrics);

@@ -24,6 +24,7 @@ typedef struct server_config {
     int listen_fd;           /* an inherited listening socket (systemd), or -1 */
     int workers;
     int queue;
+    int max_connections;
     int header_timeout_ms, idle_timeout_ms;
     const char *version;
     const daemon_acl *acl;    /* who may do what (acl.h) */
@@ -47,7 +48,7 @@ typedef struct server {
     infer_queue infer;
     int infer_open;
     conn *conns; /* every connection not yet freed */
-    int nconns;
+    int nconns, max_conns;
     const daemon_acl *acl;
     uid_t self; /* emberd's own uid, for the default acl */
     int stopping, finished;
