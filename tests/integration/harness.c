@@ -575,3 +575,24 @@ TCase *it_tcase(const char *name, int daemon)
         tcase_add_checked_fixture(tc, it_daemon_setup, it_daemon_teardown);
     return tc;
 }
+
+double it_metric(const char *sock, const char *series)
+{
+    ember_response r;
+    ember_client *c = it_client(sock);
+    it_request(c, "GET", "/metrics", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    double v = -1;
+    size_t n = strlen(series);
+    for (const char *line = r.body; line && *line;) {
+        if (strncmp(line, series, n) == 0 && line[n] == ' ') {
+            v = atof(line + n + 1);
+            break;
+        }
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    ember_response_free(&r);
+    ember_client_close(c);
+    return v;
+}

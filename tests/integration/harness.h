@@ -115,6 +115,10 @@ void it_request(ember_client *c, const char *method, const char *path, const cha
  * not. Caller frees with cJSON_Delete. */
 cJSON *it_json(const ember_response *resp);
 
+/* The value of the series named exactly `series` (labels included, e.g.
+ * 'emberd_queue_depth{priority="high"}') in sock's GET /metrics; -1 when it is absent. */
+double it_metric(const char *sock, const char *series);
+
 /* Assert status, a JSON content type and a JSON {"error": "<non-empty>"} body. */
 void it_assert_error(const ember_response *resp, int status, const char *what);
 

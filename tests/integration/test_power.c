@@ -139,39 +139,13 @@ static double state_num(const cJSON *j, const char *key)
     return v->valuedouble;
 }
 
-static const char *next_line(const char *line)
-{
-    const char *nl = strchr(line, '\n');
-    return nl ? nl + 1 : NULL;
-}
-
-/* The value of series in GET /metrics; -1 when absent. */
-static double metric(const char *sock, const char *series)
-{
-    ember_response r;
-    ember_client *c = it_client(sock);
-    it_request(c, "GET", "/metrics", NULL, &r);
-    ck_assert_int_eq(r.status, 200);
-    double v = -1;
-    size_t n = strlen(series);
-    for (const char *line = r.body; line && *line; line = next_line(line)) {
-        if (strncmp(line, series, n) == 0 && line[n] == ' ') {
-            v = atof(line + n + 1);
-            break;
-        }
-    }
-    ember_response_free(&r);
-    ember_client_close(c);
-    return v;
-}
-
 /* Wait until GET /v2/power and /metrics both show parked workers. */
 static void wait_parked(const char *sock, int want)
 {
     int i = 0;
     double m = -1, s = -1;
     for (; i < POLLS; i++) {
-        m = metric(sock, "emberd_power_workers_parked");
+        m = it_metric(sock, "emberd_power_workers_parked");
         cJSON *j = power_state(sock);
         s = state_num(j, "parked_workers");
         cJSON_Delete(j);
@@ -268,8 +242,8 @@ START_TEST(governor_follows_the_queue)
     /* Idle: the lowest clock and one worker. */
     wait_clock(root, "600000", "idle after start");
     wait_parked(d.socket, 1);
-    ck_assert(metric(d.socket, "emberd_power_workers_active") == 1);
-    ck_assert(metric(d.socket, "emberd_power_frequency_hertz") == 600000000.0);
+    ck_assert(it_metric(d.socket, "emberd_power_workers_active") == 1);
+    ck_assert(it_metric(d.socket, "emberd_power_frequency_hertz") == 600000000.0);
 
     /* A burst: more requests wait than twice the workers, so the clock goes to the top and
      * the parked worker joins. */
@@ -287,7 +261,7 @@ START_TEST(governor_follows_the_queue)
         ember_response_free(&r);
         ember_client_close(c[i]);
     }
-    ck_assert(metric(d.socket, "emberd_inferences_computed_total") == BURST);
+    ck_assert(it_metric(d.socket, "emberd_inferences_computed_total") == BURST);
 
     /* Idle again: back down, one worker parked. */
     wait_clock(root, "600000", "idle after the burst");
@@ -296,10 +270,10 @@ START_TEST(governor_follows_the_queue)
     /* Energy: the meter's joules, in GET /v2/power and /metrics. */
     put(root, RAPL "/energy_uj", "6000000\n");
     int i = 0;
-    while (metric(d.socket, "emberd_energy_joules_total") < 5 && i++ < POLLS)
+    while (it_metric(d.socket, "emberd_energy_joules_total") < 5 && i++ < POLLS)
         usleep(2000);
-    ck_assert_msg(metric(d.socket, "emberd_energy_joules_total") == 5, "energy %g J, want 5",
-                  metric(d.socket, "emberd_energy_joules_total"));
+    ck_assert_msg(it_metric(d.socket, "emberd_energy_joules_total") == 5, "energy %g J, want 5",
+                  it_metric(d.socket, "emberd_energy_joules_total"));
     cJSON *j = power_state(d.socket);
     ck_assert(state_num(j, "energy_joules") == 5);
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "energy_source")->valuestring, "rapl");

@@ -25,37 +25,10 @@
 /* emberd's EMBER_KSERVE_MAX_TIMEOUT_MS. */
 #define MAX_TIMEOUT_MS 3600000
 
-static const char *next_line(const char *line)
-{
-    const char *nl = strchr(line, '\n');
-    return nl ? nl + 1 : NULL;
-}
-
-/* The value of the series named exactly `series` (with its labels) in GET /metrics; -1 when
- * it is absent. */
-static double metric(const char *sock, const char *series)
-{
-    ember_response r;
-    ember_client *c = it_client(sock);
-    it_request(c, "GET", "/metrics", NULL, &r);
-    ck_assert_int_eq(r.status, 200);
-    double v = -1;
-    size_t n = strlen(series);
-    for (const char *line = r.body; line && *line; line = next_line(line)) {
-        if (strncmp(line, series, n) == 0 && line[n] == ' ') {
-            v = atof(line + n + 1);
-            break;
-        }
-    }
-    ember_response_free(&r);
-    ember_client_close(c);
-    return v;
-}
-
 static void wait_metric(const char *sock, const char *series, double want)
 {
     double got = -1;
-    for (int i = 0; i < METRIC_POLLS && (got = metric(sock, series)) != want; i++)
+    for (int i = 0; i < METRIC_POLLS && (got = it_metric(sock, series)) != want; i++)
         usleep(2000);
     ck_assert_msg(got == want, "%s is %g, want %g (did the slow request end too early?)", series,
                   got, want);
@@ -194,7 +167,7 @@ START_TEST(deadline_in_queue_is_504_without_compute)
     it_assert_error(&r, 504, "timeout_ms 0");
     ember_response_free(&r);
     free(body);
-    ck_assert(metric(d.socket, "emberd_inferences_computed_total") == 0);
+    ck_assert(it_metric(d.socket, "emberd_inferences_computed_total") == 0);
 
     /* A deadline that passes while the worker is busy: answered 504 by the queue's timer,
      * before the worker is free. */
@@ -204,12 +177,12 @@ START_TEST(deadline_in_queue_is_504_without_compute)
     it_assert_error(&r, 504, "a deadline passing in the queue");
     ember_response_free(&r);
     free(body);
-    ck_assert(metric(d.socket, "emberd_workers{state=\"busy\"}") == 1);
+    ck_assert(it_metric(d.socket, "emberd_workers{state=\"busy\"}") == 1);
     release_worker(slow, &ref);
-    ck_assert(metric(d.socket, "emberd_inferences_computed_total") == 1);
-    ck_assert(metric(d.socket, "emberd_requests_expired_total") == 2);
+    ck_assert(it_metric(d.socket, "emberd_inferences_computed_total") == 1);
+    ck_assert(it_metric(d.socket, "emberd_requests_expired_total") == 2);
     ck_assert(
-        metric(d.socket,
+        it_metric(d.socket,
                "emberd_infer_requests_total{model=\"digits\",version=\"1\",status=\"504\"}") == 2);
 
     /* A generous deadline runs normally; the limit itself is accepted. */
@@ -249,7 +222,7 @@ START_TEST(bad_parameters)
     it_request(c, "POST", "/v2/models/digits/infer", "{\"parameters\":[1],\"inputs\":[]}", &r);
     it_assert_error(&r, 400, "parameters not an object");
     ember_response_free(&r);
-    ck_assert(metric(it_daemon.socket, "emberd_inferences_computed_total") == 0);
+    ck_assert(it_metric(it_daemon.socket, "emberd_inferences_computed_total") == 0);
     ember_client_close(c);
 }
 END_TEST
@@ -278,14 +251,14 @@ START_TEST(full_queue_and_disconnect)
     it_assert_error(&r, 503, "a full queue");
     ck_assert_msg(ember_response_header(&r, "Retry-After") != NULL, "503 without Retry-After");
     ember_response_free(&r);
-    ck_assert(metric(d.socket, "emberd_requests_refused_total") == 1);
+    ck_assert(it_metric(d.socket, "emberd_requests_refused_total") == 1);
 
     ember_client_close(leaver);
     wait_metric(d.socket, "emberd_requests_cancelled_total", 1);
-    ck_assert(metric(d.socket, "emberd_queue_depth") == 0);
+    ck_assert(it_metric(d.socket, "emberd_queue_depth") == 0);
     release_worker(slow, &ref);
     /* Only the slow request was computed. */
-    ck_assert(metric(d.socket, "emberd_inferences_computed_total") == 1);
+    ck_assert(it_metric(d.socket, "emberd_inferences_computed_total") == 1);
 
     /* The queue has room again. */
     it_request(c, "POST", "/v2/models/digits/infer", body, &r);
