@@ -146,13 +146,13 @@ static int config_member(const char *path, const cJSON *it, daemon_config *c, em
     return ember_err_set(err, EMBER_EINVAL, "%s: unknown key '%.64s'", path, k);
 }
 
-int daemon_config_load(const char *path, daemon_config *c, ember_err *err)
+int daemon_json_object_read(const char *path, size_t max, cJSON **out, ember_err *err)
 {
     char *text;
-    int rc = daemon_file_read(path, EMBERD_MAX_CONFIG_FILE, &text, err);
+    int rc = daemon_file_read(path, max, &text, err);
     if (rc < 0)
         return rc;
-    cJSON_Minify(text);
+    cJSON_Minify(text); /* drops comments */
     cJSON *root = cJSON_Parse(text);
     free(text);
     if (!root)
@@ -161,6 +161,16 @@ int daemon_config_load(const char *path, daemon_config *c, ember_err *err)
         cJSON_Delete(root);
         return ember_err_set(err, EMBER_EINVAL, "%s: must be a JSON object", path);
     }
+    *out = root;
+    return 0;
+}
+
+int daemon_config_load(const char *path, daemon_config *c, ember_err *err)
+{
+    cJSON *root;
+    int rc = daemon_json_object_read(path, EMBERD_MAX_CONFIG_FILE, &root, err);
+    if (rc < 0)
+        return rc;
     const cJSON *it;
     cJSON_ArrayForEach(it, root)
     {

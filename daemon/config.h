@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
 #include <ember/err.h>
 
 #include "acl.h"
@@ -48,5 +49,9 @@ int daemon_config_merge(daemon_config *dst, const daemon_config *src);
  * frees). EMBER_ENOTFOUND when it does not exist, EMBER_EIO when it cannot be read,
  * EMBER_ENOMEM when it is larger than max. Runs on any thread. */
 int daemon_file_read(const char *path, size_t max, char **out, ember_err *err);
+
+/* Read path (at most max bytes; JSON with comments) as a JSON object into *out, which the
+ * caller frees with cJSON_Delete. Errors name the file; EMBER_ENOTFOUND when it is absent. */
+int daemon_json_object_read(const char *path, size_t max, cJSON **out, ember_err *err);
 
 #endif

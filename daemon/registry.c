@@ -340,21 +340,12 @@ int registry_model_open(const char *path, const char *name, int version, int dev
 int registry_config_read(const char *path, model_config *cfg, ember_err *err)
 {
     *cfg = (model_config){.versions = 1, .priority = 1};
-    char *text = NULL;
-    int rc = daemon_file_read(path, EMBERD_MAX_MODEL_CONFIG, &text, err);
+    cJSON *root;
+    int rc = daemon_json_object_read(path, EMBERD_MAX_MODEL_CONFIG, &root, err);
     if (rc == EMBER_ENOTFOUND)
         return 0; /* no config.json: the defaults */
     if (rc < 0)
         return rc;
-    cJSON_Minify(text); /* drops comments */
-    cJSON *root = cJSON_Parse(text);
-    free(text);
-    if (!root)
-        return ember_err_set(err, EMBER_EINVAL, "%s: not valid JSON", path);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return ember_err_set(err, EMBER_EINVAL, "%s: must be a JSON object", path);
-    }
     const cJSON *it;
     cJSON_ArrayForEach(it, root)
     {
