@@ -352,19 +352,6 @@ static cJSON *power_json(const daemon_power *p)
     return root;
 }
 
-static void power_reply(route_reply *reply, int status, cJSON *root)
-{
-    char *s = root ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
-    if (!s) {
-        router_error(reply, 500, "out of memory");
-        return;
-    }
-    reply->status = status;
-    reply->body = s;
-    reply->body_len = strlen(s);
-}
-
 /* PUT /v2/power: {"policy": NAME} and nothing else. */
 static void power_put(daemon_power *p, const ember_http_request *req, route_reply *reply)
 {
@@ -387,7 +374,7 @@ static void power_put(daemon_power *p, const ember_http_request *req, route_repl
         log_info(p->log, "power: policy %s -> %s (PUT /v2/power)",
                  ember_power_policy_name(p->policy), ember_power_policy_name(want));
     p->policy = want; /* the next tick runs it */
-    power_reply(reply, 200, power_json(p));
+    router_reply_json(reply, 200, power_json(p));
 }
 
 void power_route(daemon_power *p, const ember_http_request *req, route_reply *reply)
@@ -410,7 +397,7 @@ void power_route(daemon_power *p, const ember_http_request *req, route_reply *re
         return;
     }
     if (get)
-        power_reply(reply, 200, power_json(p));
+        router_reply_json(reply, 200, power_json(p));
     else
         power_put(p, req, reply);
 }

@@ -29,8 +29,7 @@ void router_error(route_reply *reply, int status, const char *msg)
     reply->body = ember_kserve_error_json(msg, &reply->body_len);
 }
 
-/* Print a cJSON tree into reply with status; takes the tree. */
-static void reply_json(route_reply *reply, int status, cJSON *root)
+void router_reply_json(route_reply *reply, int status, cJSON *root)
 {
     char *s = root ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
@@ -87,7 +86,7 @@ static void route_server_metadata(const router *rt, route_reply *reply)
     cJSON_AddStringToObject(root, "version", rt->version);
     cJSON *ext = cJSON_AddArrayToObject(root, "extensions");
     cJSON_AddItemToArray(ext, cJSON_CreateString("model_repository"));
-    reply_json(reply, 200, root);
+    router_reply_json(reply, 200, root);
 }
 
 static void route_health(const router *rt, const char *what, route_reply *reply)
@@ -95,11 +94,11 @@ static void route_health(const router *rt, const char *what, route_reply *reply)
     cJSON *root = cJSON_CreateObject();
     if (strcmp(what, "live") == 0) {
         cJSON_AddBoolToObject(root, "live", 1);
-        reply_json(reply, 200, root);
+        router_reply_json(reply, 200, root);
     } else {
         int ready = rt->reg->nmodels > 0;
         cJSON_AddBoolToObject(root, "ready", ready);
-        reply_json(reply, ready ? 200 : 503, root);
+        router_reply_json(reply, ready ? 200 : 503, root);
     }
 }
 
@@ -114,7 +113,7 @@ static void route_repository_index(const router *rt, route_reply *reply)
         cJSON_AddStringToObject(m, "state", "READY");
         cJSON_AddItemToArray(root, m);
     }
-    reply_json(reply, 200, root);
+    router_reply_json(reply, 200, root);
 }
 
 /* Metadata of e; versions lists every loaded version of its name (only e's own when the
@@ -145,7 +144,7 @@ static void route_model_ready(const model_entry *e, route_reply *reply)
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "name", e->name);
     cJSON_AddBoolToObject(root, "ready", 1);
-    reply_json(reply, 200, root);
+    router_reply_json(reply, 200, root);
 }
 
 /* /v2/models/NAME[/versions/V][/ready|/infer]: seg[0..1] are "v2", "models". */
@@ -265,7 +264,7 @@ static int route_repository_model(const router *rt, ember_http_request *req, cha
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "name", name);
     cJSON_AddStringToObject(root, "state", "UNAVAILABLE");
-    reply_json(reply, 200, root);
+    router_reply_json(reply, 200, root);
     return 0;
 }
 

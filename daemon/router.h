@@ -46,5 +46,7 @@ daemon_role router_role(const ember_http_request *req);
 
 /* Fill reply with status and {"error": msg}. */
 void router_error(route_reply *reply, int status, const char *msg);
+/* Print a cJSON tree (NULL: out of memory) into reply with status; takes the tree. */
+void router_reply_json(route_reply *reply, int status, cJSON *root);
 
 #endif
