@@ -49,8 +49,10 @@ int ember_power_ctl_open(const ember_power_ctl_config *cfg, ember_power_ctl **ou
         gc.freqs_khz[0] = 1;
     }
     if (cfg->table && cfg->table->nfreqs == gc.nfreqs &&
-        memcmp(cfg->table->freqs_khz, gc.freqs_khz, sizeof gc.freqs_khz[0] * gc.nfreqs) == 0)
+        memcmp(cfg->table->freqs_khz, gc.freqs_khz, sizeof gc.freqs_khz[0] * gc.nfreqs) == 0) {
         memcpy(gc.busy_w, cfg->table->busy_w, sizeof gc.busy_w);
+        memcpy(gc.idle_w, cfg->table->idle_w, sizeof gc.idle_w);
+    }
     ember_err err = {{0}};
     rc = ember_gov_init(&c->gov, &gc, &err);
     if (rc == 0)

@@ -89,6 +89,10 @@ static int profile_line(ember_power_profile *p, char *line, const char *path, in
         t->nfreqs++;
         return 0;
     }
+    if (strcmp(s, "deep_idle_ms") == 0 && strcmp(val, "none") == 0) {
+        p->deep_idle_ms = -1;
+        return 0;
+    }
     if (parse_num(val, &v) != 0 || v < 0)
         return ember_err_set(err, EMBER_EFORMAT, "%s:%d: '%s' wants a non-negative number", path,
                              lineno, s);
@@ -103,6 +107,21 @@ static int profile_line(ember_power_profile *p, char *line, const char *path, in
         p->deep_idle_ms = v;
     } else if (strcmp(s, "shallow_w") == 0) {
         p->shallow_w = v;
+    } else if (strcmp(s, "od_up_threshold") == 0) {
+        if (v < 1 || v > 100 || v != (int)v)
+            return ember_err_set(err, EMBER_EFORMAT, "%s:%d: od_up_threshold must be 1..100", path,
+                                 lineno);
+        p->od_up_threshold = (int)v;
+    } else if (strcmp(s, "od_sampling_down_factor") == 0) {
+        if (v < 1 || v > 100000 || v != (int)v)
+            return ember_err_set(err, EMBER_EFORMAT,
+                                 "%s:%d: od_sampling_down_factor must be 1..100000", path, lineno);
+        p->od_sampling_down_factor = (int)v;
+    } else if (strcmp(s, "od_sampling_ms") == 0) {
+        if (v < 1 || v > 60000)
+            return ember_err_set(err, EMBER_EFORMAT, "%s:%d: od_sampling_ms must be 1..60000", path,
+                                 lineno);
+        p->od_sampling_ms = v;
     } else if (strcmp(s, "mem_frac") == 0) {
         if (v >= 1)
             return ember_err_set(err, EMBER_EFORMAT, "%s:%d: mem_frac must be below 1", path,

@@ -1,14 +1,19 @@
 /*
  * The load-trace simulator: replays arrivals through the governor against a device model.
  *
- * Time advances in SIM_STEP_MS steps. Requests join one FIFO; a free active worker (one per
- * core, lowest index first, so work consolidates) takes the head, and a parked worker takes
- * one only while more requests wait than there are active workers, as the engine pool does.
- * A core idle longer than deep_idle_ms first spends wake_ms waking up. A request's work is
- * its service time at the highest frequency; at frequency f it runs at
- * 1 / ((1 - mem_frac) x fmax / f + mem_frac) of that speed. Power is the table's idle power at
- * the current frequency, plus busy_w per busy core and shallow_w per core idle but not yet in
- * deep idle. Every sample_ms the governor sees what the daemon would measure and decides.
+ * Time advances in SIM_STEP_MS steps. Worker i runs on core i (pinned, or staying on its last
+ * CPU as the scheduler's wake-up placement prefers). Requests join one FIFO and are taken as
+ * the engine pool hands them out: a worker that finishes a request takes the next one at
+ * once; an arrival wakes the free active worker that has waited longest (a condition
+ * variable's waiters wake in futex FIFO order, so an ungated pool spreads requests over all
+ * its cores); a parked worker (index >= active) takes one only while more requests wait
+ * than there are active workers. A core idle for deep_idle_ms is in deep idle and first
+ * spends wake_ms waking up. A request's work is its service time at the highest frequency;
+ * at frequency f it runs at 1 / ((1 - mem_frac) x fmax / f + mem_frac) of that speed.
+ * Power is the table's idle power at the current frequency (every core in shallow idle),
+ * plus busy_w per busy core, minus, per core in deep idle, shallow_w and that core's share of
+ * the idle power's rise above the lowest clock (a power-gated core's voltage does not
+ * matter). Every sample_ms the governor sees what the daemon would measure and decides.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -31,6 +36,36 @@ typedef struct sim_core {
     double idle_since;
     double busy_ms; /* within the current sample */
 } sim_core;
+
+/* Whether an idle core has reached deep idle (never, when the platform has none). */
+static int sim_deep(const sim_core *k, const ember_power_profile *prof, double now)
+{
+    return prof->deep_idle_ms >= 0 && now - k->idle_since >= prof->deep_idle_ms;
+}
+
+/* The free worker an arrival wakes: among the active ones the longest waiting; failing that,
+ * a parked one (again the longest waiting) when more than `active` requests wait. -1 if
+ * none. */
+static int sim_pick_waiter(const sim_core *core, int ncores, int active, int waiting)
+{
+    int best = -1;
+    for (int pass = 0; pass < 2 && best < 0; pass++) {
+        if (pass == 1 && waiting <= active)
+            break;
+        for (int c = pass ? active : 0; c < (pass ? ncores : active) && c < ncores; c++)
+            if (core[c].job < 0 && (best < 0 || core[c].idle_since < core[best].idle_since))
+                best = c;
+    }
+    return best;
+}
+
+static void sim_start(sim_core *k, int j, const ember_power_request *req,
+                      const ember_power_profile *prof, double now)
+{
+    k->job = j;
+    k->work = req[j].service_ms;
+    k->wake = sim_deep(k, prof, now) ? prof->wake_ms : 0;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -58,8 +93,16 @@ int ember_power_sim_run(const ember_power_profile *prof, const ember_power_trace
     cfg.nfreqs = tab->nfreqs;
     memcpy(cfg.freqs_khz, tab->freqs_khz, sizeof cfg.freqs_khz);
     memcpy(cfg.busy_w, tab->busy_w, sizeof cfg.busy_w);
+    memcpy(cfg.idle_w, tab->idle_w, sizeof cfg.idle_w);
+    cfg.mem_frac = prof->mem_frac;
     cfg.max_workers = prof->cores;
     cfg.sample_ms = SIM_SAMPLE_MS;
+    if (prof->od_up_threshold > 0)
+        cfg.up_threshold = prof->od_up_threshold;
+    if (prof->od_sampling_down_factor > 0)
+        cfg.sampling_down_factor = prof->od_sampling_down_factor;
+    if (prof->od_sampling_ms > 0)
+        cfg.od_sampling_ms = prof->od_sampling_ms;
     ember_gov gov;
     int rc = ember_gov_init(&gov, &cfg, err);
     if (rc != 0)
@@ -95,23 +138,22 @@ int ember_power_sim_run(const ember_power_profile *prof, const ember_power_trace
             queue[qtail++] = next++;
             arrived_in_sample++;
         }
-        for (int c = 0; c < ncores && qhead < qtail; c++) {
-            if (core[c].job >= 0 || (c >= active && qtail - qhead <= active))
-                continue;
-            int j = queue[qhead++];
-            core[c].job = j;
-            core[c].work = req[j].service_ms;
-            core[c].wake = now - core[c].idle_since >= prof->deep_idle_ms ? prof->wake_ms : 0;
+        while (qhead < qtail) {
+            int c = sim_pick_waiter(core, ncores, active, qtail - qhead);
+            if (c < 0)
+                break;
+            sim_start(&core[c], queue[qhead++], req, prof, now);
         }
 
         double f = tab->freqs_khz[fi];
         double speed = 1.0 / ((1 - prof->mem_frac) * fmax / f + prof->mem_frac);
         double watts = tab->idle_w[fi];
+        double deep_save = prof->shallow_w + (tab->idle_w[fi] - tab->idle_w[0]) / ncores;
         for (int c = 0; c < ncores; c++) {
             sim_core *k = &core[c];
             if (k->job < 0) {
-                if (now - k->idle_since < prof->deep_idle_ms)
-                    watts += prof->shallow_w;
+                if (sim_deep(k, prof, now))
+                    watts -= deep_save;
                 continue;
             }
             watts += tab->busy_w[fi];
@@ -132,6 +174,10 @@ int ember_power_sim_run(const ember_power_profile *prof, const ember_power_trace
                                    : SIM_EWMA * req[j].service_ms + (1 - SIM_EWMA) * service_fmax;
                 k->job = -1;
                 k->idle_since = now + SIM_STEP_MS;
+                /* The worker looks for more work before it waits: gated ones only while the
+                 * queue outgrows the active workers. */
+                if (qhead < qtail && (c < active || qtail - qhead > active))
+                    sim_start(k, queue[qhead++], req, prof, now + SIM_STEP_MS);
             }
         }
         energy += watts * SIM_STEP_MS / 1e3;

@@ -42,7 +42,8 @@ int ember_power_policy_parse(const char *name, ember_power_policy *out, ember_er
 
 /*
  * Governor configuration. ember_gov_config_default fills every tunable; callers then set
- * freqs_khz/nfreqs and max_workers (and optionally busy_w for the ember policy's energy floor).
+ * freqs_khz/nfreqs and max_workers (and optionally the power figures and mem_frac the ember
+ * policy plans with).
  */
 typedef struct ember_gov_config {
     ember_power_policy policy;
@@ -51,19 +52,36 @@ typedef struct ember_gov_config {
     int max_workers;
     double sample_ms; /* how often the caller ticks; the ondemand and idle timers count in it */
 
-    /* ondemand, as in the Linux governor (drivers/cpufreq/cpufreq_ondemand.c). */
-    int up_threshold;         /* percent busy above which it goes to the maximum (80) */
-    int sampling_down_factor; /* samples to stay at the maximum after going there (1) */
+    /* ondemand, as in the Linux governor (drivers/cpufreq/cpufreq_ondemand.c, od_update and
+     * od_dbs_update). It decides once per od_sampling_ms on the busiest CPU's load averaged
+     * since its last decision; after jumping to the maximum the next decision waits
+     * sampling_down_factor x od_sampling_ms. The defaults are the kernel's own on a NO_HZ
+     * kernel (od_init picks MICRO_FREQUENCY_UP_THRESHOLD when idle micro-accounting works). */
+    int up_threshold;         /* percent busy above which it goes to the maximum (95) */
+    int sampling_down_factor; /* decision periods held at the maximum after going there (1) */
+    double od_sampling_ms;    /* ondemand's sampling_rate; 0 = every tick (sample_ms) */
 
     /* ember. */
-    double headroom;      /* predicted completion must fit in headroom x the deadline (0.7) */
-    double util_cap;      /* busy fraction the chosen frequency may reach per worker (0.8) */
-    double backup_factor; /* queue deeper than backup_factor x workers: straight to max (2) */
-    double idle_ms;       /* no work for this long: minimum frequency, one worker (50) */
-    int down_ticks;       /* ticks a lower target must persist before stepping down (3) */
-    /* Optional active power per busy core at each frequency (W), 0 when unknown. With it the
-     * ember policy never picks a frequency below the one that does the most work per joule. */
+    double headroom;       /* predicted completion must fit in headroom x the deadline (0.7) */
+    double util_cap;       /* busy fraction the chosen frequency may reach per worker (0.8) */
+    double rate_window_ms; /* util_cap applies to the arrival rate averaged over this;
+                            * 0 = each sample's rate as it comes (1000) */
+    double backup_factor;  /* queue deeper than backup_factor x workers, with no deadline or
+                            * service time to plan by or a backlog the current clock cannot
+                            * clear in time: straight to max (2) */
+    double idle_ms;        /* no work for this long: minimum frequency, one worker (50) */
+    int down_ticks;        /* ticks a lower target must persist before stepping down (3) */
+    /* Optional power figures per frequency (W), 0 when unknown: the whole machine with every
+     * core idle (idle_w) and the extra power of one busy core (busy_w). With both, the ember
+     * policy picks, among the frequencies that meet the deadline, the one that spends the
+     * fewest joules on the expected work plus the idle power over the decision horizon, so
+     * race-to-idle or slow-and-steady follows from the profile's power curve. With busy_w
+     * only, it never goes below the frequency that does the most work per busy joule. */
+    double idle_w[EMBER_POWER_MAX_FREQS];
     double busy_w[EMBER_POWER_MAX_FREQS];
+    /* Share of a request's service time that does not scale with the clock (memory stalls),
+     * 0..1 exclusive; the ember policy's service-time prediction uses it. */
+    double mem_frac;
 } ember_gov_config;
 
 /* One sample of the queue. Times are in milliseconds. */
@@ -92,8 +110,11 @@ typedef struct ember_gov {
     int active;      /* workers last decided */
     int down_count;  /* ticks a lower target has persisted */
     int down_target; /* highest of the lower targets seen while counting */
-    int stay_max;    /* ondemand: samples left at the maximum */
+    int od_ticks;    /* ondemand: ticks since its last decision */
+    int od_due;      /* ondemand: ticks between decisions now (grows by sampling_down_factor) */
+    double od_busy;  /* ondemand: sum of busy_pct over those ticks */
     double idle_for_ms;
+    double rate_slow; /* arrival_per_ms averaged over rate_window_ms */
 } ember_gov;
 
 /* Defaults for every tunable; policy ember, no frequencies, one worker, 10 ms samples. */
@@ -222,15 +243,24 @@ void ember_power_ctl_close(ember_power_ctl *c);
 /*
  * The simulator. A device profile is a text file: `name`, `description`, `cores`,
  * `wake_ms` (latency before a core that went deep idle starts a job), `deep_idle_ms` (idle
- * time after which a core is in deep idle), `shallow_w` (extra power of a core in shallow
- * idle), `mem_frac` (share of service time that does not scale with frequency), and one
- * `freq MHZ IDLE_W BUSY_W` line per frequency; `#` starts a comment.
+ * time after which a core is in deep idle; `none` when the platform has no idle state deeper
+ * than WFI/C1), `shallow_w` (what a core in shallow idle costs over one in deep idle, at the
+ * lowest clock), `mem_frac` (share of service time that does not scale with frequency), the
+ * optional ondemand tunables above, and one `freq MHZ IDLE_W BUSY_W` line per frequency:
+ * IDLE_W is the whole machine with every core in shallow idle at that clock, BUSY_W what one
+ * busy core adds. The rise of IDLE_W with the clock belongs to the cores (their voltage), so a
+ * core in deep idle (power-gated) sheds its share of it as well as shallow_w. `#` starts a
+ * comment.
  */
 typedef struct ember_power_profile {
     char name[EMBER_POWER_NAME_MAX];
     char description[160];
     int cores;
     double wake_ms, deep_idle_ms, shallow_w, mem_frac;
+    /* The platform's stock ondemand tunables (`od_up_threshold`, `od_sampling_ms`,
+     * `od_sampling_down_factor`); 0 when the profile leaves them to the governor's defaults. */
+    int od_up_threshold, od_sampling_down_factor;
+    double od_sampling_ms;
     ember_power_table table;
 } ember_power_profile;
 

@@ -162,6 +162,29 @@ START_TEST(config_limits_are_enforced)
     pi_config(&c, EMBER_POWER_EMBER, 4);
     c.up_threshold = 0;
     ck_assert_int_eq(ember_gov_init(&g, &c, &err), EMBER_EINVAL);
+
+    /* ondemand's period: none (every tick) or from one tick up to a minute. */
+    pi_config(&c, EMBER_POWER_ONDEMAND, 4);
+    c.od_sampling_ms = c.sample_ms / 2;
+    ck_assert_int_eq(ember_gov_init(&g, &c, &err), EMBER_EINVAL);
+    c.od_sampling_ms = 60001;
+    ck_assert_int_eq(ember_gov_init(&g, &c, &err), EMBER_EINVAL);
+    c.od_sampling_ms = 60000;
+    ck_assert_int_eq(ember_gov_init(&g, &c, &err), 0);
+    /* The kernel's MAX_SAMPLING_DOWN_FACTOR. */
+    c.sampling_down_factor = 100001;
+    ck_assert_int_eq(ember_gov_init(&g, &c, &err), EMBER_EINVAL);
+    c.sampling_down_factor = 100000;
+    ck_assert_int_eq(ember_gov_init(&g, &c, &err), 0);
+
+    pi_config(&c, EMBER_POWER_EMBER, 4);
+    c.mem_frac = 1;
+    ck_assert_int_eq(ember_gov_init(&g, &c, &err), EMBER_EINVAL);
+    c.mem_frac = -0.1;
+    ck_assert_int_eq(ember_gov_init(&g, &c, &err), EMBER_EINVAL);
+    pi_config(&c, EMBER_POWER_EMBER, 4);
+    c.rate_window_ms = -1;
+    ck_assert_int_eq(ember_gov_init(&g, &c, &err), EMBER_EINVAL);
 }
 END_TEST
 
@@ -193,6 +216,7 @@ START_TEST(ondemand_follows_the_linux_rule)
     ember_gov_config c;
     ember_gov g;
     pi_config(&c, EMBER_POWER_ONDEMAND, 4);
+    c.up_threshold = 80; /* the kernel's DEF_FREQUENCY_UP_THRESHOLD */
     ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
     ember_gov_obs o = idle_obs(1500000);
 
@@ -228,6 +252,86 @@ START_TEST(ondemand_follows_the_linux_rule)
 }
 END_TEST
 
+START_TEST(ondemand_defaults_are_the_kernels)
+{
+    /* A NO_HZ kernel's ondemand goes to the maximum above 95 % (MICRO_FREQUENCY_UP_THRESHOLD),
+     * holds it one period (DEF_SAMPLING_DOWN_FACTOR) and decides every sample. */
+    ember_gov_config c;
+    ember_gov g;
+    pi_config(&c, EMBER_POWER_ONDEMAND, 4);
+    ck_assert_int_eq(c.up_threshold, 95);
+    ck_assert_int_eq(c.sampling_down_factor, 1);
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    ember_gov_obs o = idle_obs(1500000);
+    o.busy_pct = 90; /* 600 + 0.9 x 900 = 1410 -> 1400 */
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 1400000);
+    o.busy_pct = 95; /* at the threshold, not above: 1455 -> 1500 by proximity alone */
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
+    o.busy_pct = 94; /* 1446 -> 1400 */
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 1400000);
+    o.busy_pct = 96;
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
+    o.busy_pct = 0;
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 600000);
+}
+END_TEST
+
+START_TEST(ondemand_decides_per_period_on_the_mean_load)
+{
+    /* Raspberry Pi OS's tunables: sampling_rate 100 ms (ten 10 ms ticks), up_threshold 50,
+     * sampling_down_factor 50. */
+    ember_gov_config c;
+    ember_gov g;
+    pi_config(&c, EMBER_POWER_ONDEMAND, 4);
+    c.sample_ms = 10;
+    c.od_sampling_ms = 100;
+    c.up_threshold = 50;
+    c.sampling_down_factor = 50;
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    ember_gov_obs o = idle_obs(1500000);
+
+    /* Nothing changes between decisions; the decision sees the period's mean load: nine idle
+     * ticks and one fully busy one average 10 %: 600 + 0.1 x 900 = 690 -> 700. */
+    o.busy_pct = 0;
+    for (int i = 0; i < 9; i++)
+        ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
+    o.busy_pct = 100;
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 700000);
+
+    /* A period averaging 60 % goes to the maximum... */
+    for (int i = 0; i < 10; i++) {
+        o.busy_pct = i < 6 ? 100 : 0;
+        ember_gov_decision d = tick(&g, &o);
+        ck_assert_uint_eq(d.freq_khz, i < 9 ? 700000 : 1500000);
+    }
+    /* ...and, coming from below it, the next decision waits 50 periods (500 ticks) and then
+     * sees the load of all of them. */
+    o.busy_pct = 0;
+    for (int i = 0; i < 499; i++)
+        ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 600000);
+
+    /* Already at the maximum, a busy period keeps the rate it has: with the long period over
+     * (load fell), busy again from the minimum: jump, 500 ticks; busy all along: still at the
+     * maximum after them, and the next period is long again only because rate_mult stayed. */
+    o.busy_pct = 100;
+    for (int i = 0; i < 9; i++)
+        tick(&g, &o);
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
+    for (int i = 0; i < 500; i++)
+        ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
+    o.busy_pct = 0;
+    for (int i = 0; i < 499; i++)
+        ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 600000);
+    /* Back to short periods after a decision below the threshold. */
+    for (int i = 0; i < 9; i++)
+        ck_assert_uint_eq(tick(&g, &o).freq_khz, 600000);
+    o.busy_pct = 100;
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 700000);
+}
+END_TEST
+
 /* ---- ember ---- */
 
 START_TEST(ember_step_load_jumps_to_max_in_one_tick)
@@ -243,14 +347,47 @@ START_TEST(ember_step_load_jumps_to_max_in_one_tick)
     ck_assert_uint_eq(d.freq_khz, 600000);
     ck_assert_int_eq(d.active_workers, 1);
 
-    /* A burst: more queued than backup_factor x workers. */
+    /* A burst: more queued than backup_factor x workers, nothing to plan by (no deadline
+     * known): the maximum and every worker at once. */
+    o.queued[1] = 9;
+    o.busy_workers = 1;
+    o.service_ms = 25;
+    d = tick(&g, &o);
+    ck_assert_uint_eq(d.freq_khz, 1500000);
+    ck_assert_int_eq(d.active_workers, 4);
+
+    /* The same burst with a deadline the current clock cannot meet (nine 25 ms requests on
+     * four workers end at 75 ms; budget 0.7 x 100 = 70 ms): the maximum, not just enough. */
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    o = idle_obs(600000);
+    for (int i = 0; i < 10; i++)
+        tick(&g, &o);
+    o.queued[1] = 9;
+    o.busy_workers = 1;
+    o.service_ms = 25;
+    o.deadline_ms = 100;
+    d = tick(&g, &o);
+    ck_assert_uint_eq(d.freq_khz, 1500000);
+    ck_assert_int_eq(d.active_workers, 4);
+
+    /* With a deadline the minimum meets (budget 350 ms), a deep queue is no reason to race:
+     * the lowest clock that suffices, every worker it takes. */
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    o = idle_obs(600000);
+    for (int i = 0; i < 10; i++)
+        tick(&g, &o);
     o.queued[1] = 9;
     o.busy_workers = 1;
     o.service_ms = 25;
     o.deadline_ms = 500;
     d = tick(&g, &o);
+    ck_assert_uint_eq(d.freq_khz, 600000);
+    ck_assert_int_eq(d.active_workers, 1);
+    /* ...unless the arrivals keep coming: at 1/ms another 75 arrive while those drain on all
+     * four workers (75 ms), and the whole lot overruns the budget at the current clock. */
+    o.arrival_per_ms = 1;
+    d = tick(&g, &o);
     ck_assert_uint_eq(d.freq_khz, 1500000);
-    ck_assert_int_eq(d.active_workers, 4);
 }
 END_TEST
 
@@ -292,19 +429,20 @@ START_TEST(ember_hysteresis_does_not_flap)
     hi.busy_workers = 1;
     hi.queued[0] = 4;
     hi.service_ms = 10;
-    hi.deadline_ms = 60;
+    hi.deadline_ms = 40;
     lo.busy_workers = 1;
     lo.service_ms = 10;
     lo.deadline_ms = 1000;
-    /* hi alone: 5 requests of 10 ms (at 1500 MHz) within 0.7 x 60 ms = 42 ms. Spread over
-     * more workers a lower clock does it: 800 MHz (18.75 ms each) on three workers is two
-     * rounds, 37.5 ms; 700 MHz on four would be 42.9 ms. It settles there once the
-     * hysteresis lets it down from the initial maximum. */
+    /* hi alone: one request half done and 4 queued, 10 ms each at 1500 MHz, within
+     * 0.7 x 40 ms = 28 ms. On four workers the last queued one starts when the busy worker
+     * frees (half a service time) and ends a service time later: 1.5 x s <= 28 needs
+     * s <= 18.7 ms, 900 MHz (16.7 ms); three workers would need two full rounds. It settles
+     * there once the hysteresis lets it down from the initial maximum. */
     uint32_t hi_khz = 0;
     for (int i = 0; i < 10; i++)
         hi_khz = tick(&g, &hi).freq_khz;
-    ck_assert_uint_eq(hi_khz, 800000);
-    ck_assert_int_eq(g.active, 3);
+    ck_assert_uint_eq(hi_khz, 900000);
+    ck_assert_int_eq(g.active, 4);
     int changes = 0;
     uint32_t last = 0;
     for (int i = 0; i < 40; i++) {
@@ -339,18 +477,20 @@ START_TEST(ember_deadline_pressure_raises_the_clock)
     o.queued[0] = 1;
     o.service_ms = 10; /* at 1500 MHz */
 
-    /* Two requests of 10 ms at 1500 MHz; budget 0.7 x deadline. */
-    o.deadline_ms = 1000; /* loose: the minimum (2 x 25 ms = 50 ms) fits */
+    /* One request half done and one queued, 10 ms each at 1500 MHz: the queued one ends
+     * 1.5 service times from now. Budget 0.7 x deadline. */
+    o.deadline_ms = 1000; /* loose: the minimum (1.5 x 25 ms) fits */
     ember_gov_decision d = tick(&g, &o);
     ck_assert_uint_eq(d.freq_khz, 600000);
     o.cur_khz = d.freq_khz;
     o.service_ms = 25;  /* measured at the new clock */
-    o.deadline_ms = 40; /* budget 28 ms: needs 2 x 10 x 1500/f <= 28, f >= 1071 -> 1100 */
+    o.deadline_ms = 40; /* budget 28 ms: 1.5 x 10 x 1500/f <= 28, f >= 804 -> 900 */
     d = tick(&g, &o);
-    ck_assert_uint_eq(d.freq_khz, 1100000);
+    ck_assert_uint_eq(d.freq_khz, 900000);
     o.cur_khz = d.freq_khz;
-    o.service_ms = 10.0 * 1500 / 1100;
-    /* The oldest request already waited most of its deadline: only the maximum is left. */
+    o.service_ms = 10.0 * 1500 / 900;
+    /* The oldest request already waited most of its deadline (budget 13 ms; 1.5 x 10 ms at the
+     * maximum is 15): only the maximum is left. */
     o.oldest_wait_ms = 15;
     d = tick(&g, &o);
     ck_assert_uint_eq(d.freq_khz, 1500000);
@@ -363,6 +503,7 @@ START_TEST(ember_sizes_workers_to_the_load)
     ember_gov g;
     pi_config(&c, EMBER_POWER_EMBER, 8);
     c.down_ticks = 0;
+    c.rate_window_ms = 0; /* size by each sample's rate as it comes */
     ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
     ember_gov_obs o = idle_obs(1500000);
     o.service_ms = 10;
@@ -412,6 +553,125 @@ START_TEST(ember_respects_the_efficiency_floor)
     o.service_ms = 1;
     o.deadline_ms = 1000;
     ck_assert_uint_eq(tick(&g, &o).freq_khz, 900000);
+}
+END_TEST
+
+START_TEST(ember_power_curve_decides_race_or_crawl)
+{
+    ember_gov_config c;
+    ember_gov g;
+    pi_config(&c, EMBER_POWER_EMBER, 1);
+    c.down_ticks = 0;
+    c.rate_window_ms = 0;
+    ember_gov_obs o = idle_obs(1500000);
+    o.busy_workers = 1;
+    o.service_ms = 10;
+    o.arrival_per_ms = 0.02;
+    o.deadline_ms = 1000;
+
+    /* Slow and steady: a busy core's power as f x V^2 (V from 0.8 to 0.9 V) and idle power
+     * rising with the clock: each request costs least at the minimum. */
+    for (int i = 0; i < 10; i++) {
+        double f = 600 + 100 * i, v = 0.8 + 0.1 * i / 9;
+        c.busy_w[i] = 2 * f / 1500 * v * v;
+        c.idle_w[i] = 2.7 + 0.02 * i;
+    }
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 600000);
+
+    /* Race to idle: a busy core costs the same at every clock (static power dominates) and
+     * idle power is flat: the sooner a request is done, the fewer joules. */
+    for (int i = 0; i < 10; i++) {
+        c.busy_w[i] = 1.0;
+        c.idle_w[i] = 2.0;
+    }
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
+
+    /* The same busy power with idle power climbing 0.5 W a step: racing no longer pays
+     * (2.5 W at 600 MHz against 6.7 W at 1500). */
+    for (int i = 0; i < 10; i++)
+        c.idle_w[i] = 2.0 + 0.5 * i;
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 600000);
+
+    /* The cheapest clock must still meet the deadline: with one request half done and one
+     * queued, the crawl profile runs at the maximum when only that is fast enough. */
+    for (int i = 0; i < 10; i++) {
+        double f = 600 + 100 * i, v = 0.8 + 0.1 * i / 9;
+        c.busy_w[i] = 2 * f / 1500 * v * v;
+        c.idle_w[i] = 2.7 + 0.02 * i;
+    }
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    o.queued[0] = 1;
+    o.deadline_ms = 22; /* budget 15.4 ms: 1.5 x s <= 15.4, s <= 10.3 ms: 1500 MHz only */
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
+}
+END_TEST
+
+START_TEST(ember_predicts_with_mem_frac)
+{
+    /* One request half done and one queued, 10 ms each at 1500 MHz; budget 0.7 x 40 = 28 ms,
+     * so 1.5 x s(f) <= 28. All of it scaling with the clock: s = 10 x 1500 / f, f >= 804 ->
+     * 900 MHz. Half of it memory-bound: s = 5 x 1500 / f + 5, f >= 549 -> the minimum. */
+    ember_gov_config c;
+    ember_gov g;
+    pi_config(&c, EMBER_POWER_EMBER, 1);
+    c.down_ticks = 0;
+    ember_gov_obs o = idle_obs(1500000);
+    o.busy_workers = 1;
+    o.queued[0] = 1;
+    o.service_ms = 10;
+    o.deadline_ms = 40;
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 900000);
+    c.mem_frac = 0.5;
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 600000);
+    /* Measured at another clock, the prediction converts through the same model: the same
+     * request takes 5 x 1500 / 600 + 5 = 17.5 ms at 600 MHz. */
+    o.cur_khz = 600000;
+    o.service_ms = 17.5;
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 600000);
+    o.deadline_ms = 30; /* budget 21: s <= 14, 7500 / f <= 9, f >= 834 -> 900 */
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 900000);
+}
+END_TEST
+
+START_TEST(ember_sizes_by_the_averaged_rate)
+{
+    /* Two workers; a request is 25 ms at 600 MHz. At 0.02/ms one worker carries it
+     * (0.5 busy, under util_cap 0.8) at the minimum. */
+    ember_gov_config c;
+    ember_gov g;
+    pi_config(&c, EMBER_POWER_EMBER, 2);
+    c.down_ticks = 0;
+    ck_assert_int_eq(c.rate_window_ms, 1000);
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    ember_gov_obs o = idle_obs(600000);
+    o.busy_workers = 1;
+    o.service_ms = 25;
+    o.deadline_ms = 1000;
+    o.arrival_per_ms = 0.02;
+    ember_gov_decision d;
+    for (int i = 0; i < 500; i++)
+        d = tick(&g, &o);
+    ck_assert_uint_eq(d.freq_khz, 600000);
+    ck_assert_int_eq(d.active_workers, 1);
+
+    /* A one-sample spike to 0.09/ms (which would need three workers at 600 MHz) changes
+     * nothing: nothing is queued, and the capacity check sees the rate over a second. */
+    o.arrival_per_ms = 0.09;
+    d = tick(&g, &o);
+    ck_assert_uint_eq(d.freq_khz, 600000);
+    ck_assert_int_eq(d.active_workers, 1);
+
+    /* Sustained for three seconds it is the load: both workers and a higher clock. */
+    for (int i = 0; i < 300; i++)
+        d = tick(&g, &o);
+    ck_assert_uint_gt(d.freq_khz, 600000);
+    ck_assert_int_eq(d.active_workers, 2);
 }
 END_TEST
 
@@ -672,11 +932,13 @@ START_TEST(ctl_follows_a_burst_and_restores)
     ck_assert_str_eq(get("%s/cpufreq/policy0/scaling_setspeed", tmpdir), "600000");
     ck_assert_int_eq(d.active_workers, 1);
 
-    /* A burst: the very next sample writes the maximum and wakes every worker. */
+    /* A burst the minimum cannot clear in time (twelve 30 ms requests on four workers end
+     * after 105 ms; budget 0.7 x 100 ms): the very next sample writes the maximum and wakes
+     * every worker. */
     o.queued[0] = 12;
     o.busy_workers = 1;
     o.service_ms = 30;
-    o.deadline_ms = 200;
+    o.deadline_ms = 100;
     ck_assert_int_eq(ember_power_ctl_tick(c, now += 10, &o, &d, NULL), 0);
     ck_assert_str_eq(get("%s/cpufreq/policy0/scaling_setspeed", tmpdir), "1500000");
     ck_assert_int_eq(d.active_workers, 4);
@@ -750,6 +1012,35 @@ START_TEST(profile_parses_and_names_bad_lines)
     ck_assert_int_eq(p.table.nfreqs, 3);
     ck_assert_uint_eq(p.table.freqs_khz[2], 2000000);
     ck_assert_double_eq_tol(p.table.busy_w[1], 0.6, 1e-12);
+    ck_assert_int_eq(p.od_up_threshold, 0); /* absent: the governor's defaults */
+    ck_assert_double_eq(p.od_sampling_ms, 0);
+
+    /* No deep idle state, and a platform's stock ondemand tunables. */
+    ck_assert_int_eq(ember_power_profile_load(
+                         tmpfile_with("od.profile", "name x\ncores 1\ndeep_idle_ms none\n"
+                                                    "od_up_threshold 50\nod_sampling_ms 100\n"
+                                                    "od_sampling_down_factor 50\nfreq 500 1 1\n"),
+                         &p, &err),
+                     0);
+    ck_assert_double_lt(p.deep_idle_ms, 0);
+    ck_assert_int_eq(p.od_up_threshold, 50);
+    ck_assert_double_eq(p.od_sampling_ms, 100);
+    ck_assert_int_eq(p.od_sampling_down_factor, 50);
+    static const char *const bad_od[] = {"od_up_threshold 0",
+                                         "od_up_threshold 101",
+                                         "od_up_threshold 2.5",
+                                         "od_sampling_ms 0",
+                                         "od_sampling_ms 60001",
+                                         "od_sampling_down_factor 0",
+                                         "od_sampling_down_factor 100001",
+                                         "deep_idle_ms never"};
+    for (size_t i = 0; i < sizeof bad_od / sizeof bad_od[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "name x\ncores 1\n%s\nfreq 500 1 1\n", bad_od[i]);
+        ck_assert_int_eq(ember_power_profile_load(tmpfile_with("bad.profile", text), &p, &err),
+                         EMBER_EFORMAT);
+        ck_assert_msg(strstr(err.msg, "bad.profile:3:") != NULL, "%s: %s", bad_od[i], err.msg);
+    }
 
     ck_assert_int_eq(ember_power_profile_load(
                          tmpfile_with("b.profile", "name x\ncores 1\nfreq 500 1\n"), &p, &err),
@@ -902,6 +1193,99 @@ START_TEST(sim_policies_differ_sensibly)
 }
 END_TEST
 
+/* n requests of service_ms every gap_ms from t = 0, deadline 100 ms. */
+static void periodic_trace(ember_power_trace *t, int n, double gap_ms, double service_ms)
+{
+    t->req = calloc((size_t)n, sizeof *t->req);
+    ck_assert_ptr_nonnull(t->req);
+    t->n = n;
+    for (int i = 0; i < n; i++)
+        t->req[i] = (ember_power_request){i * gap_ms, service_ms, 100};
+}
+
+static ember_power_result sim(const ember_power_profile *p, const ember_power_trace *t,
+                              ember_power_policy policy)
+{
+    ember_power_result r;
+    ck_assert_int_eq(ember_power_sim_run(p, t, policy, &r, NULL), 0);
+    return r;
+}
+
+START_TEST(sim_idle_power_follows_the_clock_without_deep_idle)
+{
+    /* WFI only: an idle core stays powered at the cluster's voltage, so a machine idling at
+     * the maximum pays the table's idle power there: 1.4 W against 1.0 W over the 1 s tail. */
+    make_tmpdir();
+    ember_power_profile p;
+    ck_assert_int_eq(ember_power_profile_load(tmpfile_with("wfi.profile",
+                                                           "name wfi\ncores 2\ndeep_idle_ms none\n"
+                                                           "freq 500 1.0 0.5\nfreq 1000 1.4 1.2\n"),
+                                              &p, NULL),
+                     0);
+    ember_power_trace t;
+    periodic_trace(&t, 1, 1, 1);
+    ember_power_result hi = sim(&p, &t, EMBER_POWER_PERFORMANCE);
+    ember_power_result lo = sim(&p, &t, EMBER_POWER_POWERSAVE);
+    double s = hi.duration_ms / 1e3;
+    /* (powersave spends the first 10 ms sample at the maximum the governor starts at) */
+    ck_assert_double_eq_tol(hi.energy_j, 1.4 * s + 1.2 * 0.001, 0.01);
+    ck_assert_double_eq_tol(lo.energy_j, 1.0 * s + 0.5 * 0.002, 0.01);
+    ember_power_trace_free(&t);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(sim_deep_idle_sheds_the_clock)
+{
+    /* Cores in deep idle (after 1 ms) are power-gated: each sheds shallow_w and its share of
+     * the idle power's rise with the clock, so both policies idle at 1.0 - 2 x 0.1 = 0.8 W. */
+    make_tmpdir();
+    ember_power_profile p;
+    ck_assert_int_eq(
+        ember_power_profile_load(tmpfile_with("deep.profile", "name deep\ncores 2\ndeep_idle_ms 1\n"
+                                                              "shallow_w 0.1\nfreq 500 1.0 0.5\n"
+                                                              "freq 1000 1.4 1.2\n"),
+                                 &p, NULL),
+        0);
+    ember_power_trace t;
+    periodic_trace(&t, 1, 1, 1);
+    ember_power_result hi = sim(&p, &t, EMBER_POWER_PERFORMANCE);
+    ember_power_result lo = sim(&p, &t, EMBER_POWER_POWERSAVE);
+    double s = hi.duration_ms / 1e3;
+    ck_assert_double_eq_tol(hi.energy_j, 0.8 * s, 0.01);
+    ck_assert_double_eq_tol(lo.energy_j, 0.8 * s, 0.01);
+    ember_power_trace_free(&t);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(sim_ungated_pool_spreads_and_parking_consolidates)
+{
+    /* One clock, so only worker gating differs. A 0.5 ms request every 2 ms: one worker
+     * carries it and, idle 1.5 ms at a time, never reaches deep idle (2 ms). An ungated pool
+     * wakes the worker that waited longest, alternating between both cores; each idles
+     * 2.5 ms or more, goes deep and pays the 1 ms wake-up on every request, at busy power.
+     * ember parks the second worker: one core works, the other sleeps deep throughout. */
+    make_tmpdir();
+    ember_power_profile p;
+    ck_assert_int_eq(
+        ember_power_profile_load(tmpfile_with("gate.profile", "name gate\ncores 2\nwake_ms 1\n"
+                                                              "deep_idle_ms 2\nshallow_w 0.5\n"
+                                                              "freq 1000 2.0 1.0\n"),
+                                 &p, NULL),
+        0);
+    ember_power_trace t;
+    periodic_trace(&t, 2000, 2, 0.5);
+    ember_power_result spread = sim(&p, &t, EMBER_POWER_PERFORMANCE);
+    ember_power_result gated = sim(&p, &t, EMBER_POWER_EMBER);
+    ck_assert_double_ge(spread.p50_ms, 1.5);
+    ck_assert_double_le(gated.p50_ms, 0.6);
+    ck_assert_double_lt(gated.energy_j, spread.energy_j);
+    ember_power_trace_free(&t);
+    remove_tmpdir();
+}
+END_TEST
+
 static Suite *power_suite(void)
 {
     Suite *s = suite_create("power");
@@ -910,12 +1294,17 @@ static Suite *power_suite(void)
     tcase_add_test(g, config_limits_are_enforced);
     tcase_add_test(g, static_policies_ignore_load);
     tcase_add_test(g, ondemand_follows_the_linux_rule);
+    tcase_add_test(g, ondemand_defaults_are_the_kernels);
+    tcase_add_test(g, ondemand_decides_per_period_on_the_mean_load);
     tcase_add_test(g, ember_step_load_jumps_to_max_in_one_tick);
     tcase_add_test(g, ember_idle_decay_waits_then_drops_to_min);
     tcase_add_test(g, ember_hysteresis_does_not_flap);
     tcase_add_test(g, ember_deadline_pressure_raises_the_clock);
     tcase_add_test(g, ember_sizes_workers_to_the_load);
     tcase_add_test(g, ember_respects_the_efficiency_floor);
+    tcase_add_test(g, ember_power_curve_decides_race_or_crawl);
+    tcase_add_test(g, ember_predicts_with_mem_frac);
+    tcase_add_test(g, ember_sizes_by_the_averaged_rate);
     suite_add_tcase(s, g);
     TCase *b = tcase_create("backends");
     tcase_add_test(b, cpufreq_userspace_setspeed_and_restore);
@@ -932,6 +1321,9 @@ static Suite *power_suite(void)
     tcase_add_test(m, profile_parses_and_names_bad_lines);
     tcase_add_test(m, trace_parses_and_rejects_bad_input);
     tcase_add_test(m, sim_policies_differ_sensibly);
+    tcase_add_test(m, sim_idle_power_follows_the_clock_without_deep_idle);
+    tcase_add_test(m, sim_deep_idle_sheds_the_clock);
+    tcase_add_test(m, sim_ungated_pool_spreads_and_parking_consolidates);
     suite_add_tcase(s, m);
     return s;
 }
