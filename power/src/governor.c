@@ -209,14 +209,16 @@ static int ember_target(const ember_gov *g, const ember_gov_obs *o, int *workers
     double budget = o->deadline_ms > 0 ? c->headroom * o->deadline_ms - o->oldest_wait_ms : 1e300;
     if (queued > c->backup_factor * c->max_workers) {
         /* The queue backs up. With a service time and a deadline to plan by, and a backlog
-         * that all workers clear in time at the current clock even with the arrivals that
-         * keep coming meanwhile, the search below finds the lowest clock that suffices;
-         * otherwise the maximum at once. */
+         * that all workers clear at the current clock within the oldest request's budget, and
+         * the arrivals that keep coming meanwhile within their own deadlines (the last of them
+         * arrives as the backlog drains), the search below finds the lowest clock that
+         * suffices; otherwise the maximum at once. */
         int plan = o->service_ms > 0 && o->deadline_ms > 0;
         if (plan) {
             double d = drain_ms(queued, busy, c->max_workers, o->service_ms);
             int more = (int)ceil(o->arrival_per_ms * d);
-            plan = drain_ms(queued + more, busy, c->max_workers, o->service_ms) <= budget;
+            plan = d <= budget && drain_ms(queued + more, busy, c->max_workers, o->service_ms) <=
+                                      d + c->headroom * o->deadline_ms;
         }
         if (!plan) {
             *workers = c->max_workers;

@@ -383,8 +383,9 @@ START_TEST(ember_step_load_jumps_to_max_in_one_tick)
     d = tick(&g, &o);
     ck_assert_uint_eq(d.freq_khz, 600000);
     ck_assert_int_eq(d.active_workers, 1);
-    /* ...unless the arrivals keep coming: at 1/ms another 75 arrive while those drain on all
-     * four workers (75 ms), and the whole lot overruns the budget at the current clock. */
+    /* ...unless the arrivals keep coming faster than the current clock can carry them: at
+     * 1/ms another 75 arrive while those drain on all four workers (75 ms), and the last of
+     * them would finish 537.5 ms from now, past its own deadline (75 + 350 ms). */
     o.arrival_per_ms = 1;
     d = tick(&g, &o);
     ck_assert_uint_eq(d.freq_khz, 1500000);
