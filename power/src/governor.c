@@ -116,6 +116,7 @@ void ember_gov_set_policy(ember_gov *g, ember_power_policy p)
     g->od_ticks = 0;
     g->od_busy = 0;
     g->od_due = od_period(&g->cfg);
+    g->blind = 0;
 }
 
 /* The table index closest to khz (ties to the higher), as CPUFREQ_RELATION_C. */
@@ -293,13 +294,21 @@ void ember_gov_tick(ember_gov *g, const ember_gov_obs *o, ember_gov_decision *ou
             g->idle_for_ms = 0;
         if (g->idle_for_ms >= c->idle_ms && g->idle_for_ms > 0) {
             target = 0;
+            g->blind = 0;
             workers = 1;
             g->down_count = 0;
             g->down_target = -1;
             break;
         }
         target = ember_target(g, o, &workers);
-        if (target < g->cur) {
+        /* A clock raised blind (no service time measured) is no decision to guard: the first
+         * informed one may fall at once. */
+        int was_blind = g->blind;
+        g->blind = !(o->service_ms > 0) && target == top;
+        if (target < g->cur && was_blind && o->service_ms > 0) {
+            g->down_count = 0;
+            g->down_target = -1;
+        } else if (target < g->cur) {
             /* Hysteresis: fall only once lower targets persisted down_ticks samples, and then
              * only as far as the highest of them. */
             if (target > g->down_target)

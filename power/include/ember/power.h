@@ -115,6 +115,7 @@ typedef struct ember_gov {
     double od_busy;  /* ondemand: sum of busy_pct over those ticks */
     double idle_for_ms;
     double rate_slow; /* arrival_per_ms averaged over rate_window_ms */
+    int blind;        /* ember: the last decision raised the clock for want of a service time */
 } ember_gov;
 
 /* Defaults for every tunable; policy ember, no frequencies, one worker, 10 ms samples. */

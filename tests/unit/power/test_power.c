@@ -402,12 +402,12 @@ START_TEST(ember_idle_decay_waits_then_drops_to_min)
     c.down_ticks = 10; /* longer than idle_ms: only the idle timer can bring it down */
     ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
     ember_gov_obs o = idle_obs(1500000);
-    o.queued[0] = 20;
+    o.queued[0] = 20; /* a deep queue with no deadline to plan by: the maximum */
+    o.service_ms = 5;
     ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
 
     /* Load gone: the first four idle samples (40 ms) keep the maximum... */
     o.queued[0] = 0;
-    o.service_ms = 5;
     o.deadline_ms = 100;
     for (int i = 0; i < 4; i++)
         ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
@@ -415,6 +415,41 @@ START_TEST(ember_idle_decay_waits_then_drops_to_min)
     ember_gov_decision d = tick(&g, &o);
     ck_assert_uint_eq(d.freq_khz, 600000);
     ck_assert_int_eq(d.active_workers, 1);
+}
+END_TEST
+
+START_TEST(ember_releases_a_blind_clock_at_the_first_measurement)
+{
+    ember_gov_config c;
+    ember_gov g;
+    pi_config(&c, EMBER_POWER_EMBER, 4);
+    c.down_ticks = 3;
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    ember_gov_obs o = idle_obs(600000);
+    for (int i = 0; i < 10; i++)
+        tick(&g, &o);
+    /* The first request of a model nobody has timed: flat out. */
+    o.busy_workers = 1;
+    o.deadline_ms = 1000;
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
+    /* Its time is known a tick later (10 ms at 1500 MHz, a deadline of a second): the minimum
+     * at once, without the down_ticks a measured decision would wait. */
+    o.cur_khz = 1500000;
+    o.service_ms = 10;
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 600000);
+    /* A measured decision for the maximum is guarded as before: a deep queue the minimum
+     * cannot clear goes up, and its end waits down_ticks samples. */
+    o.cur_khz = 600000;
+    o.service_ms = 25;
+    o.deadline_ms = 100;
+    o.queued[0] = 40;
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
+    o.queued[0] = 0;
+    o.cur_khz = 1500000;
+    o.service_ms = 10;
+    for (int i = 0; i < 3; i++)
+        ck_assert_uint_eq(tick(&g, &o).freq_khz, 1500000);
+    ck_assert_uint_eq(tick(&g, &o).freq_khz, 600000);
 }
 END_TEST
 
@@ -1300,6 +1335,7 @@ static Suite *power_suite(void)
     tcase_add_test(g, ember_step_load_jumps_to_max_in_one_tick);
     tcase_add_test(g, ember_idle_decay_waits_then_drops_to_min);
     tcase_add_test(g, ember_hysteresis_does_not_flap);
+    tcase_add_test(g, ember_releases_a_blind_clock_at_the_first_measurement);
     tcase_add_test(g, ember_deadline_pressure_raises_the_clock);
     tcase_add_test(g, ember_sizes_workers_to_the_load);
     tcase_add_test(g, ember_respects_the_efficiency_floor);
