@@ -174,6 +174,9 @@ static double service_at(const ember_gov_config *c, double s_cur, double cur_khz
     return s_cur * ((1 - m) * fmax / c->freqs_khz[i] + m) / ((1 - m) * fmax / cur_khz + m);
 }
 
+/* Arrivals the backlog check counts on at most: past this many the answer is the same. */
+#define EMBER_GOV_PLAN_MAX 1000000
+
 /* When the last of `queued` requests would finish, with w workers of which `busy` are running
  * a request that is (on average) half done, for requests of s ms each: workers free now start
  * a request at 0, s, 2s...; busy ones at s/2, 3s/2... (busy <= w). */
@@ -217,7 +220,8 @@ static int ember_target(const ember_gov *g, const ember_gov_obs *o, int *workers
         int plan = o->service_ms > 0 && o->deadline_ms > 0;
         if (plan) {
             double d = drain_ms(queued, busy, c->max_workers, o->service_ms);
-            int more = (int)ceil(o->arrival_per_ms * d);
+            double expect = o->arrival_per_ms > 0 ? ceil(o->arrival_per_ms * d) : 0;
+            int more = expect < EMBER_GOV_PLAN_MAX ? (int)expect : EMBER_GOV_PLAN_MAX;
             plan = d <= budget && drain_ms(queued + more, busy, c->max_workers, o->service_ms) <=
                                       d + c->headroom * o->deadline_ms;
         }
@@ -239,7 +243,10 @@ static int ember_target(const ember_gov *g, const ember_gov_obs *o, int *workers
         double s = service_at(c, o->service_ms, cur, i);
         /* Fewest workers that keep steady arrivals under util_cap each, and drain the backlog
          * in time; parked workers beyond that save their cores' idle power and wake-ups. */
-        int need = (int)ceil(g->rate_slow * s / c->util_cap);
+        double carry = ceil(g->rate_slow * s / c->util_cap);
+        if (!(carry <= c->max_workers))
+            continue;
+        int need = (int)carry;
         if (need < busy)
             need = busy;
         if (need < 1)

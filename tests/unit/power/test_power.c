@@ -453,6 +453,36 @@ START_TEST(ember_releases_a_blind_clock_at_the_first_measurement)
 }
 END_TEST
 
+START_TEST(ember_survives_absurd_observations)
+{
+    /* A caller's garbage (huge, negative or NaN rates and times) still gives a table entry
+     * and a worker count in range, without an int overflow on the way. */
+    ember_gov_config c;
+    ember_gov g;
+    pi_config(&c, EMBER_POWER_EMBER, 4);
+    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
+    static const double rates[] = {1e300, -5, 0.0 / 0.0, 0};
+    static const double services[] = {1e300, 1e-300, 25, -1};
+    for (size_t r = 0; r < 4; r++)
+        for (size_t v = 0; v < 4; v++) {
+            ember_gov_obs o = idle_obs(600000);
+            o.queued[0] = 1000000;
+            o.busy_workers = 3;
+            o.arrival_per_ms = rates[r];
+            o.service_ms = services[v];
+            o.deadline_ms = 100;
+            for (int i = 0; i < 3; i++) {
+                ember_gov_decision d = tick(&g, &o);
+                ck_assert_int_ge(d.freq_index, 0);
+                ck_assert_int_lt(d.freq_index, 10);
+                ck_assert_int_ge(d.active_workers, 1);
+                ck_assert_int_le(d.active_workers, 4);
+                o.queued[0] = i == 0 ? 3 : 0;
+            }
+        }
+}
+END_TEST
+
 START_TEST(ember_hysteresis_does_not_flap)
 {
     ember_gov_config c;
@@ -1335,6 +1365,7 @@ static Suite *power_suite(void)
     tcase_add_test(g, ember_step_load_jumps_to_max_in_one_tick);
     tcase_add_test(g, ember_idle_decay_waits_then_drops_to_min);
     tcase_add_test(g, ember_hysteresis_does_not_flap);
+    tcase_add_test(g, ember_survives_absurd_observations);
     tcase_add_test(g, ember_releases_a_blind_clock_at_the_first_measurement);
     tcase_add_test(g, ember_deadline_pressure_raises_the_clock);
     tcase_add_test(g, ember_sizes_workers_to_the_load);
