@@ -23,7 +23,11 @@
 
 #define SIM_STEP_MS 0.1
 #define SIM_SAMPLE_MS 10.0
-#define SIM_EWMA 0.3
+/* The daemon's weight of the newest sample in its rate and service-time EWMAs
+ * (POWER_EWMA_ALPHA in daemon/power.c). */
+#define SIM_EWMA 0.25
+/* Models (told apart by their service time, one per model in a trace) whose time is known. */
+#define SIM_MODELS 64
 /* Every policy is measured over the same window: the last arrival plus this tail, or longer
  * while requests remain; past SIM_DRAIN_LIMIT_MS after the last arrival they count as missed. */
 #define SIM_TAIL_MS 1000.0
@@ -36,6 +40,15 @@ typedef struct sim_core {
     double idle_since;
     double busy_ms; /* within the current sample */
 } sim_core;
+
+/* Whether a model (its service time) has finished a request before. */
+static int sim_known(const double *known, int n, double service_ms)
+{
+    for (int i = 0; i < n; i++)
+        if (known[i] == service_ms)
+            return 1;
+    return 0;
+}
 
 /* Whether an idle core has reached deep idle (never, when the platform has none). */
 static int sim_deep(const sim_core *k, const ember_power_profile *prof, double now)
@@ -126,15 +139,15 @@ int ember_power_sim_run(const ember_power_profile *prof, const ember_power_trace
     int fi = tab->nfreqs - 1, active = ncores;
     int next = 0, qhead = 0, qtail = 0, done = 0, misses = 0, arrived_in_sample = 0;
     double rate = 0, service_fmax = 0, energy = 0, now = 0, next_tick = 0;
-    /* The tightest deadline among requests that arrived this sample; the governor keeps the
-     * last one seen when a sample has none, as the daemon's EWMA would. */
-    double deadline = 0, sample_deadline = 0;
+    double known[SIM_MODELS];
+    int nknown = 0;
+    /* As the daemon sees deadlines: the tightest among requests that finished this sample
+     * and those waiting; none (0) when neither has one. */
+    double sample_deadline = 0;
     double end_limit = req[n - 1].t_ms + SIM_DRAIN_LIMIT_MS;
 
     while ((done < n || now < req[n - 1].t_ms + SIM_TAIL_MS) && now < end_limit) {
         while (next < n && req[next].t_ms <= now) {
-            if (sample_deadline == 0 || req[next].deadline_ms < sample_deadline)
-                sample_deadline = req[next].deadline_ms;
             queue[qtail++] = next++;
             arrived_in_sample++;
         }
@@ -172,6 +185,10 @@ int ember_power_sim_run(const ember_power_profile *prof, const ember_power_trace
                 service_fmax = service_fmax == 0
                                    ? req[j].service_ms
                                    : SIM_EWMA * req[j].service_ms + (1 - SIM_EWMA) * service_fmax;
+                if (sample_deadline == 0 || req[j].deadline_ms < sample_deadline)
+                    sample_deadline = req[j].deadline_ms;
+                if (!sim_known(known, nknown, req[j].service_ms) && nknown < SIM_MODELS)
+                    known[nknown++] = req[j].service_ms;
                 k->job = -1;
                 k->idle_since = now + SIM_STEP_MS;
                 /* The worker looks for more work before it waits: gated ones only while the
@@ -200,15 +217,23 @@ int ember_power_sim_run(const ember_power_profile *prof, const ember_power_trace
             arrived_in_sample = 0;
             o.arrival_per_ms = rate;
             o.cur_khz = tab->freqs_khz[fi];
-            o.service_ms =
-                service_fmax * ((1 - prof->mem_frac) * fmax / o.cur_khz + prof->mem_frac);
-            for (int k = qhead; k < qtail; k++)
-                if (sample_deadline == 0 || req[queue[k]].deadline_ms < sample_deadline)
-                    sample_deadline = req[queue[k]].deadline_ms;
-            if (sample_deadline > 0)
-                deadline = sample_deadline;
+            /* The daemon's service time: the mean of the waiting requests' models that have
+             * been timed, else the recent mix. */
+            double sum = 0;
+            int timed = 0;
+            for (int k = qhead; k < qtail; k++) {
+                const ember_power_request *r = &req[queue[k]];
+                if (sim_known(known, nknown, r->service_ms)) {
+                    sum += r->service_ms;
+                    timed++;
+                }
+                if (sample_deadline == 0 || r->deadline_ms < sample_deadline)
+                    sample_deadline = r->deadline_ms;
+            }
+            double at_max = timed ? sum / timed : service_fmax;
+            o.service_ms = at_max * ((1 - prof->mem_frac) * fmax / o.cur_khz + prof->mem_frac);
+            o.deadline_ms = sample_deadline;
             sample_deadline = 0;
-            o.deadline_ms = deadline;
             o.oldest_wait_ms = qhead < qtail ? now - req[queue[qhead]].t_ms : 0;
             ember_gov_decision d;
             ember_gov_tick(&gov, &o, &d);

@@ -53,7 +53,7 @@ for profile in $profiles; do
             split(floor, fl, " ")
             idle_j = fl[1] * window
             min_j = idle_j + fl[2]
-            printf "bursty floor on %s: %.3f W x %.1f s = %.1f J idle + %.1f J of work = %.1f J\n",
+            printf "bursty floor on %s: %.3f W x %.1f s = %.2f J idle + %.2f J of work = %.2f J\n",
                 profile, fl[1], window, idle_j, fl[2], min_j
             printf "  best any policy could save: %.1f %% vs performance, %.1f %% vs ondemand\n",
                 100 * (1 - min_j / e["performance"]), 100 * (1 - min_j / e["ondemand"])
