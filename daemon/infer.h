@@ -19,10 +19,13 @@
 
 #include <ember/engine.h>
 
+#include "cache.h"
 #include "registry.h"
 
 typedef struct infer_queue infer_queue;
 struct admission;
+
+enum { JOB_CACHE_OFF, JOB_CACHE_MISS, JOB_CACHE_HIT };
 
 typedef enum infer_kind {
     JOB_INFER, /* run entry on the worker pool */
@@ -48,6 +51,17 @@ typedef struct infer_job {
     size_t json_len;
     size_t json_header_len; /* when the answer carries binary outputs: its JSON's length */
     int want_energy;        /* parameters.energy: answer with the energy it took (power.h) */
+    /* Set when the loop thread decoded the body at submit (the model has a cache or batching;
+     * body is then NULL); otherwise the worker decodes. */
+    int decoded;
+    ember_infer_request req;
+    int cache_state; /* JOB_CACHE_*: what the model's response cache said */
+    uint8_t cache_key[CACHE_KEY_BYTES];
+    char *cache_body; /* the answer without its id, for the loop to keep (cache_put) */
+    size_t cache_len, cache_header_len;
+    struct infer_job *batch_next; /* the next job of the batch this one leads or rides in */
+    int batch_rows;               /* on a batch's first job: the rows it ran (metrics) */
+    int workers;                  /* on a job handed to the pool: the workers it occupies */
     infer_queue *queue;
     struct infer_job *next;
 } infer_job;
@@ -68,6 +82,9 @@ struct infer_queue {
     struct admission *pending; /* the admission queue (admission.h), malloc'd */
     uv_timer_t expiry;         /* fires at the earliest deadline of a waiting job */
     uint64_t expiry_at;        /* when it is armed for; 0 when stopped */
+    uv_timer_t batch_wait;     /* fires when the batch being gathered must leave (batch.h) */
+    uint64_t batch_wait_at;    /* when it is armed for; 0 when stopped */
+    infer_job **batch_scratch; /* [queue capacity]: candidates while gathering a batch */
     uv_async_t async;
     pthread_mutex_t lock; /* guards done/done_tail, held only to link or unlink a list */
     infer_job *done, *done_tail;

@@ -15,6 +15,7 @@
 #include <ember/engine.h>
 
 #include "bundle.h"
+#include "cache.h"
 #include "limits.h"
 #include "log.h"
 
@@ -22,6 +23,9 @@
 typedef struct model_config {
     int versions; /* serve this many of the highest versions on disk */
     int priority; /* of requests that name none: 0 high, 1 normal, 2 low */
+    cache_config cache;     /* entries 0: no response cache */
+    int max_batch;          /* rows merged into one run at most; 1: no batching */
+    int max_batch_delay_us; /* how long the first request of a batch waits for more */
 } model_config;
 
 typedef struct model_entry {
@@ -34,6 +38,7 @@ typedef struct model_entry {
     ember_io_info *inputs, *outputs; /* copies of the model's descriptions */
     int ninputs, noutputs;
     int64_t weight_bytes;     /* from ember_model_describe, for /metrics */
+    response_cache *cache;    /* NULL unless cfg.cache.entries > 0; loop thread only */
     ember_session **sessions; /* [nworkers]; slot w belongs to worker w, created lazily */
     int nworkers;
     int refs; /* the registry's and each job's; loop thread only */
