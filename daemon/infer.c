@@ -373,7 +373,8 @@ static void queue_on_expiry(uv_timer_t *t)
     infer_job *job;
     while ((job = admission_pop_expired(q->pending, now)))
         queue_expire(q, job, now);
-    queue_arm(q);
+    /* The job that expired may have been gathering a batch: the next one decides now. */
+    infer_pump(q);
 }
 
 static void queue_deliver(infer_queue *q)

@@ -226,11 +226,11 @@ static void models_render(text *t, const metrics *m)
 {
     char model[2 * EMBERD_MAX_MODEL_NAME + 2];
     static const char *const counters[] = {"hits", "misses"};
-    static const char *const helps[] = {"answered from its response cache",
-                                        "its response cache had no answer for"};
+    static const char *const helps[] = {"answered from the model's response cache",
+                                        "the model's response cache had no answer for"};
     for (int c = 0; c < 2; c++) {
         text_printf(t,
-                    "# HELP emberd_cache_%s_total Infer requests a model's %s, by model.\n"
+                    "# HELP emberd_cache_%s_total Infer requests %s, by model.\n"
                     "# TYPE emberd_cache_%s_total counter\n",
                     counters[c], helps[c], counters[c]);
         for (int i = 0; i < m->nmodels; i++) {
