@@ -8,9 +8,15 @@
  * thread, which takes the whole list in one short critical section and hands each job to
  * on_done. A job whose client went away is the owner's to drop; this file never touches
  * connections.
+ *
+ * A job handed to the pool may lead a batch (batch.h: its riders hang on batch_next, all
+ * run by one session call and delivered one by one) and may occupy more than one worker
+ * (workers, lent by queue_lend), which the loop counts in running until it is delivered.
+ * Delivery also keeps a cache miss's answer in its model's cache (cache.h).
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ember/proto.h>
 
@@ -159,8 +165,8 @@ static int batch_outputs_check(const model_entry *e, const ember_tensor *outs, i
 }
 
 /* Decode (unless done), run and encode the jobs head, head->batch_next, ... as one session
- * call on worker `worker`; each job gets its own answer. */
-static void job_execute(infer_job *head, int worker)
+ * call on worker `worker` with `threads` threads; each job gets its own answer. */
+static void job_execute(infer_job *head, int worker, int threads)
 {
     model_entry *e = head->entry;
     if (job_decode(head) < 0)
@@ -172,6 +178,10 @@ static void job_execute(infer_job *head, int worker)
     ember_tensor *outs = calloc((size_t)(e->noutputs > 0 ? e->noutputs : 1), sizeof *outs);
     int rc = outs ? registry_session(e, worker, &s, &err)
                   : ember_err_set(&err, EMBER_ENOMEM, "out of memory");
+    /* The workers lent to this run (queue_lend); when helpers cannot start the session
+     * stays on one thread and the run goes on. */
+    if (rc == 0 && ember_session_threads(s) != threads)
+        ember_session_set_threads(s, threads, NULL);
     if (rc == 0 && head->batch_next) {
         for (const infer_job *j = head->batch_next; j; j = j->batch_next)
             rows += batch_job_rows(j);
@@ -240,7 +250,7 @@ static void job_run(void *arg, int worker)
         }
     }
     if (live)
-        job_execute(live, worker);
+        job_execute(live, worker, first->workers);
     now = uv_hrtime();
     for (infer_job *j = first; j; j = j->next) {
         j->t_done = now;
@@ -334,6 +344,23 @@ static int queue_batch(infer_queue *q, infer_job *head, uint64_t now)
     return 1;
 }
 
+/*
+ * The workers the job about to start occupies: its own, plus (for a model with
+ * "max_threads" > 1) the free workers no waiting job needs, up to max_threads and the CPUs.
+ * The loop counts lent workers as running, so no other job goes to them while the job's
+ * session runs its extra threads in their place: the threads computing never outnumber
+ * the active workers. A job arriving meanwhile waits for the run to end, which is the
+ * price of splitting a run; models opt in.
+ */
+static int queue_lend(const infer_queue *q, const infer_job *job)
+{
+    int spare = q->active - q->running - q->pending->n;
+    int n = job->entry->cfg.max_threads;
+    n = n < spare ? n : spare;
+    n = n < q->cpus ? n : q->cpus;
+    return n > 1 ? n : 1;
+}
+
 /* Move waiting jobs to free active workers, best first. */
 static void infer_pump(infer_queue *q)
 {
@@ -348,6 +375,7 @@ static void infer_pump(infer_queue *q)
         if (batch_eligible(job) && !queue_batch(q, job, now))
             break;
         admission_remove(q->pending, job);
+        job->workers = queue_lend(q, job);
         if (ember_pool_submit(q->pool, job_run, job) < 0) {
             /* Cannot happen while running < nworkers; answer rather than lose the jobs. */
             for (infer_job *next; job; job = next) {
@@ -357,7 +385,6 @@ static void infer_pump(infer_queue *q)
             }
             continue;
         }
-        job->workers = 1;
         queue_busy_mark(q, now);
         q->running += job->workers;
     }
@@ -414,6 +441,8 @@ int infer_queue_init(infer_queue *q, uv_loop_t *loop, int nworkers, int queue_ca
     q->on_done = on_done;
     q->ctx = ctx;
     q->nworkers = q->active = nworkers;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    q->cpus = cpus < 1 ? 1 : cpus > EMBER_SESSION_MAX_THREADS ? EMBER_SESSION_MAX_THREADS : (int)cpus;
     q->busy_at = uv_hrtime();
     q->pending = calloc(1, sizeof *q->pending);
     if (!q->pending)

@@ -7,6 +7,11 @@
  * hands each finished job to the on_done callback. A job whose deadline passes while it
  * waits is answered 504 without running; a job whose client leaves while it waits is
  * withdrawn (infer_cancel). Jobs never block the loop.
+ *
+ * For a model with a response cache or batching (config.json), the loop decodes the body at
+ * submit (up to EMBERD_LOOP_DECODE_MAX): a cache hit is answered there and never reaches a
+ * worker, and jobs of one model entry with matching shapes leave the queue together as one
+ * run (batch.h). A model with "max_threads" may borrow idle workers for one run.
  */
 #ifndef EMBERD_INFER_H
 #define EMBERD_INFER_H
@@ -73,8 +78,10 @@ typedef void (*infer_observe_fn)(infer_job *job, void *ctx);
 struct infer_queue {
     ember_pool *pool;
     int nworkers;
-    int running;               /* jobs handed to the pool and not yet delivered; loop thread only */
+    int running;               /* workers occupied by jobs handed to the pool and not yet
+                                  delivered, lent ones included; loop thread only */
     int active;                /* workers jobs go to; the rest are parked (set_active) */
+    int cpus;                  /* online CPUs: no run borrows workers beyond them */
     uint64_t arrivals;         /* jobs ever submitted */
     uint64_t busy_ns, busy_at; /* integral of running over time, up to busy_at (uv_hrtime) */
     infer_observe_fn observe;  /* NULL, or the power governor's */

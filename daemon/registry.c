@@ -281,7 +281,8 @@ static void registry_install(registry *reg, const char *name, model_scan *scan)
 void registry_load_builtin(registry *reg)
 {
     ember_err err = {{0}};
-    model_scan scan = {.cfg = {.versions = 1, .priority = 1, .max_batch = 1}, .n = 1};
+    model_scan scan = {.cfg = {.versions = 1, .priority = 1, .max_batch = 1, .max_threads = 1},
+                       .n = 1};
     ember_model *m;
     if (ember_model_load_mem(emberd_builtin_model, emberd_builtin_model_len, &m, &err) < 0 ||
         entry_new(EMBERD_BUILTIN_MODEL_NAME, EMBERD_BUILTIN_MODEL_VERSION, "built-in", &scan.cfg, m,
@@ -414,7 +415,7 @@ static int config_cache(const cJSON *obj, const char *path, cache_config *out, e
 
 int registry_config_read(const char *path, model_config *cfg, ember_err *err)
 {
-    *cfg = (model_config){.versions = 1, .priority = 1, .max_batch = 1};
+    *cfg = (model_config){.versions = 1, .priority = 1, .max_batch = 1, .max_threads = 1};
     cJSON *root;
     int rc = daemon_json_object_read(path, EMBERD_MAX_MODEL_CONFIG, &root, err);
     if (rc == EMBER_ENOTFOUND)
@@ -447,6 +448,9 @@ int registry_config_read(const char *path, model_config *cfg, ember_err *err)
             rc = config_int(it, path, "max_batch_delay_us", 0, EMBERD_MAX_BATCH_DELAY_US, &v,
                             err);
             cfg->max_batch_delay_us = (int)v;
+        } else if (strcmp(it->string, "max_threads") == 0) {
+            rc = config_int(it, path, "max_threads", 1, EMBER_SESSION_MAX_THREADS, &v, err);
+            cfg->max_threads = (int)v;
         } else {
             rc = ember_err_set(err, EMBER_EINVAL, "%s: unknown key '%.64s'", path, it->string);
         }

@@ -26,6 +26,7 @@ typedef struct model_config {
     cache_config cache;     /* entries 0: no response cache */
     int max_batch;          /* rows merged into one run at most; 1: no batching */
     int max_batch_delay_us; /* how long the first request of a batch waits for more */
+    int max_threads;        /* threads one run may use, borrowing idle workers; 1: its own */
 } model_config;
 
 typedef struct model_entry {

@@ -4,7 +4,8 @@
  * body but its own id; the cache is off without the key; the key changes with any input
  * value and with how outputs are asked for; the least recently used answer leaves past the
  * entry limit; an answer over max_answer_bytes is never kept; a reload of the model starts an
- * empty cache; bad "cache" values fail the load naming the key.
+ * empty cache; bad "cache" (and "max_batch", "max_threads") values fail the load naming the
+ * key.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -270,6 +271,8 @@ static const struct {
     {"{\"max_batch\": 8, \"max_batch_delay_us\": -1}",
      "'max_batch_delay_us' wants an integer from 0 to 1000000"},
     {"{\"max_batch_delay_us\": 1000001}", "'max_batch_delay_us'"},
+    {"{\"max_threads\": 0}", "'max_threads' wants an integer from 1 to 64"},
+    {"{\"max_threads\": 65}", "'max_threads' wants an integer from 1 to 64"},
 };
 
 START_TEST(bad_config_named)

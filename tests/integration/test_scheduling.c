@@ -4,7 +4,9 @@
  * earliest deadline; a request whose parameters.timeout_ms passes in the queue is answered
  * 504 and never computed; a client that leaves while queued is withdrawn without compute; a
  * full queue answers 503 with Retry-After; bad scheduling parameters are 400 and the timeout
- * limit is crossed. GET /metrics is checked by `promtool check metrics` and by its values.
+ * limit is crossed. A model with "max_threads" runs a request alone in the queue on the idle
+ * workers too, which take no other job meanwhile. GET /metrics is checked by
+ * `promtool check metrics` and by its values.
  *
  * "Held" means: GET /metrics shows the worker busy and the expected queue depth. The big
  * request must outlast the queueing of a few small ones, which takes milliseconds.
@@ -261,6 +263,45 @@ START_TEST(metrics_pass_promtool)
 }
 END_TEST
 
+START_TEST(idle_workers_lent_to_one_run)
+{
+    emberd_proc d;
+    digits_ref ref;
+    char dir[IT_DIR_MAX], path[PATH_MAX];
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+        fprintf(stderr, "idle_workers_lent_to_one_run: one CPU, nothing to lend; skipped\n");
+        return;
+    }
+    it_ref_load(&ref);
+    it_mkdtemp(dir);
+    it_repo_put_model(dir, "digits", 1);
+    snprintf(path, sizeof path, "%s/digits/config.json", dir);
+    it_write_file(path, "{\"max_threads\": 2}", 18);
+    const char *const extra[] = {"--dev", "--models", dir, "--workers", "2", NULL};
+    it_emberd_start(&d, extra, 0);
+
+    /* Alone in the queue, the big request takes both workers: its own and the idle one. */
+    ember_client *slow = it_client(d.socket);
+    char *big = it_infer_body(&ref, 0, IT_SLOW_ROWS, NULL);
+    it_send_infer(slow, "/v2/models/digits/infer", big);
+    free(big);
+    it_wait_metric(d.socket, "emberd_workers{state=\"busy\"}", 2);
+    /* The lent worker takes no other job while the run holds it. */
+    ember_client *c = it_client(d.socket);
+    char *body = it_infer_body(&ref, 1, 2, "small");
+    it_send_infer(c, "/v2/models/digits/infer", body);
+    free(body);
+    it_wait_metric(d.socket, "emberd_queue_depth", 1);
+    it_release_worker(slow, &ref);
+    ember_response r = it_recv_answer(c);
+    it_assert_infer_ok(&r, &ref, 1, 2, "small");
+    ember_response_free(&r);
+    ember_client_close(c);
+    it_wait_metric(d.socket, "emberd_workers{state=\"busy\"}", 0);
+    it_emberd_stop(&d, SIGTERM);
+}
+END_TEST
+
 Suite *it_suite_scheduling(void)
 {
     Suite *s = suite_create("scheduling");
@@ -268,6 +309,7 @@ Suite *it_suite_scheduling(void)
     tcase_add_test(tc, priority_then_deadline);
     tcase_add_test(tc, deadline_in_queue_is_504_without_compute);
     tcase_add_test(tc, full_queue_and_disconnect);
+    tcase_add_test(tc, idle_workers_lent_to_one_run);
     suite_add_tcase(s, tc);
     TCase *td = it_tcase("scheduling-daemon", 1);
     tcase_add_test(td, bad_parameters);
