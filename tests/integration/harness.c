@@ -661,3 +661,16 @@ void it_assert_promtool(const char *text, size_t len)
     ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "promtool check metrics: %s", out);
     free(out);
 }
+
+void it_repo_put_config(const char *dir, const char *name, const char *json)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s/config.json", dir, name);
+    it_write_file(path, json, strlen(json));
+}
+
+void it_repo_start(emberd_proc *d, const char *dir, const char *workers)
+{
+    const char *const extra[] = {"--dev", "--models", dir, "--workers", workers, NULL};
+    it_emberd_start(d, extra, 0);
+}

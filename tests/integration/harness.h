@@ -79,6 +79,12 @@ void it_write_file(const char *path, const void *data, size_t len);
  * (serve it with --dev --models dir). */
 void it_repo_put_model(const char *dir, const char *name, int version);
 
+/* dir/name/config.json := json (a model's config in a repository). */
+void it_repo_put_config(const char *dir, const char *name, const char *json);
+
+/* it_emberd_start with --dev --models dir --workers workers. */
+void it_repo_start(emberd_proc *d, const char *dir, const char *workers);
+
 /* Path of a file in the source tree (EMBER_SOURCE_ROOT/rel). Returns a static buffer. */
 const char *it_source_path(const char *rel);
 

@@ -20,20 +20,6 @@
 #define ROWS(m) "emberd_batch_size_sum{model=\"" m "\"}"
 #define BUCKET(m, le) "emberd_batch_size_bucket{model=\"" m "\",le=\"" le "\"}"
 
-/* dir/name/config.json := config. */
-static void put_config(const char *dir, const char *name, const char *config)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s/config.json", dir, name);
-    it_write_file(path, config, strlen(config));
-}
-
-static void start_repo(emberd_proc *d, const char *dir, const char *workers)
-{
-    const char *const extra[] = {"--dev", "--models", dir, "--workers", workers, NULL};
-    it_emberd_start(d, extra, 0);
-}
-
 /* dir/name/1/model.onnx: y = Relu(x), FLOAT, with dims (-1: symbolic) on both. */
 static void put_relu_model(const char *dir, const char *name, int rank, const int64_t *dims)
 {
@@ -75,9 +61,9 @@ START_TEST(batched_answers_equal_unbatched)
     it_ref_load(&ref);
     it_mkdtemp(dir);
     it_repo_put_model(dir, "digits", 1);
-    put_config(dir, "digits", "{\"max_batch\": 4}");
+    it_repo_put_config(dir, "digits", "{\"max_batch\": 4}");
     it_repo_put_model(dir, "plain", 1);
-    start_repo(&d, dir, "1");
+    it_repo_start(&d, dir, "1");
 
     /* The unbatched answers, from a copy of the model that does not batch. */
     ember_client *one = it_client(d.socket);
@@ -134,9 +120,9 @@ START_TEST(window_gathers_concurrent_requests)
     it_repo_put_model(dir, "digits", 1);
     /* Long enough that the three requests arrive inside the first one's window even on a
      * loaded machine. */
-    put_config(dir, "digits",
+    it_repo_put_config(dir, "digits",
                "{\"max_batch\": 8, \"max_batch_delay_us\": 500000, \"cache\": {\"entries\": 8}}");
-    start_repo(&d, dir, "2");
+    it_repo_start(&d, dir, "2");
 
     for (int i = 0; i < N; i++) {
         snprintf(id, sizeof id, "w%d", i);
@@ -187,8 +173,8 @@ START_TEST(mixed_shapes_not_merged)
     it_ref_load(&ref);
     it_mkdtemp(dir);
     put_relu_model(dir, "pairs", 2, dims);
-    put_config(dir, "pairs", "{\"max_batch\": 8}");
-    start_repo(&d, dir, "1");
+    it_repo_put_config(dir, "pairs", "{\"max_batch\": 8}");
+    it_repo_start(&d, dir, "1");
 
     ember_client *slow = it_hold_worker(d.socket, &ref);
     for (int i = 0; i < N; i++) {
@@ -239,8 +225,8 @@ START_TEST(deadline_inside_window_is_504)
     it_ref_load(&ref);
     it_mkdtemp(dir);
     it_repo_put_model(dir, "digits", 1);
-    put_config(dir, "digits", "{\"max_batch\": 8, \"max_batch_delay_us\": 1000000}");
-    start_repo(&d, dir, "2");
+    it_repo_put_config(dir, "digits", "{\"max_batch\": 8, \"max_batch_delay_us\": 1000000}");
+    it_repo_start(&d, dir, "2");
 
     /* The first waits out the whole window; the second's 50 ms end inside it. */
     char *patient = it_infer_body(&ref, 0, 1, "patient");
@@ -276,8 +262,8 @@ START_TEST(fixed_batch_dimension_refused)
     ember_response r;
     it_mkdtemp(dir);
     put_relu_model(dir, "fixed", 2, dims);
-    put_config(dir, "fixed", "{\"max_batch\": 4}");
-    start_repo(&d, dir, "1");
+    it_repo_put_config(dir, "fixed", "{\"max_batch\": 4}");
+    it_repo_start(&d, dir, "1");
     ember_client *c = it_client(d.socket);
     it_request(c, "POST", "/v2/repository/models/fixed/load", "", &r);
     it_assert_error(&r, 400, "max_batch on a fixed first dimension");
@@ -286,7 +272,7 @@ START_TEST(fixed_batch_dimension_refused)
                   "%s", r.body);
     ember_response_free(&r);
     /* Without max_batch the same model loads. */
-    put_config(dir, "fixed", "{}");
+    it_repo_put_config(dir, "fixed", "{}");
     it_request(c, "POST", "/v2/repository/models/fixed/load", "", &r);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     ember_response_free(&r);

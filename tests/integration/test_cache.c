@@ -21,13 +21,10 @@
 /* emberd --dev --models DIR --workers 1 serving digits with config.json config. */
 static void start_cached(emberd_proc *d, char dir[IT_DIR_MAX], const char *config)
 {
-    char path[PATH_MAX];
     it_mkdtemp(dir);
     it_repo_put_model(dir, "digits", 1);
-    snprintf(path, sizeof path, "%s/digits/config.json", dir);
-    it_write_file(path, config, strlen(config));
-    const char *const extra[] = {"--dev", "--models", dir, "--workers", "1", NULL};
-    it_emberd_start(d, extra, 0);
+    it_repo_put_config(dir, "digits", config);
+    it_repo_start(d, dir, "1");
 }
 
 /* POST body to digits; the answer must be 200. */
@@ -278,13 +275,12 @@ static const struct {
 START_TEST(bad_config_named)
 {
     emberd_proc d;
-    char dir[IT_DIR_MAX], path[PATH_MAX];
+    char dir[IT_DIR_MAX];
     ember_response r;
     start_cached(&d, dir, "{}");
     ember_client *c = it_client(d.socket);
-    snprintf(path, sizeof path, "%s/digits/config.json", dir);
     for (size_t i = 0; i < sizeof bad_configs / sizeof bad_configs[0]; i++) {
-        it_write_file(path, bad_configs[i].config, strlen(bad_configs[i].config));
+        it_repo_put_config(dir, "digits", bad_configs[i].config);
         it_request(c, "POST", "/v2/repository/models/digits/load", "", &r);
         it_assert_error(&r, 400, bad_configs[i].config);
         ck_assert_msg(strstr(r.body, bad_configs[i].want) && strstr(r.body, "config.json"),

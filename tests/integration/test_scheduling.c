@@ -267,7 +267,7 @@ START_TEST(idle_workers_lent_to_one_run)
 {
     emberd_proc d;
     digits_ref ref;
-    char dir[IT_DIR_MAX], path[PATH_MAX];
+    char dir[IT_DIR_MAX];
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
         fprintf(stderr, "idle_workers_lent_to_one_run: one CPU, nothing to lend; skipped\n");
         return;
@@ -275,10 +275,8 @@ START_TEST(idle_workers_lent_to_one_run)
     it_ref_load(&ref);
     it_mkdtemp(dir);
     it_repo_put_model(dir, "digits", 1);
-    snprintf(path, sizeof path, "%s/digits/config.json", dir);
-    it_write_file(path, "{\"max_threads\": 2}", 18);
-    const char *const extra[] = {"--dev", "--models", dir, "--workers", "2", NULL};
-    it_emberd_start(&d, extra, 0);
+    it_repo_put_config(dir, "digits", "{\"max_threads\": 2}");
+    it_repo_start(&d, dir, "2");
 
     /* Alone in the queue, the big request takes both workers: its own and the idle one. */
     ember_client *slow = it_client(d.socket);
