@@ -46,8 +46,7 @@ int batch_gather(const admission *s, const infer_job *head, uint64_t now, infer_
     int n = 0;
     for (int i = 0; i < s->n; i++) {
         infer_job *job = s->heap[i];
-        if (job != head && !(job->deadline && job->deadline <= now) &&
-            batch_compatible(head, job))
+        if (job != head && !(job->deadline && job->deadline <= now) && batch_compatible(head, job))
             out[n++] = job;
     }
     qsort(out, (size_t)n, sizeof *out, batch_order);

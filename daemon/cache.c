@@ -17,7 +17,7 @@ typedef struct cache_node {
     uint8_t key[CACHE_KEY_BYTES];
     char *body;
     size_t len, header_len;
-    struct cache_node *chain;      /* next in its hash bucket */
+    struct cache_node *chain;       /* next in its hash bucket */
     struct cache_node *prev, *next; /* recency list: prev is more recent */
 } cache_node;
 
@@ -223,8 +223,8 @@ int cache_answer(const char *body, size_t len, size_t header_len, const char *na
 {
     static const char outputs_key[] = "\"outputs\":";
     static const char empty_tail[] = "\"outputs\":[]}";
-    const char *at = memmem(body, header_len ? header_len : len, outputs_key,
-                            sizeof outputs_key - 1);
+    const char *at =
+        memmem(body, header_len ? header_len : len, outputs_key, sizeof outputs_key - 1);
     if (!at)
         return EMBER_EINVAL;
     size_t prefix = (size_t)(at - body);
@@ -234,8 +234,7 @@ int cache_answer(const char *body, size_t len, size_t header_len, const char *na
     size_t probe_len = 0, member = 0;
     if (id) {
         ember_err err;
-        if (ember_kserve_encode_response(name, version, id, NULL, 0, &probe, &probe_len, &err) <
-            0)
+        if (ember_kserve_encode_response(name, version, id, NULL, 0, &probe, &probe_len, &err) < 0)
             return EMBER_ENOMEM;
         size_t tail = sizeof empty_tail - 1;
         if (probe_len < prefix + tail || memcmp(probe, body, prefix) != 0 ||

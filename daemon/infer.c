@@ -85,9 +85,9 @@ static int job_decode(infer_job *job)
         return 0;
     model_entry *e = job->entry;
     ember_err err = {{0}};
-    int rc = ember_kserve_decode_request_binary(job->body, job->body_len, job->header_len,
-                                                e->inputs, e->ninputs, e->outputs, e->noutputs,
-                                                &job->req, &err);
+    int rc =
+        ember_kserve_decode_request_binary(job->body, job->body_len, job->header_len, e->inputs,
+                                           e->ninputs, e->outputs, e->noutputs, &job->req, &err);
     free(job->body);
     job->body = NULL;
     if (rc < 0) {
@@ -121,10 +121,9 @@ static void job_encode(infer_job *job, const ember_tensor *outs)
     int keep = job->cache_state == JOB_CACHE_MISS;
     char *body = NULL;
     size_t len = 0, header_len = 0;
-    int rc = ember_kserve_encode_response_binary(e->name, e->version_str, keep ? NULL : req->id,
-                                                 named, req->noutputs,
-                                                 any_binary ? req->binary : NULL, &body, &len,
-                                                 &header_len, &err);
+    int rc = ember_kserve_encode_response_binary(
+        e->name, e->version_str, keep ? NULL : req->id, named, req->noutputs,
+        any_binary ? req->binary : NULL, &body, &len, &header_len, &err);
     free(named);
     if (rc < 0) {
         job_answer_error(job, 500, err.msg);
@@ -442,7 +441,9 @@ int infer_queue_init(infer_queue *q, uv_loop_t *loop, int nworkers, int queue_ca
     q->ctx = ctx;
     q->nworkers = q->active = nworkers;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    q->cpus = cpus < 1 ? 1 : cpus > EMBER_SESSION_MAX_THREADS ? EMBER_SESSION_MAX_THREADS : (int)cpus;
+    q->cpus = cpus < 1                           ? 1
+              : cpus > EMBER_SESSION_MAX_THREADS ? EMBER_SESSION_MAX_THREADS
+                                                 : (int)cpus;
     q->busy_at = uv_hrtime();
     q->pending = calloc(1, sizeof *q->pending);
     if (!q->pending)

@@ -251,8 +251,8 @@ static void models_render(text *t, const metrics *m)
         uint64_t cum = 0;
         for (int b = 0; b < METRICS_BATCH_NBUCKETS; b++) {
             cum += s->batch_buckets[b];
-            text_printf(t, "emberd_batch_size_bucket{model=\"%s\",le=\"%d\"} %llu\n", model,
-                        1 << b, (unsigned long long)cum);
+            text_printf(t, "emberd_batch_size_bucket{model=\"%s\",le=\"%d\"} %llu\n", model, 1 << b,
+                        (unsigned long long)cum);
         }
         text_printf(t,
                     "emberd_batch_size_bucket{model=\"%s\",le=\"+Inf\"} %llu\n"

@@ -382,8 +382,7 @@ static int config_cache(const cJSON *obj, const char *path, cache_config *out, e
     if (!cJSON_IsObject(obj))
         return ember_err_set(err, EMBER_EINVAL,
                              "%s: key 'cache' wants an object such as {\"entries\": 1000}", path);
-    long long entries = 0, bytes = EMBERD_DEFAULT_CACHE_BYTES,
-              answer = EMBERD_DEFAULT_CACHE_ANSWER_BYTES;
+    long long entries = 0, bytes = EMBERD_DEFAULT_CACHE_BYTES, answer = -1;
     int rc = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, obj)
@@ -391,19 +390,21 @@ static int config_cache(const cJSON *obj, const char *path, cache_config *out, e
         if (strcmp(it->string, "entries") == 0)
             rc = config_int(it, path, "cache.entries", 1, EMBERD_MAX_CACHE_ENTRIES, &entries, err);
         else if (strcmp(it->string, "max_bytes") == 0)
-            rc = config_int(it, path, "cache.max_bytes", 1024, EMBERD_MAX_CACHE_BYTES, &bytes,
-                            err);
+            rc = config_int(it, path, "cache.max_bytes", 1024, EMBERD_MAX_CACHE_BYTES, &bytes, err);
         else if (strcmp(it->string, "max_answer_bytes") == 0)
-            rc = config_int(it, path, "cache.max_answer_bytes", 1, EMBERD_MAX_CACHE_BYTES,
-                            &answer, err);
+            rc = config_int(it, path, "cache.max_answer_bytes", 1, EMBERD_MAX_CACHE_BYTES, &answer,
+                            err);
         else
-            rc = ember_err_set(err, EMBER_EINVAL, "%s: unknown key 'cache.%.64s'", path,
-                               it->string);
+            rc =
+                ember_err_set(err, EMBER_EINVAL, "%s: unknown key 'cache.%.64s'", path, it->string);
         if (rc < 0)
             return rc;
     }
     if (entries == 0)
         return ember_err_set(err, EMBER_EINVAL, "%s: key 'cache.entries' is required", path);
+    if (answer < 0) /* the default, within a smaller max_bytes */
+        answer =
+            bytes < EMBERD_DEFAULT_CACHE_ANSWER_BYTES ? bytes : EMBERD_DEFAULT_CACHE_ANSWER_BYTES;
     if (answer > bytes)
         return ember_err_set(err, EMBER_EINVAL,
                              "%s: key 'cache.max_answer_bytes' (%lld) exceeds cache.max_bytes "
@@ -445,8 +446,7 @@ int registry_config_read(const char *path, model_config *cfg, ember_err *err)
             rc = config_int(it, path, "max_batch", 1, EMBERD_MAX_BATCH, &v, err);
             cfg->max_batch = (int)v;
         } else if (strcmp(it->string, "max_batch_delay_us") == 0) {
-            rc = config_int(it, path, "max_batch_delay_us", 0, EMBERD_MAX_BATCH_DELAY_US, &v,
-                            err);
+            rc = config_int(it, path, "max_batch_delay_us", 0, EMBERD_MAX_BATCH_DELAY_US, &v, err);
             cfg->max_batch_delay_us = (int)v;
         } else if (strcmp(it->string, "max_threads") == 0) {
             rc = config_int(it, path, "max_threads", 1, EMBER_SESSION_MAX_THREADS, &v, err);

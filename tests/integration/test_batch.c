@@ -101,8 +101,7 @@ START_TEST(batched_answers_equal_unbatched)
     ck_assert_double_eq(it_metric(d.socket, BUCKET("digits", "2")), 0);
     ck_assert_double_eq(it_metric(d.socket, BUCKET("digits", "4")), 2);
     ck_assert_double_eq(it_metric(d.socket, BUCKET("digits", "1024")), 2);
-    ck_assert_double_eq(it_metric(d.socket, "emberd_compute_seconds_count"),
-                        NQUEUED + 1 + NQUEUED);
+    ck_assert_double_eq(it_metric(d.socket, "emberd_compute_seconds_count"), NQUEUED + 1 + NQUEUED);
     it_emberd_stop(&d, SIGTERM);
 }
 END_TEST
@@ -120,8 +119,9 @@ START_TEST(window_gathers_concurrent_requests)
     it_repo_put_model(dir, "digits", 1);
     /* Long enough that the three requests arrive inside the first one's window even on a
      * loaded machine. */
-    it_repo_put_config(dir, "digits",
-               "{\"max_batch\": 8, \"max_batch_delay_us\": 500000, \"cache\": {\"entries\": 8}}");
+    it_repo_put_config(
+        dir, "digits",
+        "{\"max_batch\": 8, \"max_batch_delay_us\": 500000, \"cache\": {\"entries\": 8}}");
     it_repo_start(&d, dir, "2");
 
     for (int i = 0; i < N; i++) {

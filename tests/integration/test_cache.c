@@ -3,9 +3,9 @@
  * from the cache without compute (emberd_compute_seconds_count does not move) with the same
  * body but its own id; the cache is off without the key; the key changes with any input
  * value and with how outputs are asked for; the least recently used answer leaves past the
- * entry limit; an answer over max_answer_bytes is never kept; a reload of the model starts an
- * empty cache; bad "cache" (and "max_batch", "max_threads") values fail the load naming the
- * key.
+ * entry limit and past the byte limit; an answer over max_answer_bytes is never kept; a reload of
+ * the model starts an empty cache; bad "cache" (and "max_batch", "max_threads") values fail the
+ * load naming the key.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -197,6 +197,37 @@ START_TEST(least_recently_used_leaves)
 }
 END_TEST
 
+START_TEST(byte_bound_evicts)
+{
+    enum { N = 5 };
+    emberd_proc d;
+    digits_ref ref;
+    char dir[IT_DIR_MAX];
+    ember_response r;
+    it_ref_load(&ref);
+    /* Room for 100 answers by count but only 1024 bytes: five one-row answers of about 250
+     * bytes each cannot all stay, the newest always can. */
+    start_cached(&d, dir, "{\"cache\": {\"entries\": 100, \"max_bytes\": 1024}}");
+    char *body[N];
+    for (int i = 0; i < N; i++) {
+        body[i] = it_infer_body(&ref, i, 1, NULL);
+        r = infer_ok(d.socket, body[i]);
+        ck_assert_uint_gt(r.body_len, 1024 / 5);
+        ember_response_free(&r);
+    }
+    assert_counts(d.socket, 0, N, N);
+    r = infer_ok(d.socket, body[N - 1]);
+    ember_response_free(&r);
+    assert_counts(d.socket, 1, N, N);
+    r = infer_ok(d.socket, body[0]);
+    ember_response_free(&r);
+    assert_counts(d.socket, 1, N + 1, N + 1);
+    for (int i = 0; i < N; i++)
+        free(body[i]);
+    it_emberd_stop(&d, SIGTERM);
+}
+END_TEST
+
 START_TEST(big_answer_not_kept)
 {
     emberd_proc d;
@@ -300,6 +331,7 @@ Suite *it_suite_cache(void)
     tcase_add_test(tc, hit_answers_without_compute);
     tcase_add_test(tc, key_follows_inputs_and_outputs);
     tcase_add_test(tc, least_recently_used_leaves);
+    tcase_add_test(tc, byte_bound_evicts);
     tcase_add_test(tc, big_answer_not_kept);
     tcase_add_test(tc, reload_starts_empty);
     tcase_add_test(tc, bad_config_named);
