@@ -8,8 +8,7 @@
 
 #include "admission.h"
 
-/* Does a run before b? */
-static int admission_before(const infer_job *a, const infer_job *b)
+int admission_runs_before(const infer_job *a, const infer_job *b)
 {
     if (a->priority != b->priority)
         return a->priority < b->priority;
@@ -32,7 +31,7 @@ static void admission_sift_up(admission *s, int i)
     infer_job *job = s->heap[i];
     while (i > 0) {
         int parent = (i - 1) / 2;
-        if (!admission_before(job, s->heap[parent]))
+        if (!admission_runs_before(job, s->heap[parent]))
             break;
         admission_place(s, i, s->heap[parent]);
         i = parent;
@@ -47,9 +46,9 @@ static void admission_sift_down(admission *s, int i)
         int child = 2 * i + 1;
         if (child >= s->n)
             break;
-        if (child + 1 < s->n && admission_before(s->heap[child + 1], s->heap[child]))
+        if (child + 1 < s->n && admission_runs_before(s->heap[child + 1], s->heap[child]))
             child++;
-        if (!admission_before(s->heap[child], job))
+        if (!admission_runs_before(s->heap[child], job))
             break;
         admission_place(s, i, s->heap[child]);
         i = child;
@@ -98,6 +97,11 @@ int admission_remove(admission *s, infer_job *job)
         admission_sift_up(s, last->sched_index);
     }
     return 1;
+}
+
+infer_job *admission_peek(const admission *s)
+{
+    return s->n ? s->heap[0] : NULL;
 }
 
 infer_job *admission_pop(admission *s)

@@ -24,6 +24,10 @@ void admission_free(admission *s);
 
 /* Queue job (the queue borrows it). EMBER_EBUSY when cap jobs are waiting. */
 int admission_push(admission *s, infer_job *job);
+/* Does a run before b? */
+int admission_runs_before(const infer_job *a, const infer_job *b);
+/* The job to run next, left queued; NULL when empty. */
+infer_job *admission_peek(const admission *s);
 /* The job to run next, removed; NULL when empty. */
 infer_job *admission_pop(admission *s);
 /* Take job out wherever it is. Returns 1 when it was queued, 0 when not. */

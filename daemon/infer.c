@@ -8,14 +8,22 @@
  * thread, which takes the whole list in one short critical section and hands each job to
  * on_done. A job whose client went away is the owner's to drop; this file never touches
  * connections.
+ *
+ * A job handed to the pool may lead a batch (batch.h: its riders hang on batch_next, all
+ * run by one session call and delivered one by one) and may occupy more than one worker
+ * (workers, lent by queue_lend), which the loop counts in running until it is delivered.
+ * Delivery also keeps a cache miss's answer in its model's cache (cache.h).
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ember/proto.h>
 
 #include "infer.h"
 #include "admission.h"
+#include "batch.h"
+#include "limits.h"
 
 infer_job *infer_job_new(model_entry *entry, char *body, size_t body_len)
 {
@@ -53,6 +61,9 @@ void infer_job_free(infer_job *job)
     if (!job)
         return;
     registry_entry_unref(job->entry);
+    if (job->decoded)
+        ember_infer_request_clear(&job->req);
+    free(job->cache_body);
     free(job->name);
     free(job->body);
     free(job->json);
@@ -67,82 +78,190 @@ static void job_answer_error(infer_job *job, int status, const char *msg)
     job->json = ember_kserve_error_json(msg, &job->json_len);
 }
 
-/* Decode, run, encode: everything a job does, on worker `worker`. */
-static void job_execute(infer_job *job, int worker)
+/* Decode the job's body unless the loop thread did: 0, or the error answered. */
+static int job_decode(infer_job *job)
 {
+    if (job->decoded)
+        return 0;
     model_entry *e = job->entry;
     ember_err err = {{0}};
-    ember_infer_request req;
     int rc =
         ember_kserve_decode_request_binary(job->body, job->body_len, job->header_len, e->inputs,
-                                           e->ninputs, e->outputs, e->noutputs, &req, &err);
+                                           e->ninputs, e->outputs, e->noutputs, &job->req, &err);
     free(job->body);
     job->body = NULL;
     if (rc < 0) {
         job_answer_error(job, rc == EMBER_ENOMEM ? 500 : 400, err.msg);
+        return rc;
+    }
+    job->decoded = 1;
+    return 0;
+}
+
+/* Encode the job's answer from outs, the model's outputs for this job's rows. A job whose
+ * answer the cache will keep is encoded without its id, which is then spliced in exactly as
+ * on a hit (cache.h), so a miss and a hit are the same bytes. */
+static void job_encode(infer_job *job, const ember_tensor *outs)
+{
+    model_entry *e = job->entry;
+    const ember_infer_request *req = &job->req;
+    ember_err err = {{0}};
+    ember_named_tensor *named =
+        calloc((size_t)(req->noutputs > 0 ? req->noutputs : 1), sizeof *named);
+    if (!named) {
+        job_answer_error(job, 500, "out of memory");
         return;
     }
-
-    ember_session *s = NULL;
-    ember_tensor *outs = calloc((size_t)(e->noutputs > 0 ? e->noutputs : 1), sizeof *outs);
-    ember_named_tensor *named =
-        calloc((size_t)(req.noutputs > 0 ? req.noutputs : 1), sizeof *named);
-    if (!outs || !named) {
-        job_answer_error(job, 500, "out of memory");
-    } else if ((rc = registry_session(e, worker, &s, &err)) < 0) {
-        job_answer_error(job, 500, err.msg);
-    } else if ((rc = ember_session_run(s, req.inputs, req.ninputs, outs, e->noutputs, &err)) < 0) {
-        /* The engine reports a bad input as ESHAPE or EINVAL: the client's to fix. */
-        job_answer_error(job, rc == EMBER_ESHAPE || rc == EMBER_EINVAL ? 400 : 500, err.msg);
-    } else {
-        for (int i = 0; i < req.noutputs; i++) {
-            named[i].name = e->outputs[req.outputs[i]].name;
-            named[i].tensor = outs[req.outputs[i]];
-        }
-        int any_binary = 0;
-        for (int i = 0; i < req.noutputs; i++)
-            any_binary |= req.binary[i];
-        size_t header_len = 0;
-        rc = ember_kserve_encode_response_binary(e->name, e->version_str, req.id, named,
-                                                 req.noutputs, any_binary ? req.binary : NULL,
-                                                 &job->json, &job->json_len, &header_len, &err);
-        if (any_binary)
-            job->json_header_len = header_len;
-        if (rc < 0)
-            job_answer_error(job, 500, err.msg);
-        else
-            job->status = 200;
+    int any_binary = 0;
+    for (int i = 0; i < req->noutputs; i++) {
+        named[i].name = e->outputs[req->outputs[i]].name;
+        named[i].tensor = outs[req->outputs[i]];
+        any_binary |= req->binary[i];
     }
+    int keep = job->cache_state == JOB_CACHE_MISS;
+    char *body = NULL;
+    size_t len = 0, header_len = 0;
+    int rc = ember_kserve_encode_response_binary(
+        e->name, e->version_str, keep ? NULL : req->id, named, req->noutputs,
+        any_binary ? req->binary : NULL, &body, &len, &header_len, &err);
     free(named);
+    if (rc < 0) {
+        job_answer_error(job, 500, err.msg);
+        return;
+    }
+    if (!any_binary)
+        header_len = 0;
+    if (!keep) {
+        job->json = body;
+        job->json_len = len;
+        job->json_header_len = header_len;
+    } else if (cache_answer(body, len, header_len, e->name, e->version_str, req->id, &job->json,
+                            &job->json_len, &job->json_header_len) < 0) {
+        free(body);
+        job_answer_error(job, 500, "out of memory");
+        return;
+    } else {
+        job->cache_body = body;
+        job->cache_len = len;
+        job->cache_header_len = header_len;
+    }
+    job->status = 200;
+}
+
+/* Every output of a batched run must have the batch's rows first, to be sliced back. */
+static int batch_outputs_check(const model_entry *e, const ember_tensor *outs, int64_t rows,
+                               ember_err *err)
+{
+    for (int i = 0; i < e->noutputs; i++)
+        if (outs[i].rank < 1 || outs[i].dims[0] != rows)
+            return ember_err_set(err, EMBER_EUNSUPPORTED,
+                                 "model '%s' output '%s' came back with %lld rows from a batch "
+                                 "of %lld: its first dimension is not the batch",
+                                 e->name, e->outputs[i].name,
+                                 (long long)(outs[i].rank < 1 ? 0 : outs[i].dims[0]),
+                                 (long long)rows);
+    return 0;
+}
+
+/* Decode (unless done), run and encode the jobs head, head->batch_next, ... as one session
+ * call on worker `worker` with `threads` threads; each job gets its own answer. */
+static void job_execute(infer_job *head, int worker, int threads)
+{
+    model_entry *e = head->entry;
+    if (job_decode(head) < 0)
+        return;
+    ember_err err = {{0}};
+    ember_session *s = NULL;
+    ember_tensor *joined = NULL;
+    int64_t rows = batch_eligible(head) ? batch_job_rows(head) : 0;
+    ember_tensor *outs = calloc((size_t)(e->noutputs > 0 ? e->noutputs : 1), sizeof *outs);
+    int rc = outs ? registry_session(e, worker, &s, &err)
+                  : ember_err_set(&err, EMBER_ENOMEM, "out of memory");
+    /* The workers lent to this run (queue_lend); when helpers cannot start the session
+     * stays on one thread and the run goes on. */
+    if (rc == 0 && ember_session_threads(s) != threads)
+        ember_session_set_threads(s, threads, NULL);
+    if (rc == 0 && head->batch_next) {
+        for (const infer_job *j = head->batch_next; j; j = j->batch_next)
+            rows += batch_job_rows(j);
+        joined = calloc((size_t)head->req.ninputs, sizeof *joined);
+        rc = joined ? batch_inputs_join(head, joined, &err)
+                    : ember_err_set(&err, EMBER_ENOMEM, "out of memory");
+    }
+    head->batch_rows = (int)rows;
+    if (rc == 0)
+        rc = ember_session_run(s, joined ? joined : head->req.inputs, head->req.ninputs, outs,
+                               e->noutputs, &err);
+    if (rc == 0 && joined)
+        rc = batch_outputs_check(e, outs, rows, &err);
+    if (rc < 0) {
+        /* The engine reports a bad input as ESHAPE or EINVAL: the client's to fix. */
+        int status = rc == EMBER_ESHAPE || rc == EMBER_EINVAL ? 400 : 500;
+        for (infer_job *j = head; j; j = j->batch_next)
+            job_answer_error(j, status, err.msg);
+    } else if (!joined) {
+        job_encode(head, outs);
+    } else {
+        ember_tensor *part = calloc((size_t)e->noutputs, sizeof *part);
+        int64_t first = 0;
+        for (infer_job *j = head; j; j = j->batch_next) {
+            int64_t r = batch_job_rows(j);
+            for (int i = 0; part && i < e->noutputs; i++)
+                part[i] = batch_slice(&outs[i], first, r);
+            if (part)
+                job_encode(j, part);
+            else
+                job_answer_error(j, 500, "out of memory");
+            first += r;
+        }
+        free(part);
+    }
+    if (joined)
+        batch_inputs_free(joined, head->req.ninputs);
+    free(joined);
     free(outs);
-    ember_infer_request_clear(&req);
 }
 
 static const char job_expired_msg[] =
     "the request's deadline (parameters.timeout_ms) passed before a worker could run it";
 
+/* A worker runs the job handed to the pool and the jobs batched with it. */
 static void job_run(void *arg, int worker)
 {
-    infer_job *job = arg;
-    infer_queue *q = job->queue;
-    job->t_started = uv_hrtime();
-    /* A worker may have been slow to take it (parked, say): the deadline still holds. */
-    if (job->deadline && job->t_started >= job->deadline) {
-        job_answer_error(job, 504, job_expired_msg);
-    } else {
-        job->computed = 1;
-        job_execute(job, worker);
+    infer_job *first = arg;
+    infer_queue *q = first->queue;
+    uint64_t now = uv_hrtime();
+    /* A worker may have been slow to take it (parked, say): the deadlines still hold. The
+     * jobs still in time run together; every job is delivered, in batch order. */
+    infer_job *live = NULL, **live_tail = &live, *last = first;
+    for (infer_job *j = first, *next; j; j = next) {
+        next = j->batch_next;
+        j->next = next;
+        last = j;
+        j->batch_next = NULL;
+        j->t_started = now;
+        if (j->deadline && now >= j->deadline) {
+            job_answer_error(j, 504, job_expired_msg);
+        } else {
+            j->computed = 1;
+            *live_tail = j;
+            live_tail = &j->batch_next;
+        }
     }
-    job->t_done = uv_hrtime();
-    if (!job->json)
-        job->status = 500; /* the error body itself could not be allocated */
+    if (live)
+        job_execute(live, worker, first->workers);
+    now = uv_hrtime();
+    for (infer_job *j = first; j; j = j->next) {
+        j->t_done = now;
+        if (!j->json)
+            j->status = 500; /* the error body itself could not be allocated */
+    }
     pthread_mutex_lock(&q->lock);
-    job->next = NULL;
     if (q->done_tail)
-        q->done_tail->next = job;
+        q->done_tail->next = first;
     else
-        q->done = job;
-    q->done_tail = job;
+        q->done = first;
+    q->done_tail = last;
     pthread_mutex_unlock(&q->lock);
     uv_async_send(&q->async);
 }
@@ -164,6 +283,7 @@ static void queue_expire(infer_queue *q, infer_job *job, uint64_t now)
 }
 
 static void queue_on_expiry(uv_timer_t *t);
+static void infer_pump(infer_queue *q);
 
 /* Keep the expiry timer at the earliest deadline of a waiting job. */
 static void queue_arm(infer_queue *q)
@@ -188,24 +308,84 @@ static void queue_busy_mark(infer_queue *q, uint64_t now)
     q->busy_at = now;
 }
 
+static void queue_on_batch_wait(uv_timer_t *t)
+{
+    infer_queue *q = t->data;
+    q->batch_wait_at = 0;
+    infer_pump(q);
+}
+
+/* Gather the jobs that run with head (batch.h) and take them out of the queue, linked from
+ * head->batch_next. Returns 0, taking nothing, when head should rather wait for more: its
+ * batch is not full and its max_batch_delay_us has not passed. The timer then brings the
+ * pump back when it has; meanwhile no job behind head starts either (see batch.h). */
+static int queue_batch(infer_queue *q, infer_job *head, uint64_t now)
+{
+    const model_config *cfg = &head->entry->cfg;
+    int64_t rows;
+    int n = batch_gather(q->pending, head, now, q->batch_scratch, &rows);
+    uint64_t until = head->t_queued + (uint64_t)cfg->max_batch_delay_us * 1000u;
+    if (rows < cfg->max_batch && now < until) {
+        if (!q->batch_wait_at || until < q->batch_wait_at) {
+            q->batch_wait_at = until;
+            uv_timer_start(&q->batch_wait, queue_on_batch_wait, (until - now + 999999) / 1000000,
+                           0);
+        }
+        return 0;
+    }
+    infer_job **tail = &head->batch_next;
+    for (int i = 0; i < n; i++) {
+        admission_remove(q->pending, q->batch_scratch[i]);
+        *tail = q->batch_scratch[i];
+        tail = &(*tail)->batch_next;
+    }
+    *tail = NULL;
+    return 1;
+}
+
+/*
+ * The workers the job about to start occupies: its own, plus (for a model with
+ * "max_threads" > 1) the free workers no waiting job needs, up to max_threads and the CPUs.
+ * The loop counts lent workers as running, so no other job goes to them while the job's
+ * session runs its extra threads in their place: the threads computing never outnumber
+ * the active workers. A job arriving meanwhile waits for the run to end, which is the
+ * price of splitting a run; models opt in.
+ */
+static int queue_lend(const infer_queue *q, const infer_job *job)
+{
+    int spare = q->active - q->running - q->pending->n;
+    int n = job->entry->cfg.max_threads;
+    n = n < spare ? n : spare;
+    n = n < q->cpus ? n : q->cpus;
+    return n > 1 ? n : 1;
+}
+
 /* Move waiting jobs to free active workers, best first. */
 static void infer_pump(infer_queue *q)
 {
     infer_job *job;
-    while (q->pool && q->running < q->active && (job = admission_pop(q->pending))) {
+    while (q->pool && q->running < q->active && (job = admission_peek(q->pending))) {
         uint64_t now = uv_hrtime();
         if (job->deadline && now >= job->deadline) {
+            admission_remove(q->pending, job);
             queue_expire(q, job, now);
             continue;
         }
+        if (batch_eligible(job) && !queue_batch(q, job, now))
+            break;
+        admission_remove(q->pending, job);
+        job->workers = queue_lend(q, job);
         if (ember_pool_submit(q->pool, job_run, job) < 0) {
-            /* Cannot happen while running < nworkers; answer rather than lose the job. */
-            job_answer_error(job, 503, "the workers are shutting down");
-            queue_finish(q, job);
+            /* Cannot happen while running < nworkers; answer rather than lose the jobs. */
+            for (infer_job *next; job; job = next) {
+                next = job->batch_next;
+                job_answer_error(job, 503, "the workers are shutting down");
+                queue_finish(q, job);
+            }
             continue;
         }
         queue_busy_mark(q, now);
-        q->running++;
+        q->running += job->workers;
     }
     if (q->pending)
         queue_arm(q);
@@ -219,7 +399,8 @@ static void queue_on_expiry(uv_timer_t *t)
     infer_job *job;
     while ((job = admission_pop_expired(q->pending, now)))
         queue_expire(q, job, now);
-    queue_arm(q);
+    /* The job that expired may have been gathering a batch: the next one decides now. */
+    infer_pump(q);
 }
 
 static void queue_deliver(infer_queue *q)
@@ -230,8 +411,16 @@ static void queue_deliver(infer_queue *q)
     pthread_mutex_unlock(&q->lock);
     while (job) {
         infer_job *next = job->next;
-        queue_busy_mark(q, uv_hrtime());
-        q->running--;
+        if (job->workers) {
+            queue_busy_mark(q, uv_hrtime());
+            q->running -= job->workers;
+        }
+        if (job->cache_body && job->status == 200)
+            cache_put(job->entry->cache, job->cache_key, job->cache_body, job->cache_len,
+                      job->cache_header_len);
+        else
+            free(job->cache_body);
+        job->cache_body = NULL;
         queue_finish(q, job);
         job = next;
     }
@@ -251,35 +440,39 @@ int infer_queue_init(infer_queue *q, uv_loop_t *loop, int nworkers, int queue_ca
     q->on_done = on_done;
     q->ctx = ctx;
     q->nworkers = q->active = nworkers;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    q->cpus = cpus < 1                           ? 1
+              : cpus > EMBER_SESSION_MAX_THREADS ? EMBER_SESSION_MAX_THREADS
+                                                 : (int)cpus;
     q->busy_at = uv_hrtime();
     q->pending = calloc(1, sizeof *q->pending);
     if (!q->pending)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
     int rc = admission_init(q->pending, queue_cap, err);
-    if (rc < 0) {
-        free(q->pending);
-        return rc;
-    }
-    rc = uv_async_init(loop, &q->async, queue_on_async);
+    if (rc == 0 && !(q->batch_scratch = calloc((size_t)queue_cap, sizeof *q->batch_scratch)))
+        rc = ember_err_set(err, EMBER_ENOMEM, "out of memory for a queue of %d", queue_cap);
+    if (rc == 0 && (rc = uv_async_init(loop, &q->async, queue_on_async)) < 0)
+        rc = ember_err_set(err, EMBER_EIO, "cannot create the completion signal: %s",
+                           uv_strerror(rc));
     if (rc < 0) {
         admission_free(q->pending);
         free(q->pending);
-        return ember_err_set(err, EMBER_EIO, "cannot create the completion signal: %s",
-                             uv_strerror(rc));
+        free(q->batch_scratch);
+        q->pending = NULL;
+        q->batch_scratch = NULL;
+        return rc;
     }
     q->async.data = q;
     uv_timer_init(loop, &q->expiry);
     q->expiry.data = q;
+    uv_timer_init(loop, &q->batch_wait);
+    q->batch_wait.data = q;
     pthread_mutex_init(&q->lock, NULL);
     /* The pool holds at most one job per worker: waiting happens in q->pending. */
     rc = ember_pool_create(nworkers, nworkers, &q->pool, err);
     if (rc < 0) {
-        pthread_mutex_destroy(&q->lock);
-        uv_close((uv_handle_t *)&q->async, NULL);
-        uv_close((uv_handle_t *)&q->expiry, NULL);
-        admission_free(q->pending);
-        free(q->pending);
-        q->pending = NULL;
+        q->pool = NULL;
+        infer_queue_close(q);
         return rc;
     }
     return 0;
@@ -298,15 +491,61 @@ void infer_queue_close(infer_queue *q)
     pthread_mutex_destroy(&q->lock);
     uv_close((uv_handle_t *)&q->async, NULL);
     uv_close((uv_handle_t *)&q->expiry, NULL);
+    uv_close((uv_handle_t *)&q->batch_wait, NULL);
     admission_free(q->pending);
     free(q->pending);
+    free(q->batch_scratch);
     q->pending = NULL;
+    q->batch_scratch = NULL;
+}
+
+/*
+ * Decode the job's body now, on the loop thread, when its model needs what is in it before
+ * the job runs: the cache key, or the shapes batching compares. Bodies over
+ * EMBERD_LOOP_DECODE_MAX are left to the worker (no cache, no batching for them). Returns 1
+ * when that answered the job (a cache hit, or a body that does not decode), 0 when it is to
+ * be queued.
+ */
+static int job_prepare(infer_job *job)
+{
+    model_entry *e = job->entry;
+    if (job->kind != JOB_INFER || (!e->cache && e->cfg.max_batch <= 1) ||
+        job->body_len > EMBERD_LOOP_DECODE_MAX)
+        return 0;
+    if (job_decode(job) < 0) {
+        job->t_started = job->t_done = uv_hrtime();
+        return 1;
+    }
+    /* A request asking for its energy needs a run of its own to measure. */
+    if (!e->cache || job->want_energy)
+        return 0;
+    cache_key(e->name, e->version_str, e->inputs, &job->req, e->outputs, job->cache_key);
+    size_t len, header_len;
+    const char *body = cache_get(e->cache, job->cache_key, &len, &header_len);
+    if (!body) {
+        job->cache_state = JOB_CACHE_MISS;
+        return 0;
+    }
+    job->cache_state = JOB_CACHE_HIT;
+    job->t_started = job->t_done = uv_hrtime();
+    if (cache_answer(body, len, header_len, e->name, e->version_str, job->req.id, &job->json,
+                     &job->json_len, &job->json_header_len) < 0)
+        job_answer_error(job, 500, "out of memory");
+    else
+        job->status = 200;
+    return 1;
 }
 
 int infer_submit(infer_queue *q, infer_job *job)
 {
     job->queue = q;
     job->t_queued = uv_hrtime();
+    if (job_prepare(job)) {
+        q->in_flight++;
+        q->arrivals++;
+        queue_finish(q, job);
+        return 0;
+    }
     int rc = admission_push(q->pending, job);
     if (rc < 0)
         return rc;

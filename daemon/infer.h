@@ -7,6 +7,11 @@
  * hands each finished job to the on_done callback. A job whose deadline passes while it
  * waits is answered 504 without running; a job whose client leaves while it waits is
  * withdrawn (infer_cancel). Jobs never block the loop.
+ *
+ * For a model with a response cache or batching (config.json), the loop decodes the body at
+ * submit (up to EMBERD_LOOP_DECODE_MAX): a cache hit is answered there and never reaches a
+ * worker, and jobs of one model entry with matching shapes leave the queue together as one
+ * run (batch.h). A model with "max_threads" may borrow idle workers for one run.
  */
 #ifndef EMBERD_INFER_H
 #define EMBERD_INFER_H
@@ -19,10 +24,13 @@
 
 #include <ember/engine.h>
 
+#include "cache.h"
 #include "registry.h"
 
 typedef struct infer_queue infer_queue;
 struct admission;
+
+enum { JOB_CACHE_OFF, JOB_CACHE_MISS, JOB_CACHE_HIT };
 
 typedef enum infer_kind {
     JOB_INFER, /* run entry on the worker pool */
@@ -48,6 +56,17 @@ typedef struct infer_job {
     size_t json_len;
     size_t json_header_len; /* when the answer carries binary outputs: its JSON's length */
     int want_energy;        /* parameters.energy: answer with the energy it took (power.h) */
+    /* Set when the loop thread decoded the body at submit (the model has a cache or batching;
+     * body is then NULL); otherwise the worker decodes. */
+    int decoded;
+    ember_infer_request req;
+    int cache_state; /* JOB_CACHE_*: what the model's response cache said */
+    uint8_t cache_key[CACHE_KEY_BYTES];
+    char *cache_body; /* the answer without its id, for the loop to keep (cache_put) */
+    size_t cache_len, cache_header_len;
+    struct infer_job *batch_next; /* the next job of the batch this one leads or rides in */
+    int batch_rows;               /* on a batch's first job: the rows it ran (metrics) */
+    int workers;                  /* on a job handed to the pool: the workers it occupies */
     infer_queue *queue;
     struct infer_job *next;
 } infer_job;
@@ -59,8 +78,10 @@ typedef void (*infer_observe_fn)(infer_job *job, void *ctx);
 struct infer_queue {
     ember_pool *pool;
     int nworkers;
-    int running;               /* jobs handed to the pool and not yet delivered; loop thread only */
+    int running;               /* workers occupied by jobs handed to the pool and not yet
+                                  delivered, lent ones included; loop thread only */
     int active;                /* workers jobs go to; the rest are parked (set_active) */
+    int cpus;                  /* online CPUs: no run borrows workers beyond them */
     uint64_t arrivals;         /* jobs ever submitted */
     uint64_t busy_ns, busy_at; /* integral of running over time, up to busy_at (uv_hrtime) */
     infer_observe_fn observe;  /* NULL, or the power governor's */
@@ -68,6 +89,9 @@ struct infer_queue {
     struct admission *pending; /* the admission queue (admission.h), malloc'd */
     uv_timer_t expiry;         /* fires at the earliest deadline of a waiting job */
     uint64_t expiry_at;        /* when it is armed for; 0 when stopped */
+    uv_timer_t batch_wait;     /* fires when the batch being gathered must leave (batch.h) */
+    uint64_t batch_wait_at;    /* when it is armed for; 0 when stopped */
+    infer_job **batch_scratch; /* [queue capacity]: candidates while gathering a batch */
     uv_async_t async;
     pthread_mutex_t lock; /* guards done/done_tail, held only to link or unlink a list */
     infer_job *done, *done_tail;

@@ -65,4 +65,19 @@
 /* The sysfs root (--power-sysfs). */
 #define EMBERD_DEFAULT_POWER_SYSFS "/sys"
 
+/* A model's response cache (config.json "cache"): answers kept at most, and the default and
+ * largest byte bounds of the whole cache and of one answer. */
+#define EMBERD_MAX_CACHE_ENTRIES 65536
+#define EMBERD_DEFAULT_CACHE_BYTES (16u * 1024 * 1024)
+#define EMBERD_DEFAULT_CACHE_ANSWER_BYTES (1024u * 1024)
+#define EMBERD_MAX_CACHE_BYTES (1024u * 1024 * 1024)
+/* Dynamic batching (config.json "max_batch", "max_batch_delay_us"): rows one batch may hold
+ * and the longest a request waits for company. */
+#define EMBERD_MAX_BATCH 1024
+#define EMBERD_MAX_BATCH_DELAY_US 1000000
+/* Requests to a model with a cache or batching are decoded on the loop thread when queued
+ * (the key and the shapes are needed there); a bigger body skips both and is decoded by its
+ * worker as usual, so the loop never parses more than this at once. */
+#define EMBERD_LOOP_DECODE_MAX (64 * 1024)
+
 #endif

@@ -28,6 +28,9 @@ void metrics_free(metrics *m)
     for (int i = 0; i < m->nseries; i++)
         free(m->series[i].model);
     free(m->series);
+    for (int i = 0; i < m->nmodels; i++)
+        free(m->models[i].model);
+    free(m->models);
     memset(m, 0, sizeof *m);
 }
 
@@ -77,10 +80,50 @@ static void series_count(metrics *m, const char *model, const char *version, int
     m->nseries++;
 }
 
+/* The per-model counters of model, added when first seen; NULL when the table is full. */
+static metrics_model *model_series(metrics *m, const char *model)
+{
+    for (int i = 0; i < m->nmodels; i++)
+        if (strcmp(m->models[i].model, model) == 0)
+            return &m->models[i];
+    if (m->nmodels == EMBERD_MAX_METRIC_SERIES ||
+        (!m->models && !(m->models = calloc(EMBERD_MAX_METRIC_SERIES, sizeof *m->models))))
+        return NULL;
+    metrics_model *s = &m->models[m->nmodels];
+    if (!(s->model = strdup(model)))
+        return NULL;
+    m->nmodels++;
+    return s;
+}
+
+/* A job's cache lookup and, on the first job of a run of a batching model, the run's rows. */
+static void model_observe(metrics *m, const infer_job *job)
+{
+    if (job->cache_state == JOB_CACHE_OFF && job->batch_rows == 0)
+        return;
+    metrics_model *s = model_series(m, job->entry->name);
+    if (!s) {
+        m->series_dropped++;
+        return;
+    }
+    s->cache_hits += job->cache_state == JOB_CACHE_HIT;
+    s->cache_misses += job->cache_state == JOB_CACHE_MISS;
+    if (job->batch_rows > 0) {
+        int b = 0;
+        while (b < METRICS_BATCH_NBUCKETS - 1 && job->batch_rows > 1 << b)
+            b++;
+        if (job->batch_rows <= 1 << b)
+            s->batch_buckets[b]++;
+        s->batch_count++;
+        s->batch_rows += (uint64_t)job->batch_rows;
+    }
+}
+
 void metrics_observe(metrics *m, const infer_job *job)
 {
     const model_entry *e = job->entry;
     series_count(m, e->name, e->version_str, job->status);
+    model_observe(m, job);
     if (job->computed) {
         m->computed++;
         histogram_add(&m->queue_wait, job->t_started - job->t_queued);
@@ -178,6 +221,48 @@ static void gauge_render(text *t, const char *name, const char *help, long long 
     text_printf(t, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
 }
 
+/* Per-model cache counters and batch size histograms. */
+static void models_render(text *t, const metrics *m)
+{
+    char model[2 * EMBERD_MAX_MODEL_NAME + 2];
+    static const char *const counters[] = {"hits", "misses"};
+    static const char *const helps[] = {"answered from the model's response cache",
+                                        "the model's response cache had no answer for"};
+    for (int c = 0; c < 2; c++) {
+        text_printf(t,
+                    "# HELP emberd_cache_%s_total Infer requests %s, by model.\n"
+                    "# TYPE emberd_cache_%s_total counter\n",
+                    counters[c], helps[c], counters[c]);
+        for (int i = 0; i < m->nmodels; i++) {
+            const metrics_model *s = &m->models[i];
+            if (s->cache_hits + s->cache_misses)
+                text_printf(t, "emberd_cache_%s_total{model=\"%s\"} %llu\n", counters[c],
+                            label_escape(s->model, model, sizeof model),
+                            (unsigned long long)(c ? s->cache_misses : s->cache_hits));
+        }
+    }
+    text_printf(t, "# HELP emberd_batch_size Rows per model run of models that batch "
+                   "(config.json max_batch), by model.\n# TYPE emberd_batch_size histogram\n");
+    for (int i = 0; i < m->nmodels; i++) {
+        const metrics_model *s = &m->models[i];
+        if (!s->batch_count)
+            continue;
+        label_escape(s->model, model, sizeof model);
+        uint64_t cum = 0;
+        for (int b = 0; b < METRICS_BATCH_NBUCKETS; b++) {
+            cum += s->batch_buckets[b];
+            text_printf(t, "emberd_batch_size_bucket{model=\"%s\",le=\"%d\"} %llu\n", model, 1 << b,
+                        (unsigned long long)cum);
+        }
+        text_printf(t,
+                    "emberd_batch_size_bucket{model=\"%s\",le=\"+Inf\"} %llu\n"
+                    "emberd_batch_size_sum{model=\"%s\"} %llu\n"
+                    "emberd_batch_size_count{model=\"%s\"} %llu\n",
+                    model, (unsigned long long)s->batch_count, model,
+                    (unsigned long long)s->batch_rows, model, (unsigned long long)s->batch_count);
+    }
+}
+
 int metrics_render(const metrics *m, const metrics_gauges *g, char **out, size_t *len)
 {
     text t = {.cap = 4096};
@@ -237,6 +322,7 @@ int metrics_render(const metrics *m, const metrics_gauges *g, char **out, size_t
                     "# TYPE emberd_energy_joules_total counter\nemberd_energy_joules_total %.6f\n",
                     g->energy_j);
     }
+    models_render(&t, m);
     gauge_render(&t, "emberd_models_loaded", "Model versions being served.", g->reg->nmodels);
     text_printf(&t, "# HELP emberd_model_weight_bytes Bytes of a served model's weights.\n"
                     "# TYPE emberd_model_weight_bytes gauge\n");

@@ -1,7 +1,8 @@
 /*
  * emberd's metrics, served as Prometheus text by GET /metrics: inference requests by model,
  * version and status; latency histograms of queue wait, compute and total time; what
- * happened to requests that never ran (expired, withdrawn, refused). Updated and read on the
+ * happened to requests that never ran (expired, withdrawn, refused); per model, response
+ * cache hits and misses and the sizes of the batches run. Updated and read on the
  * loop thread only, so nothing here locks.
  */
 #ifndef EMBERD_METRICS_H
@@ -29,9 +30,22 @@ typedef struct metrics_series {
     uint64_t count;
 } metrics_series;
 
+/* Buckets of the batch size histogram: upper bounds 1, 2, 4, .. 1024 rows (EMBERD_MAX_BATCH). */
+#define METRICS_BATCH_NBUCKETS 11
+
+/* What a model's cache and batching did, by model name (versions share a series). */
+typedef struct metrics_model {
+    char *model;
+    uint64_t cache_hits, cache_misses;
+    uint64_t batch_buckets[METRICS_BATCH_NBUCKETS]; /* not cumulative; +Inf is batch_count */
+    uint64_t batch_count, batch_rows;
+} metrics_model;
+
 typedef struct metrics {
     metrics_series *series; /* at most EMBERD_MAX_METRIC_SERIES */
     int nseries;
+    metrics_model *models; /* at most EMBERD_MAX_METRIC_SERIES */
+    int nmodels;
     uint64_t series_dropped; /* answers not counted because the table was full */
     metrics_histogram queue_wait, compute, total;
     uint64_t computed, expired, cancelled, refused;

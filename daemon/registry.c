@@ -81,6 +81,7 @@ static void entry_free(model_entry *e)
     for (int i = 0; e->sessions && i < e->nworkers; i++)
         ember_session_free(e->sessions[i]);
     free(e->sessions);
+    cache_free(e->cache);
     free(e->inputs);
     free(e->outputs);
     ember_model_free(e->model);
@@ -171,6 +172,22 @@ static void io_describe(const ember_io_info *io, int n, char *s, size_t cap)
     }
 }
 
+/* Batching splits and joins every input and output along its first dimension, which must
+ * therefore be the batch: symbolic (any size) on all of them. */
+static int entry_check_batch(const model_entry *e, ember_err *err)
+{
+    for (int i = 0; i < e->ninputs + e->noutputs; i++) {
+        const ember_io_info *io = i < e->ninputs ? &e->inputs[i] : &e->outputs[i - e->ninputs];
+        if (io->rank < 1 || io->dims[0] >= 0)
+            return ember_err_set(err, EMBER_EINVAL,
+                                 "key 'max_batch' needs a dynamic first (batch) dimension on "
+                                 "every input and output; %s '%s' has %s",
+                                 i < e->ninputs ? "input" : "output", io->name,
+                                 io->rank < 1 ? "none" : "a fixed one");
+    }
+    return 0;
+}
+
 /* A new entry serving m (taken, freed on failure) as name/version, holding one reference.
  * Touches no registry state, so it runs on any thread. */
 static int entry_new(const char *name, int version, const char *source, const model_config *cfg,
@@ -199,6 +216,15 @@ static int entry_new(const char *name, int version, const char *source, const mo
         io_copy(m, e->noutputs, 0, &e->outputs) < 0) {
         entry_free(e);
         return ember_err_set(err, EMBER_ENOMEM, "out of memory loading %s", name);
+    }
+    int rc = 0;
+    if (cfg->max_batch > 1)
+        rc = entry_check_batch(e, err);
+    if (rc == 0 && cfg->cache.entries > 0)
+        rc = cache_new(&cfg->cache, &e->cache, err);
+    if (rc < 0) {
+        entry_free(e);
+        return rc;
     }
     *out = e;
     return 0;
@@ -255,7 +281,8 @@ static void registry_install(registry *reg, const char *name, model_scan *scan)
 void registry_load_builtin(registry *reg)
 {
     ember_err err = {{0}};
-    model_scan scan = {.cfg = {.versions = 1, .priority = 1}, .n = 1};
+    model_scan scan = {.cfg = {.versions = 1, .priority = 1, .max_batch = 1, .max_threads = 1},
+                       .n = 1};
     ember_model *m;
     if (ember_model_load_mem(emberd_builtin_model, emberd_builtin_model_len, &m, &err) < 0 ||
         entry_new(EMBERD_BUILTIN_MODEL_NAME, EMBERD_BUILTIN_MODEL_VERSION, "built-in", &scan.cfg, m,
@@ -337,9 +364,59 @@ int registry_model_open(const char *path, const char *name, int version, int dev
     return ember_model_load(path, out, err);
 }
 
+/* An integer member it of config file path, lo..hi; rc 0 or EMBER_EINVAL naming the key. */
+static int config_int(const cJSON *it, const char *path, const char *key, long long lo,
+                      long long hi, long long *out, ember_err *err)
+{
+    if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long long)it->valuedouble ||
+        it->valuedouble < (double)lo || it->valuedouble > (double)hi)
+        return ember_err_set(err, EMBER_EINVAL, "%s: key '%s' wants an integer from %lld to %lld",
+                             path, key, lo, hi);
+    *out = (long long)it->valuedouble;
+    return 0;
+}
+
+/* "cache": {"entries": N, "max_bytes": B, "max_answer_bytes": A}; entries is required. */
+static int config_cache(const cJSON *obj, const char *path, cache_config *out, ember_err *err)
+{
+    if (!cJSON_IsObject(obj))
+        return ember_err_set(err, EMBER_EINVAL,
+                             "%s: key 'cache' wants an object such as {\"entries\": 1000}", path);
+    long long entries = 0, bytes = EMBERD_DEFAULT_CACHE_BYTES, answer = -1;
+    int rc = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, obj)
+    {
+        if (strcmp(it->string, "entries") == 0)
+            rc = config_int(it, path, "cache.entries", 1, EMBERD_MAX_CACHE_ENTRIES, &entries, err);
+        else if (strcmp(it->string, "max_bytes") == 0)
+            rc = config_int(it, path, "cache.max_bytes", 1024, EMBERD_MAX_CACHE_BYTES, &bytes, err);
+        else if (strcmp(it->string, "max_answer_bytes") == 0)
+            rc = config_int(it, path, "cache.max_answer_bytes", 1, EMBERD_MAX_CACHE_BYTES, &answer,
+                            err);
+        else
+            rc =
+                ember_err_set(err, EMBER_EINVAL, "%s: unknown key 'cache.%.64s'", path, it->string);
+        if (rc < 0)
+            return rc;
+    }
+    if (entries == 0)
+        return ember_err_set(err, EMBER_EINVAL, "%s: key 'cache.entries' is required", path);
+    if (answer < 0) /* the default, within a smaller max_bytes */
+        answer =
+            bytes < EMBERD_DEFAULT_CACHE_ANSWER_BYTES ? bytes : EMBERD_DEFAULT_CACHE_ANSWER_BYTES;
+    if (answer > bytes)
+        return ember_err_set(err, EMBER_EINVAL,
+                             "%s: key 'cache.max_answer_bytes' (%lld) exceeds cache.max_bytes "
+                             "(%lld)",
+                             path, answer, bytes);
+    *out = (cache_config){(int)entries, (size_t)bytes, (size_t)answer};
+    return 0;
+}
+
 int registry_config_read(const char *path, model_config *cfg, ember_err *err)
 {
-    *cfg = (model_config){.versions = 1, .priority = 1};
+    *cfg = (model_config){.versions = 1, .priority = 1, .max_batch = 1, .max_threads = 1};
     cJSON *root;
     int rc = daemon_json_object_read(path, EMBERD_MAX_MODEL_CONFIG, &root, err);
     if (rc == EMBER_ENOTFOUND)
@@ -347,33 +424,38 @@ int registry_config_read(const char *path, model_config *cfg, ember_err *err)
     if (rc < 0)
         return rc;
     const cJSON *it;
+    long long v = 0;
     cJSON_ArrayForEach(it, root)
     {
         if (strcmp(it->string, "versions") == 0) {
-            if (!cJSON_IsNumber(it) || it->valuedouble != (int)it->valuedouble ||
-                it->valueint < 1 || it->valueint > EMBERD_MAX_MODEL_VERSIONS) {
-                rc = ember_err_set(err, EMBER_EINVAL,
-                                   "%s: key 'versions' wants an integer from 1 to %d", path,
-                                   EMBERD_MAX_MODEL_VERSIONS);
-                break;
-            }
-            cfg->versions = it->valueint;
+            rc = config_int(it, path, "versions", 1, EMBERD_MAX_MODEL_VERSIONS, &v, err);
+            cfg->versions = (int)v;
         } else if (strcmp(it->string, "priority") == 0) {
             static const char *const names[] = {"high", "normal", "low"};
             cfg->priority = -1;
             for (int i = 0; i < 3 && cJSON_IsString(it); i++)
                 if (strcmp(it->valuestring, names[i]) == 0)
                     cfg->priority = i;
-            if (cfg->priority < 0) {
+            if (cfg->priority < 0)
                 rc =
                     ember_err_set(err, EMBER_EINVAL,
                                   "%s: key 'priority' wants \"high\", \"normal\" or \"low\"", path);
-                break;
-            }
+        } else if (strcmp(it->string, "cache") == 0) {
+            rc = config_cache(it, path, &cfg->cache, err);
+        } else if (strcmp(it->string, "max_batch") == 0) {
+            rc = config_int(it, path, "max_batch", 1, EMBERD_MAX_BATCH, &v, err);
+            cfg->max_batch = (int)v;
+        } else if (strcmp(it->string, "max_batch_delay_us") == 0) {
+            rc = config_int(it, path, "max_batch_delay_us", 0, EMBERD_MAX_BATCH_DELAY_US, &v, err);
+            cfg->max_batch_delay_us = (int)v;
+        } else if (strcmp(it->string, "max_threads") == 0) {
+            rc = config_int(it, path, "max_threads", 1, EMBER_SESSION_MAX_THREADS, &v, err);
+            cfg->max_threads = (int)v;
         } else {
             rc = ember_err_set(err, EMBER_EINVAL, "%s: unknown key '%.64s'", path, it->string);
-            break;
         }
+        if (rc < 0)
+            break;
     }
     cJSON_Delete(root);
     return rc;
@@ -467,7 +549,7 @@ static int scan_model(const char *dir, const char *name, int dev, const bundle_k
             return scan_fail(scan, rc == EMBER_ENOMEM ? 500 : 400, rc, "%s%s", "", err.msg);
         rc = entry_new(name, best[i], path, &scan->cfg, m, nworkers, &scan->entries[scan->n], &err);
         if (rc < 0)
-            return scan_fail(scan, 500, rc, "%s: %s", path, err.msg);
+            return scan_fail(scan, rc == EMBER_EINVAL ? 400 : 500, rc, "%s: %s", path, err.msg);
         scan->n++;
         if (sealed && best[i] > floor)
             floor = best[i];

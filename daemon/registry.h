@@ -15,13 +15,18 @@
 #include <ember/engine.h>
 
 #include "bundle.h"
+#include "cache.h"
 #include "limits.h"
 #include "log.h"
 
 /* A model's MODELDIR/NAME/config.json, every key documented in docs/config.md. */
 typedef struct model_config {
-    int versions; /* serve this many of the highest versions on disk */
-    int priority; /* of requests that name none: 0 high, 1 normal, 2 low */
+    int versions;           /* serve this many of the highest versions on disk */
+    int priority;           /* of requests that name none: 0 high, 1 normal, 2 low */
+    cache_config cache;     /* entries 0: no response cache */
+    int max_batch;          /* rows merged into one run at most; 1: no batching */
+    int max_batch_delay_us; /* how long the first request of a batch waits for more */
+    int max_threads;        /* threads one run may use, borrowing idle workers; 1: its own */
 } model_config;
 
 typedef struct model_entry {
@@ -34,6 +39,7 @@ typedef struct model_entry {
     ember_io_info *inputs, *outputs; /* copies of the model's descriptions */
     int ninputs, noutputs;
     int64_t weight_bytes;     /* from ember_model_describe, for /metrics */
+    response_cache *cache;    /* NULL unless cfg.cache.entries > 0; loop thread only */
     ember_session **sessions; /* [nworkers]; slot w belongs to worker w, created lazily */
     int nworkers;
     int refs; /* the registry's and each job's; loop thread only */
@@ -45,11 +51,11 @@ typedef struct registry {
     model_entry **models; /* sorted by name, then by version from the highest */
     int nmodels;
     int nworkers;
-    char *dir;            /* the model repository (--models), NULL when there is none */
-    int dev;              /* plain model.onnx files are accepted */
+    char *dir;               /* the model repository (--models), NULL when there is none */
+    int dev;                 /* plain model.onnx files are accepted */
     const bundle_keys *keys; /* for sealed models; read-only after startup, any thread */
-    uv_loop_t *loop;      /* for loads off the loop thread; NULL until registry_attach */
-    registry_load *loads; /* loads in progress */
+    uv_loop_t *loop;         /* for loads off the loop thread; NULL until registry_attach */
+    registry_load *loads;    /* loads in progress */
     int nloads;
     const daemon_log *log;
 } registry;

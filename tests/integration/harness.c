@@ -596,3 +596,81 @@ double it_metric(const char *sock, const char *series)
     ember_client_close(c);
     return v;
 }
+
+void it_wait_metric(const char *sock, const char *series, double want)
+{
+    double got = -1;
+    for (int i = 0; i < IT_METRIC_POLLS && (got = it_metric(sock, series)) != want; i++)
+        usleep(2000);
+    ck_assert_msg(got == want, "%s is %g, want %g (did the slow request end too early?)", series,
+                  got, want);
+}
+
+void it_send_infer(ember_client *c, const char *path, const char *body)
+{
+    char head[512];
+    ember_err err;
+    int n = snprintf(head, sizeof head,
+                     "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     path, strlen(body));
+    ck_assert_msg(ember_client_send_raw(c, head, (size_t)n, &err) == 0, "%s", err.msg);
+    ck_assert_msg(ember_client_send_raw(c, body, strlen(body), &err) == 0, "%s", err.msg);
+}
+
+ember_response it_recv_answer(ember_client *c)
+{
+    ember_response r;
+    ember_err err;
+    ck_assert_msg(ember_client_recv_response(c, "POST", &r, &err) == 0, "%s", err.msg);
+    return r;
+}
+
+ember_client *it_hold_worker(const char *sock, const digits_ref *ref)
+{
+    ember_client *slow = it_client(sock);
+    char *big = it_infer_body(ref, 0, IT_SLOW_ROWS, NULL);
+    it_send_infer(slow, "/v2/models/digits/infer", big);
+    free(big);
+    it_wait_metric(sock, "emberd_workers{state=\"busy\"}", 1);
+    return slow;
+}
+
+void it_release_worker(ember_client *slow, const digits_ref *ref)
+{
+    ember_response r = it_recv_answer(slow);
+    it_assert_infer_ok(&r, ref, 0, IT_SLOW_ROWS, NULL);
+    ember_response_free(&r);
+    ember_client_close(slow);
+}
+
+void it_assert_promtool(const char *text, size_t len)
+{
+    char dir[IT_DIR_MAX], path[PATH_MAX], cmd[2 * PATH_MAX + 64];
+    it_mkdtemp(dir);
+    snprintf(path, sizeof path, "%s/metrics.txt", dir);
+    it_write_file(path, text, len);
+    /* promtool is a host tool: run it directly, never through a cross build's wrapper. */
+    snprintf(cmd, sizeof cmd, "promtool check metrics < '%s' > '%s.out' 2>&1", path, path);
+    int rc = system(cmd);
+    snprintf(cmd, sizeof cmd, "%s.out", path);
+    char *out = it_read_file(cmd, NULL);
+    ck_assert_msg(!(WIFEXITED(rc) && WEXITSTATUS(rc) == 127),
+                  "promtool is missing: install the Debian package prometheus (scripts/setup.sh "
+                  "lists it)");
+    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "promtool check metrics: %s", out);
+    free(out);
+}
+
+void it_repo_put_config(const char *dir, const char *name, const char *json)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s/config.json", dir, name);
+    it_write_file(path, json, strlen(json));
+}
+
+void it_repo_start(emberd_proc *d, const char *dir, const char *workers)
+{
+    const char *const extra[] = {"--dev", "--models", dir, "--workers", workers, NULL};
+    it_emberd_start(d, extra, 0);
+}

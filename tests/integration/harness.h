@@ -79,6 +79,12 @@ void it_write_file(const char *path, const void *data, size_t len);
  * (serve it with --dev --models dir). */
 void it_repo_put_model(const char *dir, const char *name, int version);
 
+/* dir/name/config.json := json (a model's config in a repository). */
+void it_repo_put_config(const char *dir, const char *name, const char *json);
+
+/* it_emberd_start with --dev --models dir --workers workers. */
+void it_repo_start(emberd_proc *d, const char *dir, const char *workers);
+
 /* Path of a file in the source tree (EMBER_SOURCE_ROOT/rel). Returns a static buffer. */
 const char *it_source_path(const char *rel);
 
@@ -118,6 +124,26 @@ cJSON *it_json(const ember_response *resp);
 /* The value of the series named exactly `series` (labels included, e.g.
  * 'emberd_queue_depth{priority="high"}') in sock's GET /metrics; -1 when it is absent. */
 double it_metric(const char *sock, const char *series);
+
+/* Poll it_metric (2 ms apart, at most IT_METRIC_POLLS times) until series reads want; fail
+ * the test when it never does. */
+#define IT_METRIC_POLLS 5000
+void it_wait_metric(const char *sock, const char *series, double want);
+
+/* Send an infer request (JSON body) on c without waiting for the answer, and read one. */
+void it_send_infer(ember_client *c, const char *path, const char *body);
+ember_response it_recv_answer(ember_client *c);
+
+/* Keep a worker busy: send an IT_SLOW_ROWS-row request for the built-in digits on its own
+ * connection and wait until /metrics shows one worker busy (with --workers 1, queued
+ * requests then wait for it). it_release_worker reads and checks its answer. The request
+ * must outlast the queueing of a few small ones, which takes milliseconds. */
+#define IT_SLOW_ROWS 3000
+ember_client *it_hold_worker(const char *sock, const digits_ref *ref);
+void it_release_worker(ember_client *slow, const digits_ref *ref);
+
+/* Fail the test unless `promtool check metrics` accepts text (a /metrics body). */
+void it_assert_promtool(const char *text, size_t len);
 
 /* Assert status, a JSON content type and a JSON {"error": "<non-empty>"} body. */
 void it_assert_error(const ember_response *resp, int status, const char *what);
@@ -170,6 +196,8 @@ Suite *it_suite_http(void);
 Suite *it_suite_binary(void);
 Suite *it_suite_power(void);
 Suite *it_suite_security(void);
+Suite *it_suite_cache(void);
+Suite *it_suite_batch(void);
 
 /* A test case with IT_TCASE_TIMEOUT_S and, when daemon is set, the emberd fixtures. */
 TCase *it_tcase(const char *name, int daemon);

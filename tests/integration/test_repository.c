@@ -19,20 +19,6 @@
 /* The most versions config.json may ask for (emberd's EMBERD_MAX_MODEL_VERSIONS). */
 #define REPO_MAX_VERSIONS 16
 
-static void put_config(const char *dir, const char *name, const char *json)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s/config.json", dir, name);
-    it_write_file(path, json, strlen(json));
-}
-
-/* Start emberd --dev --models dir. */
-static void start_repo(emberd_proc *d, const char *dir, const char *workers)
-{
-    const char *const extra[] = {"--dev", "--models", dir, "--workers", workers, NULL};
-    it_emberd_start(d, extra, 0);
-}
-
 static void post(ember_client *c, const char *path, ember_response *r)
 {
     it_request(c, "POST", path, "", r);
@@ -116,7 +102,7 @@ START_TEST(load_new_version_and_unload)
     it_ref_load(&ref);
     it_mkdtemp(dir);
     it_repo_put_model(dir, "m", 1);
-    start_repo(&d, dir, "1");
+    it_repo_start(&d, dir, "1");
     ember_client *c = it_client(d.socket);
 
     ck_assert_int_eq(infer_once(c, "/v2/models/m/infer", &ref, "m"), 1);
@@ -176,8 +162,8 @@ START_TEST(config_serves_several_versions)
     it_repo_put_model(dir, "m", 1);
     it_repo_put_model(dir, "m", 2);
     it_repo_put_model(dir, "m", 3);
-    put_config(dir, "m", "/* keep two */ {\n  \"versions\": 2 // the highest two\n}\n");
-    start_repo(&d, dir, "1");
+    it_repo_put_config(dir, "m", "/* keep two */ {\n  \"versions\": 2 // the highest two\n}\n");
+    it_repo_start(&d, dir, "1");
     ember_client *c = it_client(d.socket);
 
     metadata_versions(c, "/v2/models/m", versions, sizeof versions);
@@ -234,7 +220,7 @@ START_TEST(config_errors_name_file_and_key)
     it_mkdtemp(dir);
     it_repo_put_model(dir, "m", 1);
     it_repo_put_model(dir, "bad", 1);
-    put_config(dir, "bad", "{\"colour\": 1}");
+    it_repo_put_config(dir, "bad", "{\"colour\": 1}");
     snprintf(cfg, sizeof cfg, "%s/m/config.json", dir);
     snprintf(log, sizeof log, "%s/emberd.log", dir);
     const char *const extra[] = {"--dev", "--models", dir, NULL};
@@ -250,7 +236,7 @@ START_TEST(config_errors_name_file_and_key)
     free(text);
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        put_config(dir, "m", bad[i].json);
+        it_repo_put_config(dir, "m", bad[i].json);
         post(c, "/v2/repository/models/m/load", &r);
         it_assert_error(&r, 400, bad[i].json);
         ck_assert_msg(strstr(r.body, cfg) && strstr(r.body, bad[i].want),
@@ -261,7 +247,7 @@ START_TEST(config_errors_name_file_and_key)
     }
     /* REPO_MAX_VERSIONS is allowed (there is one version to serve). */
     snprintf(versions, sizeof versions, "{\"versions\": %d}", REPO_MAX_VERSIONS);
-    put_config(dir, "m", versions);
+    it_repo_put_config(dir, "m", versions);
     post(c, "/v2/repository/models/m/load", &r);
     ck_assert_msg(r.status == 200, "versions %d: %d %s", REPO_MAX_VERSIONS, r.status, r.body);
     ember_response_free(&r);
@@ -283,7 +269,7 @@ START_TEST(load_errors)
     it_write_file(path, "not a model", 11);
     snprintf(path, sizeof path, "%s/empty", dir);
     mkdir(path, 0755);
-    start_repo(&d, dir, "1");
+    it_repo_start(&d, dir, "1");
     ember_client *c = it_client(d.socket);
 
     post(c, "/v2/repository/models/nosuch/load", &r);
@@ -419,7 +405,7 @@ START_TEST(hot_swap_under_load)
     it_ref_load(&ref);
     it_mkdtemp(dir);
     it_repo_put_model(dir, "m", 1);
-    start_repo(&d, dir, "2");
+    it_repo_start(&d, dir, "2");
     ember_client *c = it_client(d.socket);
     for (int i = 0; i < SWAP_CLIENTS; i++) {
         sc[i] = (swap_client){.socket = d.socket, .ref = &ref, .phase = &phase};

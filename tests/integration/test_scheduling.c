@@ -4,7 +4,9 @@
  * earliest deadline; a request whose parameters.timeout_ms passes in the queue is answered
  * 504 and never computed; a client that leaves while queued is withdrawn without compute; a
  * full queue answers 503 with Retry-After; bad scheduling parameters are 400 and the timeout
- * limit is crossed. GET /metrics is checked by `promtool check metrics` and by its values.
+ * limit is crossed. A model with "max_threads" runs a request alone in the queue on the idle
+ * workers too, which take no other job meanwhile. GET /metrics is checked by
+ * `promtool check metrics` and by its values.
  *
  * "Held" means: GET /metrics shows the worker busy and the expected queue depth. The big
  * request must outlast the queueing of a few small ones, which takes milliseconds.
@@ -18,42 +20,8 @@
 
 #include "harness.h"
 
-/* Rows of the request that keeps the only worker busy. */
-#define SLOW_ROWS 3000
-/* Polls of GET /metrics (2 ms apart) before a wait fails. */
-#define METRIC_POLLS 5000
 /* emberd's EMBER_KSERVE_MAX_TIMEOUT_MS. */
 #define MAX_TIMEOUT_MS 3600000
-
-static void wait_metric(const char *sock, const char *series, double want)
-{
-    double got = -1;
-    for (int i = 0; i < METRIC_POLLS && (got = it_metric(sock, series)) != want; i++)
-        usleep(2000);
-    ck_assert_msg(got == want, "%s is %g, want %g (did the slow request end too early?)", series,
-                  got, want);
-}
-
-/* Send an infer request on c without waiting for the answer. */
-static void send_infer(ember_client *c, const char *path, const char *body)
-{
-    char head[512];
-    ember_err err;
-    int n = snprintf(head, sizeof head,
-                     "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n",
-                     path, strlen(body));
-    ck_assert_msg(ember_client_send_raw(c, head, (size_t)n, &err) == 0, "%s", err.msg);
-    ck_assert_msg(ember_client_send_raw(c, body, strlen(body), &err) == 0, "%s", err.msg);
-}
-
-static ember_response recv_answer(ember_client *c)
-{
-    ember_response r;
-    ember_err err;
-    ck_assert_msg(ember_client_recv_response(c, "POST", &r, &err) == 0, "%s", err.msg);
-    return r;
-}
 
 /* A 2-row digits request with "parameters" params (a JSON object's inside, may be ""). */
 static char *body_with(const digits_ref *ref, const char *params)
@@ -66,25 +34,6 @@ static char *body_with(const digits_ref *ref, const char *params)
     sprintf(out, "{\"parameters\":{%s},%s", params, body + 1);
     free(body);
     return out;
-}
-
-/* Start the slow request on its own connection and wait until the worker holds it. */
-static ember_client *hold_worker(const char *sock, const digits_ref *ref)
-{
-    ember_client *slow = it_client(sock);
-    char *big = it_infer_body(ref, 0, SLOW_ROWS, NULL);
-    send_infer(slow, "/v2/models/digits/infer", big);
-    free(big);
-    wait_metric(sock, "emberd_workers{state=\"busy\"}", 1);
-    return slow;
-}
-
-static void release_worker(ember_client *slow, const digits_ref *ref)
-{
-    ember_response r = recv_answer(slow);
-    it_assert_infer_ok(&r, ref, 0, SLOW_ROWS, NULL);
-    ember_response_free(&r);
-    ember_client_close(slow);
 }
 
 START_TEST(priority_then_deadline)
@@ -117,18 +66,18 @@ START_TEST(priority_then_deadline)
                                  "1",     "--log-level", "debug", NULL};
     it_emberd_start_logged(&d, extra, 0, log);
 
-    ember_client *slow = hold_worker(d.socket, &ref);
+    ember_client *slow = it_hold_worker(d.socket, &ref);
     for (int i = 0; i < N; i++) {
         char *body = body_with(&ref, reqs[i].params);
         snprintf(path, sizeof path, "/v2/models/%s/infer", reqs[i].model);
         c[i] = it_client(d.socket);
-        send_infer(c[i], path, body);
+        it_send_infer(c[i], path, body);
         free(body);
     }
-    wait_metric(d.socket, "emberd_queue_depth", N);
-    release_worker(slow, &ref);
+    it_wait_metric(d.socket, "emberd_queue_depth", N);
+    it_release_worker(slow, &ref);
     for (int i = 0; i < N; i++) {
-        ember_response r = recv_answer(c[i]);
+        ember_response r = it_recv_answer(c[i]);
         ck_assert_msg(r.status == 200, "%s: %d %s", reqs[i].model, r.status, r.body);
         ember_response_free(&r);
         ember_client_close(c[i]);
@@ -171,14 +120,14 @@ START_TEST(deadline_in_queue_is_504_without_compute)
 
     /* A deadline that passes while the worker is busy: answered 504 by the queue's timer,
      * before the worker is free. */
-    ember_client *slow = hold_worker(d.socket, &ref);
+    ember_client *slow = it_hold_worker(d.socket, &ref);
     body = body_with(&ref, "\"timeout_ms\":1");
     it_request(c, "POST", "/v2/models/digits/infer", body, &r);
     it_assert_error(&r, 504, "a deadline passing in the queue");
     ember_response_free(&r);
     free(body);
     ck_assert(it_metric(d.socket, "emberd_workers{state=\"busy\"}") == 1);
-    release_worker(slow, &ref);
+    it_release_worker(slow, &ref);
     ck_assert(it_metric(d.socket, "emberd_inferences_computed_total") == 1);
     ck_assert(it_metric(d.socket, "emberd_requests_expired_total") == 2);
     ck_assert(
@@ -236,13 +185,13 @@ START_TEST(full_queue_and_disconnect)
     it_ref_load(&ref);
     const char *const extra[] = {"--workers", "1", "--queue", "1", NULL};
     it_emberd_start(&d, extra, 0);
-    ember_client *slow = hold_worker(d.socket, &ref);
+    ember_client *slow = it_hold_worker(d.socket, &ref);
 
     /* The queue's one place is taken by a client that then leaves. */
     char *body = body_with(&ref, "");
     ember_client *leaver = it_client(d.socket);
-    send_infer(leaver, "/v2/models/digits/infer", body);
-    wait_metric(d.socket, "emberd_queue_depth", 1);
+    it_send_infer(leaver, "/v2/models/digits/infer", body);
+    it_wait_metric(d.socket, "emberd_queue_depth", 1);
 
     /* Full: 503 with Retry-After, nothing queued. */
     ember_client *c = it_client(d.socket);
@@ -254,9 +203,9 @@ START_TEST(full_queue_and_disconnect)
     ck_assert(it_metric(d.socket, "emberd_requests_refused_total") == 1);
 
     ember_client_close(leaver);
-    wait_metric(d.socket, "emberd_requests_cancelled_total", 1);
+    it_wait_metric(d.socket, "emberd_requests_cancelled_total", 1);
     ck_assert(it_metric(d.socket, "emberd_queue_depth") == 0);
-    release_worker(slow, &ref);
+    it_release_worker(slow, &ref);
     /* Only the slow request was computed. */
     ck_assert(it_metric(d.socket, "emberd_inferences_computed_total") == 1);
 
@@ -275,7 +224,6 @@ START_TEST(metrics_pass_promtool)
 {
     digits_ref ref;
     ember_response r;
-    char dir[IT_DIR_MAX], path[PATH_MAX];
 
     it_ref_load(&ref);
     ember_client *c = it_client(it_daemon.socket);
@@ -305,26 +253,50 @@ START_TEST(metrics_pass_promtool)
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         ck_assert_msg(strstr(r.body, want[i]), "missing \"%s\" in:\n%s", want[i], r.body);
 
-    it_mkdtemp(dir);
-    snprintf(path, sizeof path, "%s/metrics.txt", dir);
-    it_write_file(path, r.body, r.body_len);
+    it_assert_promtool(r.body, r.body_len);
     ember_response_free(&r);
-    /* promtool is a host tool: run it directly, never through a cross build's wrapper. */
-    char cmd[2 * PATH_MAX + 64];
-    snprintf(cmd, sizeof cmd, "promtool check metrics < '%s' > '%s.out' 2>&1", path, path);
-    int rc = system(cmd);
-    snprintf(cmd, sizeof cmd, "%s.out", path);
-    char *text = it_read_file(cmd, NULL);
-    ck_assert_msg(!(WIFEXITED(rc) && WEXITSTATUS(rc) == 127),
-                  "promtool is missing: install the Debian package prometheus (scripts/setup.sh "
-                  "lists it)");
-    ck_assert_msg(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "promtool check metrics: %s", text);
-    free(text);
 
     it_request(c, "POST", "/metrics", "", &r);
     it_assert_error(&r, 405, "POST /metrics");
     ember_response_free(&r);
     ember_client_close(c);
+}
+END_TEST
+
+START_TEST(idle_workers_lent_to_one_run)
+{
+    emberd_proc d;
+    digits_ref ref;
+    char dir[IT_DIR_MAX];
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+        fprintf(stderr, "idle_workers_lent_to_one_run: one CPU, nothing to lend; skipped\n");
+        return;
+    }
+    it_ref_load(&ref);
+    it_mkdtemp(dir);
+    it_repo_put_model(dir, "digits", 1);
+    it_repo_put_config(dir, "digits", "{\"max_threads\": 2}");
+    it_repo_start(&d, dir, "2");
+
+    /* Alone in the queue, the big request takes both workers: its own and the idle one. */
+    ember_client *slow = it_client(d.socket);
+    char *big = it_infer_body(&ref, 0, IT_SLOW_ROWS, NULL);
+    it_send_infer(slow, "/v2/models/digits/infer", big);
+    free(big);
+    it_wait_metric(d.socket, "emberd_workers{state=\"busy\"}", 2);
+    /* The lent worker takes no other job while the run holds it. */
+    ember_client *c = it_client(d.socket);
+    char *body = it_infer_body(&ref, 1, 2, "small");
+    it_send_infer(c, "/v2/models/digits/infer", body);
+    free(body);
+    it_wait_metric(d.socket, "emberd_queue_depth", 1);
+    it_release_worker(slow, &ref);
+    ember_response r = it_recv_answer(c);
+    it_assert_infer_ok(&r, &ref, 1, 2, "small");
+    ember_response_free(&r);
+    ember_client_close(c);
+    it_wait_metric(d.socket, "emberd_workers{state=\"busy\"}", 0);
+    it_emberd_stop(&d, SIGTERM);
 }
 END_TEST
 
@@ -335,6 +307,7 @@ Suite *it_suite_scheduling(void)
     tcase_add_test(tc, priority_then_deadline);
     tcase_add_test(tc, deadline_in_queue_is_504_without_compute);
     tcase_add_test(tc, full_queue_and_disconnect);
+    tcase_add_test(tc, idle_workers_lent_to_one_run);
     suite_add_tcase(s, tc);
     TCase *td = it_tcase("scheduling-daemon", 1);
     tcase_add_test(td, bad_parameters);
