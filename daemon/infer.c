@@ -16,6 +16,7 @@
 
 #include "infer.h"
 #include "admission.h"
+#include "media_input.h"
 
 infer_job *infer_job_new(model_entry *entry, char *body, size_t body_len)
 {
@@ -67,19 +68,33 @@ static void job_answer_error(infer_job *job, int status, const char *msg)
     job->json = ember_kserve_error_json(msg, &job->json_len);
 }
 
+/* The requested outputs, in order, those asked for with "classification" as top-K strings
+ * (for media_classify_free). */
+static int job_select_outputs(const model_entry *e, const ember_infer_request *req,
+                              const ember_tensor *outs, ember_named_tensor *named, ember_err *err)
+{
+    for (int i = 0; i < req->noutputs; i++) {
+        named[i].name = e->outputs[req->outputs[i]].name;
+        named[i].tensor = outs[req->outputs[i]];
+    }
+    return media_classify(e, req, named, err);
+}
+
 /* Decode, run, encode: everything a job does, on worker `worker`. */
 static void job_execute(infer_job *job, int worker)
 {
     model_entry *e = job->entry;
     ember_err err = {{0}};
     ember_infer_request req;
-    int rc =
-        ember_kserve_decode_request_binary(job->body, job->body_len, job->header_len, e->inputs,
-                                           e->ninputs, e->outputs, e->noutputs, &req, &err);
+    int rc = job->media ? media_decode(job, &req, &err)
+                        : ember_kserve_decode_request_binary(job->body, job->body_len,
+                                                             job->header_len, e->inputs, e->ninputs,
+                                                             e->outputs, e->noutputs, &req, &err);
     free(job->body);
     job->body = NULL;
     if (rc < 0) {
-        job_answer_error(job, rc == EMBER_ENOMEM ? 500 : 400, err.msg);
+        job_answer_error(job, job->media ? media_status(rc) : rc == EMBER_ENOMEM ? 500 : 400,
+                         err.msg);
         return;
     }
 
@@ -94,11 +109,9 @@ static void job_execute(infer_job *job, int worker)
     } else if ((rc = ember_session_run(s, req.inputs, req.ninputs, outs, e->noutputs, &err)) < 0) {
         /* The engine reports a bad input as ESHAPE or EINVAL: the client's to fix. */
         job_answer_error(job, rc == EMBER_ESHAPE || rc == EMBER_EINVAL ? 400 : 500, err.msg);
+    } else if ((rc = job_select_outputs(e, &req, outs, named, &err)) < 0) {
+        job_answer_error(job, rc == EMBER_ENOMEM ? 500 : 400, err.msg);
     } else {
-        for (int i = 0; i < req.noutputs; i++) {
-            named[i].name = e->outputs[req.outputs[i]].name;
-            named[i].tensor = outs[req.outputs[i]];
-        }
         int any_binary = 0;
         for (int i = 0; i < req.noutputs; i++)
             any_binary |= req.binary[i];
@@ -113,6 +126,7 @@ static void job_execute(infer_job *job, int worker)
         else
             job->status = 200;
     }
+    media_classify_free(named, req.noutputs);
     free(named);
     free(outs);
     ember_infer_request_clear(&req);

@@ -22,6 +22,7 @@
 typedef struct model_config {
     int versions; /* serve this many of the highest versions on disk */
     int priority; /* of requests that name none: 0 high, 1 normal, 2 low */
+    struct media_config *media; /* "inputs" and "labels" (media_input.h); NULL when absent */
 } model_config;
 
 typedef struct model_entry {
@@ -82,8 +83,9 @@ int registry_model_open(const char *path, const char *name, int version, int dev
                         const bundle_keys *keys, int *sealed, ember_model **out, ember_err *err);
 
 /* Read and check DIR/NAME/config.json (absent: the defaults). Errors name the file and the
- * key. Runs on any thread. */
+ * key. Runs on any thread. On success the caller releases cfg with registry_config_clear. */
 int registry_config_read(const char *path, model_config *cfg, ember_err *err);
+void registry_config_clear(model_config *cfg);
 
 /* Called on the loop thread when a load ends: status 200 with msg NULL, or an HTTP error
  * status and a sentence. */

@@ -18,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "media_input.h"
 #include "power.h"
 #include "router.h"
 
@@ -199,6 +200,9 @@ static int route_model(const router *rt, ember_http_request *req, char **seg, in
         route_model_ready(e, reply);
         return 0;
     }
+    media_kind mk = media_kind_of(req->content_type);
+    if (mk != MEDIA_NONE)
+        return media_route_infer(e, req, mk, reply, job);
     /* The binary tensor extension: the JSON is only the first header_len bytes. */
     size_t header_len = req->body_len;
     const char *ihcl = ember_http_request_header(req, "Inference-Header-Content-Length");
