@@ -8,7 +8,8 @@
  * applies) the reference digit. WAV bodies go to ../shared's melspectrogram model (skipped
  * without ../shared). Classification answers are checked against the reference top-K with
  * labels, as JSON and as binary output; every error has its status and the daemon keeps
- * serving; bad config keys are refused with the file and the key named.
+ * serving; bad config keys are refused with the file and the key named. The repository
+ * shipped in models/ answers its sample.png as the docs say.
  */
 #include <math.h>
 #include <signal.h>
@@ -687,6 +688,44 @@ START_TEST(config_errors)
 }
 END_TEST
 
+/* The repository shipped in models/ (its digits config.json and labels) with the PNG of
+ * sample.json: the docs' curl example. */
+START_TEST(shipped_sample_png)
+{
+    emberd_proc d;
+    ember_response r;
+    size_t len;
+    char models[PATH_MAX];
+    snprintf(models, sizeof models, "%s", it_source_path("models"));
+    const char *const extra[] = {"--dev", "--models", models, NULL};
+    it_emberd_start(&d, extra, 0);
+    ember_client *c = it_client(d.socket);
+    char *png = it_read_file(it_source_path("models/digits/sample.png"), &len);
+    char *expected = it_read_file(it_source_path("models/digits/sample.expected"), NULL);
+    int digit = atoi(expected);
+    post_body(c, "/v2/models/digits/infer?classification=1", "image/png", png, len, &r);
+    ck_assert_msg(r.status == 200, "%s", r.body);
+    cJSON *j = it_json(&r);
+    const cJSON *o = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "outputs"), 0);
+    const cJSON *top = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "data"), 0);
+    double score;
+    int index;
+    char label[16];
+    ck_assert_msg(cJSON_IsString(top) &&
+                      sscanf(top->valuestring, "%lf:%d:%15s", &score, &index, label) == 3,
+                  "%s", r.body);
+    ck_assert_int_eq(index, digit);
+    ck_assert_int_eq(atoi(label), digit);
+    ck_assert_msg(score > 0.99, "%s", r.body);
+    cJSON_Delete(j);
+    ember_response_free(&r);
+    free(expected);
+    free(png);
+    ember_client_close(c);
+    it_emberd_stop(&d, SIGTERM);
+}
+END_TEST
+
 /* ---- Audio: ../shared's melspectrogram model, input [batch, samples] ---- */
 
 #define MEL_RATE 16000
@@ -799,6 +838,7 @@ Suite *it_suite_media(void)
     tcase_add_test(tc, classification_json_and_raw);
     tcase_add_test(tc, errors_and_still_serving);
     tcase_add_test(tc, config_errors);
+    tcase_add_test(tc, shipped_sample_png);
     tcase_add_test(tc, wav_same_as_json);
     suite_add_tcase(s, tc);
     return s;
