@@ -624,10 +624,11 @@ int media_classify(const model_entry *e, const ember_infer_request *req, ember_n
             return ember_err_set(err, rc, "output '%s': %s", named[i].name, why);
         }
         int64_t rows = t->rank >= 2 ? t->dims[0] : 1;
+        t->dtype = EMBER_DT_BYTES;
         t->rank = 2;
         t->dims[0] = rows;
         t->dims[1] = n / rows;
-        named[i].strings = (const char *const *)top;
+        t->data = top;
     }
     return 0;
 }
@@ -635,5 +636,6 @@ int media_classify(const model_entry *e, const ember_infer_request *req, ember_n
 void media_classify_free(ember_named_tensor *named, int n)
 {
     for (int i = 0; named && i < n; i++)
-        free((void *)named[i].strings);
+        if (named[i].tensor.dtype == EMBER_DT_BYTES)
+            free(named[i].tensor.data);
 }

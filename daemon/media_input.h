@@ -75,7 +75,8 @@ int media_decode(const infer_job *job, ember_infer_request *req, ember_err *err)
 int media_status(int rc);
 
 /* Worker thread: for every output of req with classify[i] > 0 replace named[i] by its top-K
- * strings (a BYTES tensor [rows, K], named[i].strings malloc'd), labels from e's labels file.
+ * strings (an EMBER_DT_BYTES tensor [rows, K], its data malloc'd), labels from e's labels
+ * file.
  * Free them after encoding with media_classify_free, also after a failure. EMBER_EINVAL for
  * an output that cannot be classified. */
 int media_classify(const model_entry *e, const ember_infer_request *req, ember_named_tensor *named,

@@ -82,7 +82,7 @@ static int encode_strings(proto_buf *b, const char *const *s, int64_t n, proto_b
 static int encode_tensor(proto_buf *b, const ember_named_tensor *nt, proto_buf *bin, ember_err *err)
 {
     const ember_tensor *t = &nt->tensor;
-    const char *dt = nt->strings ? "BYTES" : ember_kserve_datatype_name(t->dtype);
+    const char *dt = t->dtype == EMBER_DT_BYTES ? "BYTES" : ember_kserve_datatype_name(t->dtype);
     if (!dt)
         return ember_err_set(err, EMBER_EUNSUPPORTED, "tensor '%s': datatype %d has no KServe name",
                              nt->name, (int)t->dtype);
@@ -102,8 +102,8 @@ static int encode_tensor(proto_buf *b, const ember_named_tensor *nt, proto_buf *
         rc = proto_buf_printf(b, ",\"datatype\":\"%s\",\"shape\":", dt);
     if (rc == 0)
         rc = encode_shape(b, t->rank, t->dims);
-    if (rc == 0 && nt->strings) {
-        rc = encode_strings(b, nt->strings, n, bin);
+    if (rc == 0 && t->dtype == EMBER_DT_BYTES) {
+        rc = encode_strings(b, (const char *const *)t->data, n, bin);
         return rc < 0 ? ember_err_set(err, EMBER_ENOMEM, "out of memory encoding a response") : 0;
     }
     if (rc == 0 && bin) {

@@ -162,14 +162,20 @@ int ember_http_response_serialize(const ember_http_response *resp, char **out, s
 /* ---- KServe v2 JSON ------------------------------------------------------------------ */
 
 /*
- * Datatype names: FP32, INT64, INT32, INT8, UINT8, BOOL, and BYTES for the strings of
- * encoded outputs (ember_named_tensor.strings) only. JSON numbers cannot carry NaN or
+ * Datatype names: FP32, INT64, INT32, INT8, UINT8, BOOL, and BYTES for encoded outputs only
+ * (EMBER_DT_BYTES below). JSON numbers cannot carry NaN or
  * infinities, so FP32 values that are not finite are written as the strings "NaN",
  * "Infinity" and "-Infinity" (the protobuf JSON mapping's choice) and those strings are
  * accepted on input. Other FP32 values are written with 9 significant digits, which
  * round-trips every float. JSON numbers are parsed as doubles, so INT64 values must lie
  * within +-2^53 (where doubles still hold every integer); larger magnitudes are rejected.
  */
+
+/* A tensor of strings, for encoding outputs only (the classification extension's): its data
+ * is an array of NUL-terminated strings (const char *const *), one per element. The engine
+ * computes on no strings, so this is ONNX's STRING code outside ember_dtype's list; the
+ * KServe datatype table (and so every decoder) does not know it. */
+#define EMBER_DT_BYTES ((ember_dtype)8)
 
 /* "FP32" etc.; NULL for a dtype without a KServe name. */
 const char *ember_kserve_datatype_name(ember_dtype dt);
@@ -235,13 +241,10 @@ int ember_kserve_decode_request_binary(const char *body, size_t len, size_t head
                                        const ember_io_info *outputs, int noutputs,
                                        ember_infer_request *out, ember_err *err);
 
-/* A named tensor, borrowed, for encoding. With strings set it is a BYTES tensor: its
- * elements (as many as tensor's dims say) are those NUL-terminated strings and tensor's
- * dtype and data are ignored. */
+/* A named tensor, borrowed, for encoding. */
 typedef struct ember_named_tensor {
     const char *name;
     ember_tensor tensor;
-    const char *const *strings;
 } ember_named_tensor;
 
 /* Encode an infer request (what a client sends). id may be NULL; outputs may be NULL with
