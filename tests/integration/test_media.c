@@ -19,10 +19,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jpeglib.h>
 #include <png.h>
 
 #include "harness.h"
+#include "image_write.h"
 
 /* Reference pixel values 0..16 become 0..240; config "scale" takes them back. */
 #define PIX_MUL 15
@@ -35,78 +35,6 @@ static const char image_cfg[] =
     "{\"inputs\": {\"image\": {\"image\": {\"width\": 8, \"height\": 8, \"order\": \"gray\", "
     "\"scale\": " PIX_SCALE "}}}, \"labels\": \"names.txt\"}";
 
-/* ---- Writing images and sounds into memory ---- */
-
-typedef struct membuf {
-    unsigned char *p;
-    size_t len, cap;
-} membuf;
-
-static void mem_put(membuf *m, const void *data, size_t n)
-{
-    if (m->len + n > m->cap) {
-        m->cap = (m->len + n) * 2;
-        m->p = realloc(m->p, m->cap);
-        ck_assert_ptr_nonnull(m->p);
-    }
-    memcpy(m->p + m->len, data, n);
-    m->len += n;
-}
-
-static void png_mem_write(png_structp png, png_bytep data, size_t n)
-{
-    mem_put(png_get_io_ptr(png), data, n);
-}
-
-static void png_mem_flush(png_structp png)
-{
-    (void)png;
-}
-
-/* An 8-bit gray PNG. */
-static membuf png_gray(int w, int h, const unsigned char *pixels)
-{
-    membuf m = {0};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    ck_assert_int_eq(setjmp(png_jmpbuf(png)), 0);
-    png_set_write_fn(png, &m, png_mem_write, png_mem_flush);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_GRAY,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < h; y++)
-        png_write_row(png, pixels + (size_t)y * w);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    return m;
-}
-
-/* A quality-100 JPEG with comps (1 or 3) interleaved channels. */
-static membuf jpeg_make(int w, int h, int comps, const unsigned char *pixels)
-{
-    struct jpeg_compress_struct ci;
-    struct jpeg_error_mgr jerr;
-    unsigned char *out = NULL;
-    unsigned long outlen = 0;
-    ci.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&ci);
-    jpeg_mem_dest(&ci, &out, &outlen);
-    ci.image_width = (JDIMENSION)w;
-    ci.image_height = (JDIMENSION)h;
-    ci.input_components = comps;
-    ci.in_color_space = comps == 1 ? JCS_GRAYSCALE : JCS_RGB;
-    jpeg_set_defaults(&ci);
-    jpeg_set_quality(&ci, 100, TRUE);
-    jpeg_start_compress(&ci, TRUE);
-    while (ci.next_scanline < ci.image_height) {
-        JSAMPROW row = (JSAMPROW)pixels + (size_t)ci.next_scanline * w * comps;
-        jpeg_write_scanlines(&ci, &row, 1);
-    }
-    jpeg_finish_compress(&ci);
-    jpeg_destroy_compress(&ci);
-    return (membuf){out, outlen, outlen};
-}
-
 /* Reference sample i as 8x8 gray pixels. */
 static void ref_pixels(const digits_ref *ref, int i, unsigned char px[DIGITS_IN])
 {
@@ -118,74 +46,7 @@ static membuf ref_png(const digits_ref *ref, int i)
 {
     unsigned char px[DIGITS_IN];
     ref_pixels(ref, i, px);
-    return png_gray(8, 8, px);
-}
-
-static uint32_t crc32_of(const unsigned char *p, size_t n)
-{
-    uint32_t crc = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int k = 0; k < 8; k++)
-            crc = crc >> 1 ^ (0xedb88320u & -(crc & 1));
-    }
-    return ~crc;
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-/* A PNG signature and IHDR claiming w x h gray pixels, then an empty IDAT and IEND: refused
- * once the header is read, before any pixel. */
-static membuf png_claiming(uint32_t w, uint32_t h)
-{
-    membuf m = {0};
-    unsigned char ihdr[25] = {0, 0, 0, 13, 'I', 'H', 'D', 'R'};
-    put_be32(ihdr + 8, w);
-    put_be32(ihdr + 12, h);
-    ihdr[16] = 8; /* depth; color type 0 (gray), compression, filter, interlace 0 */
-    put_be32(ihdr + 21, crc32_of(ihdr + 4, 17));
-    mem_put(&m, "\x89PNG\r\n\x1a\n", 8);
-    mem_put(&m, ihdr, sizeof ihdr);
-    unsigned char idat[12] = {0, 0, 0, 0, 'I', 'D', 'A', 'T'};
-    put_be32(idat + 8, crc32_of(idat + 4, 4));
-    mem_put(&m, idat, sizeof idat);
-    mem_put(&m, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
-    return m;
-}
-
-static void put_le(membuf *m, uint32_t v, int bytes)
-{
-    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 24)};
-    mem_put(m, b, (size_t)bytes);
-}
-
-/* A PCM16 WAV of frames x channels samples. */
-static membuf wav_make(int rate, int channels, int frames, const int16_t *s)
-{
-    membuf m = {0};
-    uint32_t data = (uint32_t)frames * (uint32_t)channels * 2;
-    mem_put(&m, "RIFF", 4);
-    put_le(&m, 36 + data, 4);
-    mem_put(&m, "WAVEfmt ", 8);
-    put_le(&m, 16, 4);
-    put_le(&m, 1, 2);
-    put_le(&m, (uint32_t)channels, 2);
-    put_le(&m, (uint32_t)rate, 4);
-    put_le(&m, (uint32_t)rate * (uint32_t)channels * 2, 4);
-    put_le(&m, (uint32_t)channels * 2, 2);
-    put_le(&m, 16, 2);
-    mem_put(&m, "data", 4);
-    put_le(&m, data, 4);
-    for (int i = 0; i < frames * channels; i++)
-        put_le(&m, (uint16_t)s[i], 2);
-    return m;
+    return write_png(8, 8, PNG_COLOR_TYPE_GRAY, 8, 0, px);
 }
 
 /* ---- The repository and requests ---- */
@@ -335,7 +196,7 @@ START_TEST(jpeg_recognised)
         for (int y = 0; y < 64; y++)
             for (int x = 0; x < 64; x++)
                 memset(big + ((size_t)y * 64 + x) * comps, px[(y / 8) * 8 + x / 8], (size_t)comps);
-        membuf jpg = jpeg_make(64, 64, comps, big);
+        membuf jpg = write_jpeg(64, 64, comps, 0, big);
         post_body(c, "/v2/models/digits/infer", "image/jpeg", jpg.p, jpg.len, &r);
         double p[DIGITS_OUT];
         answer_probs(&r, p);
@@ -539,7 +400,7 @@ START_TEST(errors_and_still_serving)
     expect_error(c, in, "image/jpeg", png.p, png.len, 400, "not a JPEG", &ref);
     unsigned char px[64 * 64];
     memset(px, 128, sizeof px);
-    membuf jpg = jpeg_make(64, 64, 1, px);
+    membuf jpg = write_jpeg(64, 64, 1, 0, px);
     for (size_t i = jpg.len / 2; i < jpg.len - 2; i++)
         jpg.p[i] = 0xff; /* markers everywhere in the entropy-coded data */
     expect_error(c, in, "image/jpeg", jpg.p, jpg.len, 400, "image/jpeg: ", &ref);
@@ -568,10 +429,11 @@ START_TEST(errors_and_still_serving)
     /* Past a model's max_pixels, and past EMBER_MEDIA_MAX_PIXELS (50 M): 413. */
     unsigned char big[40 * 40];
     memset(big, 0, sizeof big);
-    membuf p40 = png_gray(40, 40, big);
+    membuf p40 = write_png(40, 40, PNG_COLOR_TYPE_GRAY, 8, 0, big);
     expect_error(c, "/v2/models/small/infer", "image/png", p40.p, p40.len, 413,
                  "larger than the limit of 1000 pixels", &ref);
-    membuf huge = png_claiming(8000, 8000);
+    membuf huge = write_png(40, 40, PNG_COLOR_TYPE_GRAY, 8, 0, big);
+    png_claim_size(&huge, 8000, 8000);
     expect_error(c, in, "image/png", huge.p, huge.len, 413, "larger than the limit of 50000000",
                  &ref);
 
@@ -779,7 +641,7 @@ START_TEST(wav_same_as_json)
     int16_t *s = malloc(MEL_FRAMES * 2 * sizeof *s);
     ck_assert_ptr_nonnull(s);
     tone(s, MEL_FRAMES, 1);
-    membuf wav = wav_make(MEL_RATE, 1, MEL_FRAMES, s);
+    membuf wav = write_wav(MEL_RATE, 1, MEL_FRAMES, s);
     post_body(c, "/v2/models/mel/infer", "audio/wav", wav.p, wav.len, &a);
     /* scale 32768 undoes the decoder's 1/32768: the samples as they are. */
     char *json = malloc(MEL_FRAMES * 8 + 256);
@@ -802,14 +664,14 @@ START_TEST(wav_same_as_json)
 
     /* A stereo file into the mono model: channels averaged. */
     tone(s, MEL_FRAMES, 2);
-    wav = wav_make(MEL_RATE, 2, MEL_FRAMES, s);
+    wav = write_wav(MEL_RATE, 2, MEL_FRAMES, s);
     post_body(c, "/v2/models/mel/infer", "audio/x-wav", wav.p, wav.len, &a);
     ck_assert_msg(a.status == 200, "%s", a.body);
     ember_response_free(&a);
     free(wav.p);
 
     /* The wrong sample rate, a truncated file, and an image to an audio model. */
-    wav = wav_make(8000, 1, MEL_FRAMES, s);
+    wav = write_wav(8000, 1, MEL_FRAMES, s);
     post_body(c, "/v2/models/mel/infer", "audio/wav", wav.p, wav.len, &a);
     it_assert_error(&a, 400, "8 kHz audio");
     ck_assert_msg(strstr(a.body, "sample rate 8000 Hz, the model wants 16000 Hz"), "%s", a.body);
