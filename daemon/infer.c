@@ -2,8 +2,8 @@
  * Inference jobs. The loop thread keeps waiting jobs in the admission queue and moves the
  * best one to the pool whenever a worker is free (infer_pump), answering 504 for one whose
  * deadline passed instead; a timer set to the earliest deadline expires waiting jobs even
- * while every worker is busy. On a worker thread a job decodes its JSON body against the
- * model, runs it with that worker's own session for the model, encodes the selected outputs,
+ * while every worker is busy. On a worker thread a job decodes its JSON body (or its raw image or sound, media_input.c) against
+ * the model, runs it with that worker's own session for the model, encodes the selected outputs,
  * and links itself onto the queue's completion list; uv_async_send then wakes the loop
  * thread, which takes the whole list in one short critical section and hands each job to
  * on_done. A job whose client went away is the owner's to drop; this file never touches

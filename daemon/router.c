@@ -4,7 +4,8 @@
  *   /v2/health/live, /v2/health/ready     GET
  *   /v2/models/NAME[/versions/V]          GET   model metadata
  *   /v2/models/NAME[/versions/V]/ready    GET
- *   /v2/models/NAME[/versions/V]/infer    POST  becomes an infer_job
+ *   /v2/models/NAME[/versions/V]/infer    POST  becomes an infer_job (KServe JSON, or a raw
+ *                                               image or sound: media_input.c)
  *   /v2/repository/index                  POST
  *   /v2/repository/models/NAME/load       POST  becomes a load job
  *   /v2/repository/models/NAME/unload     POST
