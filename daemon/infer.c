@@ -2,12 +2,12 @@
  * Inference jobs. The loop thread keeps waiting jobs in the admission queue and moves the
  * best one to the pool whenever a worker is free (infer_pump), answering 504 for one whose
  * deadline passed instead; a timer set to the earliest deadline expires waiting jobs even
- * while every worker is busy. On a worker thread a job decodes its JSON body (or its raw image or sound, media_input.c) against
- * the model, runs it with that worker's own session for the model, encodes the selected outputs,
- * and links itself onto the queue's completion list; uv_async_send then wakes the loop
- * thread, which takes the whole list in one short critical section and hands each job to
- * on_done. A job whose client went away is the owner's to drop; this file never touches
- * connections.
+ * while every worker is busy. On a worker thread a job decodes its JSON body (or its raw
+ * image or sound, media_input.c) against the model, runs it with that worker's own session
+ * for the model, encodes the selected outputs, and links itself onto the queue's completion
+ * list; uv_async_send then wakes the loop thread, which takes the whole list in one short
+ * critical section and hands each job to on_done. A job whose client went away is the owner's
+ * to drop; this file never touches connections.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -93,8 +93,8 @@ static void job_execute(infer_job *job, int worker)
     free(job->body);
     job->body = NULL;
     if (rc < 0) {
-        job_answer_error(job, job->media ? media_status(rc) : rc == EMBER_ENOMEM ? 500 : 400,
-                         err.msg);
+        int status = rc == EMBER_ENOMEM ? 500 : 400;
+        job_answer_error(job, job->media ? media_status(rc) : status, err.msg);
         return;
     }
 

@@ -84,7 +84,10 @@ static int cfg_enum(const char *path, const char *key, const cJSON *v, const cha
     char list[128] = "";
     for (int i = 0; i < n; i++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"",
-                 i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+                 i == 0       ? ""
+                 : i == n - 1 ? " or "
+                              : ", ",
+                 names[i]);
     return ember_err_set(err, EMBER_EINVAL, "%s: key '%s' wants %s", path, key, list);
 }
 
@@ -164,8 +167,8 @@ static int image_read(const char *path, const char *base, const cJSON *obj, embe
         }
     }
     if (!have_w || !have_h)
-        return ember_err_set(err, EMBER_EINVAL, "%s: key '%s' needs \"width\" and \"height\"",
-                             path, base);
+        return ember_err_set(err, EMBER_EINVAL, "%s: key '%s' needs \"width\" and \"height\"", path,
+                             base);
     int c = p->order == EMBER_IMAGE_GRAY ? 1 : 3;
     snprintf(key, sizeof key, "%s.mean", base);
     if (mean && (rc = cfg_floats(path, key, mean, c, 0, p->mean, err)) < 0)
@@ -262,8 +265,11 @@ static int labels_text_ok(const unsigned char *s, size_t len)
 {
     for (size_t i = 0; i < len;) {
         unsigned char c = s[i];
-        int more = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
-                                                         : (c & 0xf8) == 0xf0 ? 3 : -1;
+        int more = c < 0x80             ? 0
+                   : (c & 0xe0) == 0xc0 ? 1
+                   : (c & 0xf0) == 0xe0 ? 2
+                   : (c & 0xf8) == 0xf0 ? 3
+                                        : -1;
         if (more < 0 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f ||
             (more > 0 && i + (size_t)more >= len))
             return 0;
@@ -288,8 +294,7 @@ static int labels_read(const char *path, const cJSON *v, media_config *mc, ember
     const char *slash = strrchr(path, '/');
     int dirlen = slash ? (int)(slash - path) : 1;
     char file[4096];
-    if (snprintf(file, sizeof file, "%.*s/%s", dirlen, slash ? path : ".", rel) >=
-        (int)sizeof file)
+    if (snprintf(file, sizeof file, "%.*s/%s", dirlen, slash ? path : ".", rel) >= (int)sizeof file)
         return ember_err_set(err, EMBER_EINVAL, "%s: key 'labels': the path is too long", path);
     FILE *f = fopen(file, "rb");
     if (!f)
@@ -305,8 +310,8 @@ static int labels_read(const char *path, const cJSON *v, media_config *mc, ember
     else if (bad)
         rc = ember_err_set(err, EMBER_EIO, "%s: key 'labels': cannot read %s", path, file);
     else if (len > EMBERD_MAX_LABELS_FILE)
-        rc = ember_err_set(err, EMBER_EINVAL, "%s: key 'labels': %s is larger than %d bytes",
-                           path, file, EMBERD_MAX_LABELS_FILE);
+        rc = ember_err_set(err, EMBER_EINVAL, "%s: key 'labels': %s is larger than %d bytes", path,
+                           file, EMBERD_MAX_LABELS_FILE);
     else if (!labels_text_ok((const unsigned char *)text, len))
         rc = ember_err_set(err, EMBER_EINVAL,
                            "%s: key 'labels': %s is not UTF-8 text without control characters",
@@ -465,8 +470,11 @@ media_kind media_kind_of(const char *ct)
     static const struct {
         const char *type;
         media_kind kind;
-    } types[] = {{"image/jpeg", MEDIA_JPEG}, {"image/png", MEDIA_PNG}, {"audio/wav", MEDIA_WAV},
-                 {"audio/x-wav", MEDIA_WAV}, {"audio/wave", MEDIA_WAV}};
+    } types[] = {{"image/jpeg", MEDIA_JPEG},
+                 {"image/png", MEDIA_PNG},
+                 {"audio/wav", MEDIA_WAV},
+                 {"audio/x-wav", MEDIA_WAV},
+                 {"audio/wave", MEDIA_WAV}};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (strlen(types[i].type) == n && strncasecmp(ct, types[i].type, n) == 0)
             return types[i].kind;
@@ -509,8 +517,8 @@ static int media_query(const char *query, int *k, char *msg, size_t cap)
     return 0;
 }
 
-int media_route_infer(model_entry *e, ember_http_request *req, media_kind kind,
-                      route_reply *reply, infer_job **job)
+int media_route_infer(model_entry *e, ember_http_request *req, media_kind kind, route_reply *reply,
+                      infer_job **job)
 {
     char msg[400];
     if (kind == MEDIA_OTHER) {

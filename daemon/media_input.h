@@ -63,8 +63,8 @@ media_kind media_kind_of(const char *content_type);
 /* A POST .../infer whose Content-Type is of kind (not MEDIA_NONE) for entry e. Loop thread:
  * checks the model is configured for it and reads the query string, without touching the
  * body. Returns 1 with *job (taking req's body) or 0 with *reply filled. */
-int media_route_infer(model_entry *e, ember_http_request *req, media_kind kind,
-                      route_reply *reply, infer_job **job);
+int media_route_infer(model_entry *e, ember_http_request *req, media_kind kind, route_reply *reply,
+                      infer_job **job);
 
 /* Worker thread: preprocess the job's raw body into *req (every output selected, each
  * classified with the job's K when it has one). A negative code on failure; media_status

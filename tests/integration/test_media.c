@@ -222,8 +222,8 @@ static void check_class(const cJSON *s, const double *probs, int want_index, int
     ck_assert_msg(fabs(score - probs[index]) <= 1e-5 * probs[index] + 1e-12, "%s: want %.8g",
                   s->valuestring, probs[index]);
     if (labels)
-        ck_assert_msg(s->valuestring[used] == ':' && strcmp(s->valuestring + used + 1,
-                                                            names[index]) == 0,
+        ck_assert_msg(s->valuestring[used] == ':' &&
+                          strcmp(s->valuestring + used + 1, names[index]) == 0,
                       "%s: want label %s", s->valuestring, names[index]);
     else
         ck_assert_msg(s->valuestring[used] == '\0', "%s: no label wanted", s->valuestring);
@@ -646,8 +646,9 @@ START_TEST(wav_same_as_json)
     /* scale 32768 undoes the decoder's 1/32768: the samples as they are. */
     char *json = malloc(MEL_FRAMES * 8 + 256);
     ck_assert_ptr_nonnull(json);
-    int n = sprintf(json, "{\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\","
-                          "\"shape\":[1,%d],\"data\":[",
+    int n = sprintf(json,
+                    "{\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\","
+                    "\"shape\":[1,%d],\"data\":[",
                     MEL_FRAMES);
     for (int i = 0; i < MEL_FRAMES; i++)
         n += sprintf(json + n, "%s%d", i ? "," : "", s[i]);
