@@ -109,6 +109,7 @@ void cache_key(const char *name, const char *version, const ember_io_info *input
     for (int i = 0; i < req->noutputs; i++) {
         hash_update_str(&st, outputs[req->outputs[i]].name);
         hash_update_u64(&st, req->binary ? req->binary[i] : 0);
+        hash_update_u64(&st, req->classify ? (uint64_t)req->classify[i] : 0);
     }
     crypto_generichash_final(&st, key, CACHE_KEY_BYTES);
 }

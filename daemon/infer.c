@@ -2,12 +2,12 @@
  * Inference jobs. The loop thread keeps waiting jobs in the admission queue and moves the
  * best one to the pool whenever a worker is free (infer_pump), answering 504 for one whose
  * deadline passed instead; a timer set to the earliest deadline expires waiting jobs even
- * while every worker is busy. On a worker thread a job decodes its JSON body against the
- * model, runs it with that worker's own session for the model, encodes the selected outputs,
- * and links itself onto the queue's completion list; uv_async_send then wakes the loop
- * thread, which takes the whole list in one short critical section and hands each job to
- * on_done. A job whose client went away is the owner's to drop; this file never touches
- * connections.
+ * while every worker is busy. On a worker thread a job decodes its JSON body (or its raw
+ * image or sound, media_input.c) against the model, runs it with that worker's own session
+ * for the model, encodes the selected outputs, and links itself onto the queue's completion
+ * list; uv_async_send then wakes the loop thread, which takes the whole list in one short
+ * critical section and hands each job to on_done. A job whose client went away is the
+ * owner's to drop; this file never touches connections.
  *
  * A job handed to the pool may lead a batch (batch.h: its riders hang on batch_next, all
  * run by one session call and delivered one by one) and may occupy more than one worker
@@ -24,6 +24,7 @@
 #include "admission.h"
 #include "batch.h"
 #include "limits.h"
+#include "media_input.h"
 
 infer_job *infer_job_new(model_entry *entry, char *body, size_t body_len)
 {
@@ -85,17 +86,31 @@ static int job_decode(infer_job *job)
         return 0;
     model_entry *e = job->entry;
     ember_err err = {{0}};
-    int rc =
-        ember_kserve_decode_request_binary(job->body, job->body_len, job->header_len, e->inputs,
-                                           e->ninputs, e->outputs, e->noutputs, &job->req, &err);
+    int rc = job->media ? media_decode(job, &job->req, &err)
+                        : ember_kserve_decode_request_binary(job->body, job->body_len,
+                                                             job->header_len, e->inputs, e->ninputs,
+                                                             e->outputs, e->noutputs, &job->req, &err);
     free(job->body);
     job->body = NULL;
     if (rc < 0) {
-        job_answer_error(job, rc == EMBER_ENOMEM ? 500 : 400, err.msg);
+        int status = rc == EMBER_ENOMEM ? 500 : 400;
+        job_answer_error(job, job->media ? media_status(rc) : status, err.msg);
         return rc;
     }
     job->decoded = 1;
     return 0;
+}
+
+/* The requested outputs, in order, those asked for with "classification" as top-K strings
+ * (for media_classify_free). */
+static int job_select_outputs(const model_entry *e, const ember_infer_request *req,
+                              const ember_tensor *outs, ember_named_tensor *named, ember_err *err)
+{
+    for (int i = 0; i < req->noutputs; i++) {
+        named[i].name = e->outputs[req->outputs[i]].name;
+        named[i].tensor = outs[req->outputs[i]];
+    }
+    return media_classify(e, req, named, err);
 }
 
 /* Encode the job's answer from outs, the model's outputs for this job's rows. A job whose
@@ -112,18 +127,23 @@ static void job_encode(infer_job *job, const ember_tensor *outs)
         job_answer_error(job, 500, "out of memory");
         return;
     }
-    int any_binary = 0;
-    for (int i = 0; i < req->noutputs; i++) {
-        named[i].name = e->outputs[req->outputs[i]].name;
-        named[i].tensor = outs[req->outputs[i]];
-        any_binary |= req->binary[i];
+    int rc = job_select_outputs(e, req, outs, named, &err);
+    if (rc < 0) {
+        free(named);
+        job_answer_error(job, rc == EMBER_ENOMEM ? 500 : 400, err.msg);
+        return;
     }
+    int any_binary = 0;
+    for (int i = 0; i < req->noutputs; i++)
+        any_binary |= req->binary[i];
     int keep = job->cache_state == JOB_CACHE_MISS;
     char *body = NULL;
     size_t len = 0, header_len = 0;
-    int rc = ember_kserve_encode_response_binary(
-        e->name, e->version_str, keep ? NULL : req->id, named, req->noutputs,
-        any_binary ? req->binary : NULL, &body, &len, &header_len, &err);
+    rc = ember_kserve_encode_response_binary(e->name, e->version_str, keep ? NULL : req->id,
+                                             named, req->noutputs,
+                                             any_binary ? req->binary : NULL, &body, &len,
+                                             &header_len, &err);
+    media_classify_free(named, req->noutputs);
     free(named);
     if (rc < 0) {
         job_answer_error(job, 500, err.msg);
@@ -509,7 +529,8 @@ void infer_queue_close(infer_queue *q)
 static int job_prepare(infer_job *job)
 {
     model_entry *e = job->entry;
-    if (job->kind != JOB_INFER || (!e->cache && e->cfg.max_batch <= 1) ||
+    /* A raw image or sound is decoded on its worker: decompressing it would stall the loop. */
+    if (job->kind != JOB_INFER || job->media || (!e->cache && e->cfg.max_batch <= 1) ||
         job->body_len > EMBERD_LOOP_DECODE_MAX)
         return 0;
     if (job_decode(job) < 0) {

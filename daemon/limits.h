@@ -44,6 +44,9 @@
 #define EMBERD_MAX_CONFIG_FILE (64 * 1024)
 /* Bytes of a model's config.json. */
 #define EMBERD_MAX_MODEL_CONFIG (64 * 1024)
+/* Bytes and lines of a model's labels file (config.json "labels"). */
+#define EMBERD_MAX_LABELS_FILE (1024 * 1024)
+#define EMBERD_MAX_LABELS 65536
 /* (model, version, status) series counted by /metrics; answers beyond are counted as
  * dropped. */
 #define EMBERD_MAX_METRIC_SERIES 1024

@@ -381,6 +381,8 @@ static int config_check(const options *o)
         if (registry_config_read(path, &mc, &err) < 0) {
             fprintf(stderr, "emberd: %s\n", err.msg);
             bad = 1;
+        } else {
+            registry_config_clear(&mc);
         }
     }
     if (d)

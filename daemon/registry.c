@@ -24,6 +24,7 @@
 
 #include "builtin.h"
 #include "config.h"
+#include "media_input.h"
 #include "registry.h"
 
 /* The result of reading one model's folder: its config and the entries of the versions to
@@ -87,6 +88,7 @@ static void entry_free(model_entry *e)
     ember_model_free(e->model);
     free(e->name);
     free(e->source);
+    media_config_unref(e->cfg.media);
     free(e);
 }
 
@@ -202,6 +204,7 @@ static int entry_new(const char *name, int version, const char *source, const mo
     e->refs = 1;
     e->version = version;
     e->cfg = *cfg;
+    media_config_ref(e->cfg.media);
     snprintf(e->version_str, sizeof e->version_str, "%d", version);
     e->name = strdup(name);
     e->source = strdup(source);
@@ -451,6 +454,8 @@ int registry_config_read(const char *path, model_config *cfg, ember_err *err)
         } else if (strcmp(it->string, "max_threads") == 0) {
             rc = config_int(it, path, "max_threads", 1, EMBER_SESSION_MAX_THREADS, &v, err);
             cfg->max_threads = (int)v;
+        } else if (strcmp(it->string, "inputs") == 0 || strcmp(it->string, "labels") == 0) {
+            rc = media_config_read(path, it, &cfg->media, err);
         } else {
             rc = ember_err_set(err, EMBER_EINVAL, "%s: unknown key '%.64s'", path, it->string);
         }
@@ -458,7 +463,15 @@ int registry_config_read(const char *path, model_config *cfg, ember_err *err)
             break;
     }
     cJSON_Delete(root);
+    if (rc < 0)
+        registry_config_clear(cfg);
     return rc;
+}
+
+void registry_config_clear(model_config *cfg)
+{
+    media_config_unref(cfg->media);
+    cfg->media = NULL;
 }
 
 static int scan_fail(model_scan *scan, int status, int code, const char *fmt, const char *a,
@@ -477,8 +490,8 @@ static int scan_fail(model_scan *scan, int status, int code, const char *fmt, co
  * model file, each loaded into a new entry. All or nothing: on failure scan holds no entry
  * and an HTTP status and message. Touches no registry state, so it runs on any thread.
  */
-static int scan_model(const char *dir, const char *name, int dev, const bundle_keys *keys,
-                      int nworkers, const daemon_log *lg, model_scan *scan)
+static int scan_model_read(const char *dir, const char *name, int dev, const bundle_keys *keys,
+                           int nworkers, const daemon_log *lg, model_scan *scan)
 {
     char mdir[PATH_MAX], vdir[PATH_MAX], path[PATH_MAX];
     memset(scan, 0, sizeof *scan);
@@ -507,13 +520,15 @@ static int scan_model(const char *dir, const char *name, int dev, const bundle_k
         if (de->d_name[0] == '.' || strcmp(de->d_name, "config.json") == 0)
             continue;
         int v = version_parse(de->d_name);
+        if (snprintf(vdir, sizeof vdir, "%s/%s", mdir, de->d_name) >= (int)sizeof vdir)
+            continue;
         if (!v) {
-            log_warn(lg, "models: ignoring %s/%s: a version must be a positive integer", mdir,
-                     de->d_name);
+            /* Files beside config.json (a labels file, a README) are the model's own. */
+            if (is_dir(vdir))
+                log_warn(lg, "models: ignoring %s: a version must be a positive integer", vdir);
             continue;
         }
-        if (snprintf(vdir, sizeof vdir, "%s/%s", mdir, de->d_name) >= (int)sizeof vdir ||
-            !version_model_file(vdir, path, sizeof path))
+        if (!version_model_file(vdir, path, sizeof path))
             continue;
         int at = nbest;
         while (at > 0 && best[at - 1] < v)
@@ -551,6 +566,9 @@ static int scan_model(const char *dir, const char *name, int dev, const bundle_k
         if (rc < 0)
             return scan_fail(scan, rc == EMBER_EINVAL ? 400 : 500, rc, "%s: %s", path, err.msg);
         scan->n++;
+        const model_entry *e = scan->entries[scan->n - 1];
+        if (media_config_check(scan->cfg.media, e->inputs, e->ninputs, &err) < 0)
+            return scan_fail(scan, 400, EMBER_EINVAL, "%s/config.json: %s", mdir, err.msg);
         if (sealed && best[i] > floor)
             floor = best[i];
     }
@@ -559,6 +577,15 @@ static int scan_model(const char *dir, const char *name, int dev, const bundle_k
         return scan_fail(scan, 500, EMBER_EIO, "cannot record the rollback floor of %s: %s", name,
                          err.msg);
     return 0;
+}
+
+/* scan_model_read, then drop the scan's own hold on the config (each entry keeps its own). */
+static int scan_model(const char *dir, const char *name, int dev, const bundle_keys *keys,
+                      int nworkers, const daemon_log *lg, model_scan *scan)
+{
+    int rc = scan_model_read(dir, name, dev, keys, nworkers, lg, scan);
+    registry_config_clear(&scan->cfg);
+    return rc;
 }
 
 void registry_load_dir(registry *reg)

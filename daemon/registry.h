@@ -27,6 +27,7 @@ typedef struct model_config {
     int max_batch;          /* rows merged into one run at most; 1: no batching */
     int max_batch_delay_us; /* how long the first request of a batch waits for more */
     int max_threads;        /* threads one run may use, borrowing idle workers; 1: its own */
+    struct media_config *media; /* "inputs" and "labels" (media_input.h); NULL when absent */
 } model_config;
 
 typedef struct model_entry {
@@ -88,8 +89,9 @@ int registry_model_open(const char *path, const char *name, int version, int dev
                         const bundle_keys *keys, int *sealed, ember_model **out, ember_err *err);
 
 /* Read and check DIR/NAME/config.json (absent: the defaults). Errors name the file and the
- * key. Runs on any thread. */
+ * key. Runs on any thread. On success the caller releases cfg with registry_config_clear. */
 int registry_config_read(const char *path, model_config *cfg, ember_err *err);
+void registry_config_clear(model_config *cfg);
 
 /* Called on the loop thread when a load ends: status 200 with msg NULL, or an HTTP error
  * status and a sentence. */

@@ -4,7 +4,8 @@
  *   /v2/health/live, /v2/health/ready     GET
  *   /v2/models/NAME[/versions/V]          GET   model metadata
  *   /v2/models/NAME[/versions/V]/ready    GET
- *   /v2/models/NAME[/versions/V]/infer    POST  becomes an infer_job
+ *   /v2/models/NAME[/versions/V]/infer    POST  becomes an infer_job (KServe JSON, or a raw
+ *                                               image or sound: media_input.c)
  *   /v2/repository/index                  POST
  *   /v2/repository/models/NAME/load       POST  becomes a load job
  *   /v2/repository/models/NAME/unload     POST
@@ -18,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "media_input.h"
 #include "power.h"
 #include "router.h"
 
@@ -199,6 +201,9 @@ static int route_model(const router *rt, ember_http_request *req, char **seg, in
         route_model_ready(e, reply);
         return 0;
     }
+    media_kind mk = media_kind_of(req->content_type);
+    if (mk != MEDIA_NONE)
+        return media_route_infer(e, req, mk, reply, job);
     /* The binary tensor extension: the JSON is only the first header_len bytes. */
     size_t header_len = req->body_len;
     const char *ihcl = ember_http_request_header(req, "Inference-Header-Content-Length");

@@ -213,6 +213,8 @@ reproducible from the script below, which is why it is ember's built-in default.
 | `labels.txt` | class names, line *k* is the label of output *k* ("0".."9") |
 | `sample.json` | a KServe v2 inference request for one test-split image |
 | `sample.expected` | the digit the model predicts for `sample.json` |
+| `config.json` | how emberd serves it from a repository (`--models models`): an 8x8 gray image body becomes the input, labels from `labels.txt` (docs/config.md) |
+| `sample.png` | `sample.json`'s digit as an 8x8 grayscale PNG, written by `scripts/digits_sample_png.py` |
 
 Reference inputs and probabilities for tests are in `tests/data/digits_ref.json`.
 

@@ -457,7 +457,8 @@ static int request_outputs(const cJSON *root, const ember_io_info *outputs, int 
     size_t cap = (size_t)(all ? (noutputs > 0 ? noutputs : 1) : n);
     out->outputs = calloc(cap, sizeof(int));
     out->binary = calloc(cap, 1);
-    if (!out->outputs || !out->binary)
+    out->classify = calloc(cap, sizeof(int));
+    if (!out->outputs || !out->binary || !out->classify)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "parameters");
     const cJSON *bo = cJSON_GetObjectItemCaseSensitive(params, "binary_data_output");
@@ -491,6 +492,15 @@ static int request_outputs(const cJSON *root, const ember_io_info *outputs, int 
         if (bd && !cJSON_IsBool(bd))
             return ember_err_set(err, EMBER_EINVAL,
                                  "output '%.128s': parameters.binary_data must be a boolean", name);
+        const cJSON *cl = cJSON_GetObjectItemCaseSensitive(op, "classification");
+        if (cl && (!cJSON_IsNumber(cl) || !(cl->valuedouble >= 1) ||
+                   cl->valuedouble > EMBER_CLASSIFY_MAX_K ||
+                   cl->valuedouble != (double)(int)cl->valuedouble))
+            return ember_err_set(err, EMBER_EINVAL,
+                                 "output '%.128s': parameters.classification must be an integer "
+                                 "from 1 to %d",
+                                 name, EMBER_CLASSIFY_MAX_K);
+        out->classify[out->noutputs] = cl ? cl->valueint : 0;
         out->binary[out->noutputs] = bd ? (unsigned char)cJSON_IsTrue(bd) : all_binary;
         out->outputs[out->noutputs++] = idx;
     }
@@ -536,6 +546,7 @@ void ember_infer_request_clear(ember_infer_request *req)
     free(req->inputs);
     free(req->outputs);
     free(req->binary);
+    free(req->classify);
     free(req->id);
     memset(req, 0, sizeof *req);
 }

@@ -6,6 +6,7 @@
  * the strings "NaN", "Infinity", "-Infinity" because JSON has no token for them.
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +46,43 @@ static int encode_shape(proto_buf *b, int rank, const int64_t *dims)
     return rc ? rc : proto_buf_puts(b, "]");
 }
 
+/* The elements of a BYTES tensor: JSON strings into b, or with bin set each as a 4-byte
+ * little-endian length and its bytes into bin (b gets the byte count). */
+static int encode_strings(proto_buf *b, const char *const *s, int64_t n, proto_buf *bin)
+{
+    if (bin) {
+        size_t start = bin->len;
+        int rc = 0;
+        for (int64_t i = 0; rc == 0 && i < n; i++) {
+            size_t len = strlen(s[i]);
+            if (len > UINT32_MAX)
+                return EMBER_EINVAL;
+            unsigned char le[4] = {(unsigned char)len, (unsigned char)(len >> 8),
+                                   (unsigned char)(len >> 16), (unsigned char)(len >> 24)};
+            rc = proto_buf_append(bin, le, 4);
+            if (rc == 0)
+                rc = proto_buf_append(bin, s[i], len);
+        }
+        return rc ? rc
+                  : proto_buf_printf(b, ",\"parameters\":{\"binary_data_size\":%zu}}",
+                                     bin->len - start);
+    }
+    int rc = proto_buf_puts(b, ",\"data\":[");
+    for (int64_t i = 0; rc == 0 && i < n; i++) {
+        if (i)
+            rc = proto_buf_append(b, ",", 1);
+        if (rc == 0)
+            rc = proto_buf_json_string(b, s[i]);
+    }
+    return rc ? rc : proto_buf_puts(b, "]}");
+}
+
 /* {"name":...,"datatype":...,"shape":[...],"data":[...]} */
 /* Write one tensor; with binary set its bytes go to bin instead of a "data" array. */
 static int encode_tensor(proto_buf *b, const ember_named_tensor *nt, proto_buf *bin, ember_err *err)
 {
     const ember_tensor *t = &nt->tensor;
-    const char *dt = ember_kserve_datatype_name(t->dtype);
+    const char *dt = t->dtype == EMBER_DT_BYTES ? "BYTES" : ember_kserve_datatype_name(t->dtype);
     if (!dt)
         return ember_err_set(err, EMBER_EUNSUPPORTED, "tensor '%s': datatype %d has no KServe name",
                              nt->name, (int)t->dtype);
@@ -70,6 +102,10 @@ static int encode_tensor(proto_buf *b, const ember_named_tensor *nt, proto_buf *
         rc = proto_buf_printf(b, ",\"datatype\":\"%s\",\"shape\":", dt);
     if (rc == 0)
         rc = encode_shape(b, t->rank, t->dims);
+    if (rc == 0 && t->dtype == EMBER_DT_BYTES) {
+        rc = encode_strings(b, (const char *const *)t->data, n, bin);
+        return rc < 0 ? ember_err_set(err, EMBER_ENOMEM, "out of memory encoding a response") : 0;
+    }
     if (rc == 0 && bin) {
         size_t bytes = (size_t)n * kserve_dtype_size(t->dtype);
         rc = proto_buf_printf(b, ",\"parameters\":{\"binary_data_size\":%zu}}", bytes);

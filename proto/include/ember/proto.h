@@ -162,13 +162,20 @@ int ember_http_response_serialize(const ember_http_response *resp, char **out, s
 /* ---- KServe v2 JSON ------------------------------------------------------------------ */
 
 /*
- * Datatype names: FP32, INT64, INT32, INT8, UINT8, BOOL. JSON numbers cannot carry NaN or
+ * Datatype names: FP32, INT64, INT32, INT8, UINT8, BOOL, and BYTES for encoded outputs only
+ * (EMBER_DT_BYTES below). JSON numbers cannot carry NaN or
  * infinities, so FP32 values that are not finite are written as the strings "NaN",
  * "Infinity" and "-Infinity" (the protobuf JSON mapping's choice) and those strings are
  * accepted on input. Other FP32 values are written with 9 significant digits, which
  * round-trips every float. JSON numbers are parsed as doubles, so INT64 values must lie
  * within +-2^53 (where doubles still hold every integer); larger magnitudes are rejected.
  */
+
+/* A tensor of strings, for encoding outputs only (the classification extension's): its data
+ * is an array of NUL-terminated strings (const char *const *), one per element. The engine
+ * computes on no strings, so this is ONNX's STRING code outside ember_dtype's list; the
+ * KServe datatype table (and so every decoder) does not know it. */
+#define EMBER_DT_BYTES ((ember_dtype)8)
 
 /* "FP32" etc.; NULL for a dtype without a KServe name. */
 const char *ember_kserve_datatype_name(ember_dtype dt);
@@ -199,6 +206,7 @@ typedef struct ember_infer_request {
     int *outputs;          /* indices into the model's outputs, in the order requested */
     int noutputs;          /* every output of the model when "outputs" is absent or empty */
     unsigned char *binary; /* [noutputs]: 1 when that output is asked for as binary data */
+    int *classify;         /* [noutputs]: K of the classification extension; 0 when not asked */
 } ember_infer_request;
 
 /*
@@ -224,7 +232,9 @@ void ember_infer_request_clear(ember_infer_request *req);
  * BOOL one byte each). Outputs are asked for as binary with the request's
  * "parameters": {"binary_data_output": true} or an output's "parameters": {"binary_data":
  * true} (which wins); req->binary records the answer per output. Bytes left over, or too few,
- * are EMBER_ESHAPE. ember_kserve_decode_request is this with header_len == len.
+ * are EMBER_ESHAPE. An output's "parameters": {"classification": K} (the classification
+ * extension: an integer 1..EMBER_CLASSIFY_MAX_K, else EMBER_EINVAL) is recorded in
+ * req->classify; the caller turns that output into top-K strings (ember_classify_topk). ember_kserve_decode_request is this with header_len == len.
  */
 int ember_kserve_decode_request_binary(const char *body, size_t len, size_t header_len,
                                        const ember_io_info *inputs, int ninputs,
@@ -251,7 +261,8 @@ int ember_kserve_encode_response(const char *model_name, const char *model_versi
 
 /* ember_kserve_encode_response with the outputs whose binary[i] is set written as raw bytes
  * after the JSON (which gives their "parameters": {"binary_data_size": N} instead of
- * "data"); *header_len is the JSON's length, for Inference-Header-Content-Length. binary may
+ * "data"); a BYTES output's elements are each a 4-byte little-endian length and the bytes,
+ * as the extension defines them; *header_len is the JSON's length, for Inference-Header-Content-Length. binary may
  * be NULL (no binary output; then *header_len == *len). */
 int ember_kserve_encode_response_binary(const char *model_name, const char *model_version,
                                         const char *id, const ember_named_tensor *outputs,

@@ -521,6 +521,74 @@ START_TEST(test_binary_round_trip)
 }
 END_TEST
 
+/* The classification extension's K on an output, recorded per output; K outside
+ * 1..EMBER_CLASSIFY_MAX_K or not an integer is refused. */
+START_TEST(test_decode_classification)
+{
+    static const char in[] =
+        "{\"inputs\":[{\"name\":\"image\",\"shape\":[1,4],\"datatype\":\"FP32\","
+        "\"data\":[1,2,3,4]}],\"outputs\":[{\"name\":\"label\"},{\"name\":\"probabilities\","
+        "\"parameters\":{\"classification\":%s}}]}";
+    char json[512];
+    ember_infer_request req;
+    ember_err err = {{0}};
+    snprintf(json, sizeof json, in, "1000");
+    ck_assert_msg(decode_digits(json, &req, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(req.noutputs, 2);
+    ck_assert_int_eq(req.classify[0], 0);
+    ck_assert_int_eq(req.classify[1], EMBER_CLASSIFY_MAX_K);
+    ember_infer_request_clear(&req);
+    ck_assert_ptr_null(req.classify);
+    static const char *const bad[] = {"0", "1001", "2.5", "-3", "\"2\"", "null", "1e300"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(json, sizeof json, in, bad[i]);
+        ck_assert_int_eq(decode_digits(json, &req, &err), EMBER_EINVAL);
+        ck_assert_msg(strstr(err.msg, "parameters.classification must be an integer from 1 to"),
+                      "%s: %s", bad[i], err.msg);
+    }
+}
+END_TEST
+
+/* BYTES outputs: JSON strings (escaped), or with binary data a 4-byte little-endian length
+ * before each string's bytes. */
+START_TEST(test_encode_bytes)
+{
+    static const char *const strs[] = {"0.5:1:cat", "0.25:0:a \"dog\"", "", "0.125:2"};
+    float p[2] = {1, 2};
+    ember_named_tensor outs[2] = {
+        {"top", {.dtype = EMBER_DT_BYTES, .rank = 2, .dims = {2, 2}, .data = (void *)strs}},
+        {"p", {.dtype = EMBER_DT_FLOAT, .rank = 1, .dims = {2}, .data = p}},
+    };
+    char *out;
+    size_t len, header;
+    ember_err err = {{0}};
+    ck_assert_int_eq(ember_kserve_encode_response("m", "1", NULL, outs, 2, &out, &len, &err), 0);
+    ck_assert_str_eq(out, "{\"model_name\":\"m\",\"model_version\":\"1\",\"outputs\":["
+                          "{\"name\":\"top\",\"datatype\":\"BYTES\",\"shape\":[2,2],"
+                          "\"data\":[\"0.5:1:cat\",\"0.25:0:a \\\"dog\\\"\",\"\",\"0.125:2\"]},"
+                          "{\"name\":\"p\",\"datatype\":\"FP32\",\"shape\":[2],\"data\":[1,2]}]}");
+    free(out);
+
+    const unsigned char binary[2] = {1, 0};
+    ck_assert_int_eq(ember_kserve_encode_response_binary("m", "1", NULL, outs, 2, binary, &out,
+                                                         &len, &header, &err),
+                     0);
+    static const char tail[] = "\x09\0\0\0"
+                               "0.5:1:cat"
+                               "\x0e\0\0\0"
+                               "0.25:0:a \"dog\""
+                               "\0\0\0\0"
+                               "\x07\0\0\0"
+                               "0.125:2";
+    ck_assert_uint_eq(len - header, sizeof tail - 1);
+    ck_assert(memcmp(out + header, tail, sizeof tail - 1) == 0);
+    ck_assert_msg(strstr(out, "\"datatype\":\"BYTES\",\"shape\":[2,2],\"parameters\":"
+                              "{\"binary_data_size\":46}"),
+                  "%.*s", (int)header, out);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_peek_sched)
 {
     ember_kserve_sched sp;
@@ -564,6 +632,7 @@ static Suite *kserve_suite(void)
     tcase_add_loop_test(dec, test_decode_integer_errors, 0,
                         (int)(sizeof int_cases / sizeof int_cases[0]));
     tcase_add_test(dec, test_decode_response_errors);
+    tcase_add_test(dec, test_decode_classification);
     suite_add_tcase(s, dec);
 
     TCase *enc = tcase_create("encode");
@@ -574,6 +643,7 @@ static Suite *kserve_suite(void)
     tcase_add_test(enc, test_error_json);
     tcase_add_test(enc, test_datatype_names);
     tcase_add_test(enc, test_binary_round_trip);
+    tcase_add_test(enc, test_encode_bytes);
     tcase_add_test(enc, test_peek_sched);
     suite_add_tcase(s, enc);
     return s;

@@ -17,82 +17,9 @@
 
 #include <ember/proto.h>
 
-/* ---- Writing test images into memory ---- */
+#include "image_write.h"
 
-typedef struct membuf {
-    unsigned char *p;
-    size_t len, cap;
-} membuf;
-
-static void png_mem_write(png_structp png, png_bytep data, size_t n)
-{
-    membuf *m = png_get_io_ptr(png);
-    if (m->len + n > m->cap) {
-        m->cap = (m->len + n) * 2;
-        m->p = realloc(m->p, m->cap);
-        ck_assert_ptr_nonnull(m->p);
-    }
-    memcpy(m->p + m->len, data, n);
-    m->len += n;
-}
-
-static void png_mem_flush(png_structp png)
-{
-    (void)png;
-}
-
-/* color_type PNG_COLOR_TYPE_GRAY, _RGB or _RGB_ALPHA; depth 8 or 16 (16: pixels are
- * big-endian pairs). */
-static membuf write_png(int w, int h, int color_type, int depth, int interlace,
-                        const unsigned char *pixels)
-{
-    membuf m = {0};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(png);
-    ck_assert_int_eq(setjmp(png_jmpbuf(png)), 0);
-    png_set_write_fn(png, &m, png_mem_write, png_mem_flush);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, color_type,
-                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    int c = color_type == PNG_COLOR_TYPE_GRAY ? 1 : color_type == PNG_COLOR_TYPE_RGB ? 3 : 4;
-    size_t stride = (size_t)w * c * (depth / 8);
-    png_bytep *rows = malloc((size_t)h * sizeof *rows);
-    for (int y = 0; y < h; y++)
-        rows[y] = (png_bytep)pixels + y * stride;
-    png_write_image(png, rows);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    free(rows);
-    return m;
-}
-
-static membuf write_jpeg(int w, int h, int comps, int progressive, const unsigned char *pixels)
-{
-    struct jpeg_compress_struct ci;
-    struct jpeg_error_mgr jerr;
-    unsigned char *out = NULL;
-    unsigned long outlen = 0;
-    ci.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&ci);
-    jpeg_mem_dest(&ci, &out, &outlen);
-    ci.image_width = (JDIMENSION)w;
-    ci.image_height = (JDIMENSION)h;
-    ci.input_components = comps;
-    ci.in_color_space = comps == 1 ? JCS_GRAYSCALE : JCS_RGB;
-    jpeg_set_defaults(&ci);
-    jpeg_set_quality(&ci, 100, TRUE);
-    if (progressive)
-        jpeg_simple_progression(&ci);
-    jpeg_start_compress(&ci, TRUE);
-    while (ci.next_scanline < ci.image_height) {
-        JSAMPROW row = (JSAMPROW)pixels + (size_t)ci.next_scanline * w * comps;
-        jpeg_write_scanlines(&ci, &row, 1);
-    }
-    jpeg_finish_compress(&ci);
-    jpeg_destroy_compress(&ci);
-    return (membuf){out, outlen, outlen};
-}
+/* ---- Test images ---- */
 
 static unsigned char *solid(int w, int h, int c, const unsigned char *color)
 {
@@ -100,25 +27,6 @@ static unsigned char *solid(int w, int h, int c, const unsigned char *color)
     for (int i = 0; i < w * h; i++)
         memcpy(p + (size_t)i * c, color, (size_t)c);
     return p;
-}
-
-static uint32_t crc32_png(const unsigned char *p, size_t n)
-{
-    uint32_t crc = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int k = 0; k < 8; k++)
-            crc = crc >> 1 ^ (0xedb88320u & -(crc & 1));
-    }
-    return ~crc;
-}
-
-static void be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
 }
 
 /* ---- PNG decoding ---- */
@@ -346,15 +254,11 @@ START_TEST(test_pixel_limits)
     /* EMBER_MEDIA_MAX_PIXELS: headers claiming 8000x8000 (64 M pixels), refused before any
      * pixel is allocated. PNG: IHDR's width and height, with its CRC made right again. */
     ck_assert_int_lt(EMBER_MEDIA_MAX_PIXELS, 8000LL * 8000);
-    be32(p.p + 16, 8000);
-    be32(p.p + 20, 8000);
-    be32(p.p + 29, crc32_png(p.p + 12, 17));
+    png_claim_size(&p, 8000, 8000);
     ck_assert_int_eq(ember_png_decode(p.p, p.len, 0, 0, &img, &err), EMBER_ENOMEM);
     ck_assert_msg(strstr(err.msg, "8000x8000"), "%s", err.msg);
     /* EMBER_MEDIA_MAX_SIDE: few pixels, but one side too long. */
-    be32(p.p + 16, EMBER_MEDIA_MAX_SIDE + 1);
-    be32(p.p + 20, 1);
-    be32(p.p + 29, crc32_png(p.p + 12, 17));
+    png_claim_size(&p, EMBER_MEDIA_MAX_SIDE + 1, 1);
     ck_assert_int_eq(ember_png_decode(p.p, p.len, 0, 0, &img, &err), EMBER_ENOMEM);
     ck_assert_msg(strstr(err.msg, "65536x1"), "%s", err.msg);
     /* JPEG: the SOF0 segment's height and width. */
