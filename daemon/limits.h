@@ -51,6 +51,9 @@
 #define EMBERD_MAX_LOADS 8
 /* Entries of the configuration's "acl" object. */
 #define EMBERD_MAX_ACL_RULES 256
+/* Bytes of a client certificate's subject or common name that "tls_roles" compares; an
+ * entry longer than this is refused. */
+#define EMBERD_MAX_TLS_SUBJECT 256
 /* Supplementary groups of a peer looked at (SO_PEERGROUPS); a peer in more is matched on its
  * uid and primary group only. */
 #define EMBERD_MAX_PEER_GROUPS 1024

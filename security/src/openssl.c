@@ -75,9 +75,12 @@ int ember_tls_ctx_open(const char *cert, const char *key, const char *ca, ember_
     const ember_openssl_api *o = ember_openssl(err);
     if (!o)
         return EMBER_EUNSUPPORTED;
+    int rc = ember_security_init(err); /* the key goes to sodium_malloc'd memory */
+    if (rc < 0)
+        return rc;
     char *cert_text = NULL, *key_text = NULL, *ca_text = NULL;
     size_t len;
-    int rc = sec_read_file(cert, EMBER_TLS_FILE_MAX, 0, &cert_text, &len, err);
+    rc = sec_read_file(cert, EMBER_TLS_FILE_MAX, 0, &cert_text, &len, err);
     if (rc == 0)
         rc = sec_read_file(key, EMBER_KEY_FILE_MAX, 1, &key_text, &len, err);
     if (rc == 0 && ca)
