@@ -208,9 +208,11 @@ static int tls_read(ember_tls *t, void *buf, size_t cap, size_t *got, ember_err 
     default: break;
     }
     long v = SSL_get_verify_result(t->ssl);
-    if (v != X509_V_OK && SSL_get0_peer_certificate(t->ssl))
+    if (v != X509_V_OK) {
+        ERR_clear_error();
         return ember_err_set(err, EMBER_EIO, "client certificate refused: %s",
                              X509_verify_cert_error_string(v));
+    }
     return ember_err_set(err, EMBER_EIO, "%s", ossl_reason(why, sizeof why, "TLS failure"));
 }
 
