@@ -109,8 +109,9 @@ void conn_close(conn *c)
     uv_close((uv_handle_t *)&c->client, conn_on_handle_closed);
 }
 
-/* Make room for at least EMBERD_READ_CHUNK more bytes at the end of `in`. */
-static int conn_room(conn *c)
+/* Make room for at least need more bytes at the end of `in`. A buffer is grown only when
+ * short: realloc copies (and so makes resident) the whole old buffer. */
+static int conn_room(conn *c, size_t need)
 {
     if (c->in_off == c->in_len) {
         c->in_off = c->in_len = 0;
@@ -119,7 +120,7 @@ static int conn_room(conn *c)
         c->in_len -= c->in_off;
         c->in_off = 0;
     }
-    if (c->in_cap - c->in_len < EMBERD_READ_CHUNK) {
+    if (c->in_cap - c->in_len < need) {
         char *p = realloc(c->in, c->in_len + EMBERD_READ_CHUNK);
         if (!p)
             return -1;
@@ -132,7 +133,7 @@ static int conn_room(conn *c)
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     conn *c = h->data;
-    if (conn_room(c) < 0) {
+    if (conn_room(c, EMBERD_READ_CHUNK) < 0) {
         *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
         return;
     }
@@ -264,7 +265,7 @@ static int conn_tls_input(conn *c, size_t nread)
     int rc = tls_session_input(&srv->tls, c->tls, c->in + c->in_len, nread, &err);
     while (rc == EMBER_TLS_MORE) {
         size_t before = c->in_len;
-        if (conn_room(c) < 0) {
+        if (conn_room(c, EMBERD_TLS_RECORD) < 0) {
             rc = ember_err_set(&err, EMBER_ENOMEM, "out of memory");
             break;
         }

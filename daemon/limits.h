@@ -23,6 +23,9 @@
  * request it is answering before it stops reading. */
 #define EMBERD_READ_CHUNK (64 * 1024)
 #define EMBERD_READ_AHEAD (64 * 1024)
+/* Plaintext bytes one TLS record holds at most: the room kept free in a connection's input
+ * buffer while its session decrypts. */
+#define EMBERD_TLS_RECORD (16 * 1024)
 /* After an error response the connection drains what the client still sends for at most
  * this long, so the client reads the error instead of failing its write. */
 #define EMBERD_LINGER_MS 2000
