@@ -3,8 +3,8 @@
  * is created; a socket file nobody answers on is stale and removed; a live daemon or a
  * non-socket file makes us refuse), binds it with mode 0660 and starts the worker pool.
  * Under socket activation the listener is the socket systemd passed, and its file is
- * systemd's. Shutdown closes the listener and removes the socket file first, so no new
- * client arrives;
+ * systemd's. With --tls-listen a TCP listener (tls.c) feeds the same connections, TLS only.
+ * Shutdown closes the listeners and removes the socket file first, so no new client arrives;
  * idle connections close at once and busy ones after their answer (or when the grace timer
  * fires); once no connection and no job is left the pool is joined and on_stopped runs.
  */
