@@ -5,7 +5,8 @@
 # TLS; admin endpoints refused (403 JSON) without a certificate and with one mapped to infer,
 # allowed with one mapped to admin; a certificate from another CA refused at the handshake;
 # TLS 1.2 refused; plaintext HTTP gets no HTTP answer; a stalled handshake is closed by the
-# header timeout; the body limit holds over TLS; the daemon keeps serving after each of these,
+# header timeout; the body limit, max_connections and idle_timeout_ms hold over TLS;
+# tls_anonymous grants what it says; the daemon keeps serving after each of these,
 # and the Unix socket works alongside. Bad settings (key readable by group, key not matching,
 # missing file, roles without a CA, anonymous admin) are named by --check-config and stop a
 # start. A daemon without a listener never maps libcrypto; one with a listener does.
@@ -223,4 +224,47 @@ rc=$?
 pid=
 [ "$rc" -eq 0 ] || fail "emberd exited $rc after SIGTERM, not 0"
 [ $failed -eq 0 ] || cat emberd.log >&2
+
+# ---- connection limits over TLS: max_connections and idle_timeout_ms ----
+cat >limits.json <<'EOF'
+{"tls_listen": "127.0.0.1:0", "tls_cert": "server.crt", "tls_key": "server.key",
+ "tls_client_ca": "ca.crt", "tls_anonymous": "read", "idle_timeout_ms": 3000}
+EOF
+"$emberd" --config limits.json --socket "$tmp/limits.sock" --max-connections 1 \
+    --log-level debug 2>limits.log &
+pid=$!
+port=
+for _ in $(seq 200); do
+    port=$(sed -n 's|^emberd: listening on https://127\.0\.0\.1:\([0-9]*\) .*|\1|p' limits.log)
+    [ -n "$port" ] && break
+    sleep 0.05
+done
+[ -n "$port" ] || fail "the limits daemon did not start: $(cat limits.log)"
+url=https://127.0.0.1:$port
+expect '200 {"live":true}' "$(req - "$url/v2/health/live")" "tls_anonymous read: health"
+expect "403 *a TLS client without a certificate has the role 'read'; this needs 'infer'*" \
+    "$(req - "${infer[@]}" "$url/v2/models/digits/infer")" "tls_anonymous read: infer"
+# One client finishes its handshake and then says nothing: while it holds the only slot a
+# second connection is closed at once, and it is closed itself after idle_timeout_ms.
+connected() { grep -c "connected with the role" limits.log; }
+n0=$(connected)
+start=$(date +%s)
+timeout 30 openssl s_client -quiet -connect "127.0.0.1:$port" -CAfile ca.crt \
+    < <(sleep 30) >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 200); do [ "$(connected)" -gt "$n0" ] && break; sleep 0.05; done
+[ "$(connected)" -gt "$n0" ] || fail "the idle TLS client did not connect"
+expect '000 *' "$(req - "$url/v2/health/live")" "a connection beyond max_connections"
+grep -q "more than 1 connections; closing a new one" limits.log ||
+    fail "max_connections over TLS not logged"
+wait $holder
+[ $(($(date +%s) - start)) -lt 25 ] || fail "an idle TLS connection was not closed"
+grep -q "closing a connection idle for 3000 ms" limits.log || fail "the idle close is not logged"
+expect '200 {"live":true}' "$(req - "$url/v2/health/live")" "health once the slot is free"
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+pid=
+[ "$rc" -eq 0 ] || fail "the limits daemon exited $rc after SIGTERM, not 0"
+[ $failed -eq 0 ] || cat limits.log >&2
 exit $failed
