@@ -22,6 +22,14 @@ const char *acl_role_name(daemon_role r)
     return r >= ROLE_NONE && r <= ROLE_ADMIN ? role_names[r] : "none";
 }
 
+daemon_role acl_role_parse(const char *name)
+{
+    for (int r = ROLE_READ; r <= ROLE_ADMIN; r++)
+        if (strcmp(name, role_names[r]) == 0)
+            return (daemon_role)r;
+    return ROLE_NONE;
+}
+
 void acl_free(daemon_acl *acl)
 {
     free(acl->rules);
@@ -120,10 +128,7 @@ int acl_parse(const char *path, const cJSON *obj, daemon_acl *acl, ember_err *er
     const cJSON *list;
     cJSON_ArrayForEach(list, obj)
     {
-        daemon_role role = ROLE_NONE;
-        for (int r = ROLE_READ; r <= ROLE_ADMIN; r++)
-            if (strcmp(list->string, role_names[r]) == 0)
-                role = (daemon_role)r;
+        daemon_role role = acl_role_parse(list->string);
         int rc = 0;
         if (role == ROLE_NONE)
             rc = ember_err_set(err, EMBER_EINVAL,

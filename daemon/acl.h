@@ -45,6 +45,8 @@ void acl_free(daemon_acl *acl);
  * the socket's 0660 permissions) ROLE_INFER. */
 daemon_role acl_role(const daemon_acl *acl, uid_t self, uid_t uid, const gid_t *gids, int ngids);
 const char *acl_role_name(daemon_role r);
+/* "read", "infer" or "admin" -> the role; ROLE_NONE for anything else. */
+daemon_role acl_role_parse(const char *name);
 
 /* The peer of a connected Unix socket: its uid, and its primary gid followed by its
  * supplementary groups in gids (at most cap; the rest are ignored). Returns the number of

@@ -603,21 +603,10 @@ void conn_shutdown(conn *c)
 static int conn_accept_tls(conn *c)
 {
     server *srv = c->srv;
-    struct sockaddr_storage sa;
-    int len = sizeof sa;
-    char ip[64] = "?";
-    int port = 0;
+    char addr[80];
     uv_tcp_nodelay(&c->tcp, 1);
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &len) == 0) {
-        if (sa.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-        }
-    }
-    snprintf(c->who, sizeof c->who, "TLS client %s port %d", ip, port);
+    tls_addr_name(&c->tcp, 1, addr, sizeof addr);
+    snprintf(c->who, sizeof c->who, "TLS client %s", addr);
     c->role = ROLE_NONE;
     if (tls_session_new(&srv->tls, &c->tls) < 0) {
         log_error(srv->log, "tls: out of memory accepting a connection");

@@ -85,17 +85,7 @@ static void server_on_connection(uv_stream_t *listener, int status)
         log_warn(srv->log, "server: accept: %s", uv_strerror(status));
         return;
     }
-    conn_accept(srv, 0);
-}
-
-static void server_on_tls_connection(uv_stream_t *listener, int status)
-{
-    server *srv = listener->data;
-    if (status < 0) {
-        log_warn(srv->log, "server: TLS accept: %s", uv_strerror(status));
-        return;
-    }
-    conn_accept(srv, 1);
+    conn_accept(srv, listener == (uv_stream_t *)&srv->tls.listener);
 }
 
 static int server_listen(server *srv, int listen_fd, ember_err *err)
@@ -219,7 +209,7 @@ int server_start(server *srv, uv_loop_t *loop, const server_config *cfg, registr
         rc = ember_err_set(err, EMBER_EIO, "cannot give %s to group %s: %s", srv->socket_path,
                            cfg->socket_group, strerror(errno));
     if (rc == 0 && cfg->tls && cfg->tls->listen &&
-        (rc = tls_server_start(&srv->tls, loop, cfg->tls, server_on_tls_connection, srv, err)) ==
+        (rc = tls_server_start(&srv->tls, loop, cfg->tls, server_on_connection, srv, err)) ==
             0)
         srv->tls_on = 1;
     if (rc < 0) {

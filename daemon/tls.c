@@ -14,8 +14,6 @@
 #include "limits.h"
 #include "tls.h"
 
-static const char *const role_words[] = {"none", "read", "infer", "admin"};
-
 void tls_roles_free(tls_roles *r)
 {
     for (int i = 0; i < r->n; i++)
@@ -84,10 +82,7 @@ int tls_roles_parse(const char *path, const cJSON *obj, tls_roles *r, ember_err 
     int rc = 0;
     cJSON_ArrayForEach(list, obj)
     {
-        daemon_role role = ROLE_NONE;
-        for (int i = ROLE_READ; i <= ROLE_ADMIN; i++)
-            if (strcmp(list->string, role_words[i]) == 0)
-                role = (daemon_role)i;
+        daemon_role role = acl_role_parse(list->string);
         if (role == ROLE_NONE)
             rc = ember_err_set(err, EMBER_EINVAL,
                                "%s: tls_roles: unknown role '%.64s' (read, infer or admin)", path,
@@ -136,10 +131,25 @@ daemon_role tls_roles_match(const tls_roles *r, const char *subject, const char 
 
 int tls_anonymous_parse(const char *s)
 {
-    for (int i = ROLE_NONE; i <= ROLE_INFER; i++)
-        if (strcmp(s, role_words[i]) == 0)
-            return i;
-    return -1;
+    daemon_role r = acl_role_parse(s);
+    return r == ROLE_ADMIN || (r == ROLE_NONE && strcmp(s, "none") != 0) ? -1 : (int)r;
+}
+
+void tls_addr_name(const uv_tcp_t *tcp, int peer, char *out, size_t cap)
+{
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    char ip[64];
+    int rc = peer ? uv_tcp_getpeername(tcp, (struct sockaddr *)&sa, &len)
+                  : uv_tcp_getsockname(tcp, (struct sockaddr *)&sa, &len);
+    if (rc < 0)
+        snprintf(out, cap, "?");
+    else if (sa.ss_family == AF_INET6 && uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip) == 0)
+        snprintf(out, cap, "[%s]:%d", ip, ntohs(((struct sockaddr_in6 *)&sa)->sin6_port));
+    else if (sa.ss_family == AF_INET && uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip) == 0)
+        snprintf(out, cap, "%s:%d", ip, ntohs(((struct sockaddr_in *)&sa)->sin_port));
+    else
+        snprintf(out, cap, "?");
 }
 
 /* "HOST:PORT" or "[V6]:PORT" -> a socket address. */
@@ -234,21 +244,9 @@ int tls_server_start(tls_server *ts, uv_loop_t *loop, const tls_settings *s,
         return ember_err_set(err, EMBER_EIO, "cannot listen on %s: %s", s->listen,
                              uv_strerror(rc));
     }
-    struct sockaddr_storage bound;
-    int len = sizeof bound;
-    char ip[64] = "?";
-    int port = 0;
-    if (uv_tcp_getsockname(&ts->listener, (struct sockaddr *)&bound, &len) == 0) {
-        if (bound.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&bound, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&bound, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
-        }
-    }
-    snprintf(ts->name, sizeof ts->name, bound.ss_family == AF_INET6 ? "https://[%s]:%d" : "https://%s:%d",
-             ip, port);
+    char addr[64];
+    tls_addr_name(&ts->listener, 0, addr, sizeof addr);
+    snprintf(ts->name, sizeof ts->name, "https://%s", addr);
     return 0;
 }
 

@@ -51,6 +51,10 @@ typedef struct tls_settings {
     daemon_role anonymous;
 } tls_settings;
 
+/* The local (peer 0) or remote (peer 1) address of a TCP handle as "IP:PORT" or
+ * "[IP6]:PORT", "?" when unknown. */
+void tls_addr_name(const uv_tcp_t *tcp, int peer, char *out, size_t cap);
+
 /* Check s as startup would, loading the files (EMBER_EINVAL & co., with the key or file
  * named). Nothing is left open. */
 int tls_settings_check(const tls_settings *s, ember_err *err);

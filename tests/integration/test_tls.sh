@@ -124,21 +124,27 @@ kill -TERM "$pid"
 wait "$pid"
 pid=
 
+# start_emberd LOG ARGS...: emberd in the background ($pid), logging at debug to LOG; $port
+# is the TLS port it reports.
+start_emberd() {
+    local log=$1
+    shift
+    "$emberd" "$@" --log-level debug 2>"$log" &
+    pid=$!
+    port=
+    for _ in $(seq 200); do
+        port=$(sed -n 's|^emberd: listening on https://127\.0\.0\.1:\([0-9]*\) (TLS 1\.3)$|\1|p' "$log")
+        [ -n "$port" ] && return
+        sleep 0.05
+    done
+    echo "FAIL: emberd did not report its TLS port:" >&2
+    cat "$log" >&2
+    exit 1
+}
+
 # ---- the daemon with the listener ----
 sock=$tmp/emberd.sock
-"$emberd" --config emberd.json --socket "$sock" --log-level debug 2>emberd.log &
-pid=$!
-port=
-for _ in $(seq 200); do
-    port=$(sed -n 's|^emberd: listening on https://127\.0\.0\.1:\([0-9]*\) (TLS 1\.3)$|\1|p' emberd.log)
-    [ -n "$port" ] && break
-    sleep 0.05
-done
-if [ -z "$port" ]; then
-    echo "FAIL: emberd did not report its TLS port:" >&2
-    cat emberd.log >&2
-    exit 1
-fi
+start_emberd emberd.log --config emberd.json --socket "$sock"
 grep -q libcrypto "/proc/$pid/maps" || fail "emberd serves TLS without libcrypto mapped?"
 url=https://127.0.0.1:$port
 
@@ -230,16 +236,7 @@ cat >limits.json <<'EOF'
 {"tls_listen": "127.0.0.1:0", "tls_cert": "server.crt", "tls_key": "server.key",
  "tls_client_ca": "ca.crt", "tls_anonymous": "read", "idle_timeout_ms": 3000}
 EOF
-"$emberd" --config limits.json --socket "$tmp/limits.sock" --max-connections 1 \
-    --log-level debug 2>limits.log &
-pid=$!
-port=
-for _ in $(seq 200); do
-    port=$(sed -n 's|^emberd: listening on https://127\.0\.0\.1:\([0-9]*\) .*|\1|p' limits.log)
-    [ -n "$port" ] && break
-    sleep 0.05
-done
-[ -n "$port" ] || fail "the limits daemon did not start: $(cat limits.log)"
+start_emberd limits.log --config limits.json --socket "$tmp/limits.sock" --max-connections 1
 url=https://127.0.0.1:$port
 expect '200 {"live":true}' "$(req - "$url/v2/health/live")" "tls_anonymous read: health"
 expect "403 *a TLS client without a certificate has the role 'read'; this needs 'infer'*" \
