@@ -58,7 +58,7 @@ struct conn {
     int lingering; /* draining input after the last response, until EOF or the timer */
     int closing;
     char desc[128];   /* "POST /v2/models/digits/infer" for the log */
-    char who[EMBERD_MAX_TLS_SUBJECT + 64]; /* the peer, for 403s and the log */
+    char who[192];    /* the peer, for 403s and the log (a long subject is cut) */
     daemon_role role; /* what the acl grants the peer */
     conn *prev, *next;
 };
@@ -399,9 +399,9 @@ static void conn_dispatch(conn *c, ember_http_request *req)
     infer_job *job = NULL;
     daemon_role need = router_role(req);
     if (c->role < need) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "forbidden: %.*s has the role '%s'; this needs '%s'",
-                 (int)(sizeof msg - 64), c->who, acl_role_name(c->role), acl_role_name(need));
+        char msg[sizeof c->who + 64];
+        snprintf(msg, sizeof msg, "forbidden: %s has the role '%s'; this needs '%s'", c->who,
+                 acl_role_name(c->role), acl_role_name(need));
         log_info(srv->log, "http: %s: %s", c->desc, msg);
         memset(&reply, 0, sizeof reply);
         router_error(&reply, 403, msg);
