@@ -55,12 +55,6 @@ static void module_load(void)
     module_api = api; /* loaded for good: never closed */
 }
 
-const char *ember_openssl_module_path(void)
-{
-    pthread_once(&module_once, module_load);
-    return module_path;
-}
-
 const ember_openssl_api *ember_openssl(ember_err *err)
 {
     pthread_once(&module_once, module_load);

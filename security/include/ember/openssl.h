@@ -87,9 +87,6 @@ typedef struct ember_openssl_api {
  * cannot be loaded. */
 const ember_openssl_api *ember_openssl(ember_err *err);
 
-/* The path ember_openssl() loads the module from. */
-const char *ember_openssl_module_path(void);
-
 /* Read the server's files and make a TLS context: cert and ca as public files of at most
  * EMBER_TLS_FILE_MAX bytes, key as a private key file under the same rule as ember's own
  * keys (refused when group or others may access it, read into locked memory). ca may be
