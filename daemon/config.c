@@ -227,8 +227,7 @@ int daemon_config_merge(daemon_config *dst, const daemon_config *src)
         merge_string(&dst->device_key_path, src->device_key_path) < 0 ||
         merge_string(&dst->state_dir, src->state_dir) < 0 ||
         merge_string(&dst->socket_group, src->socket_group) < 0 ||
-        acl_copy(&dst->acl, &src->acl) < 0 ||
-        merge_string(&dst->tls_listen, src->tls_listen) < 0 ||
+        acl_copy(&dst->acl, &src->acl) < 0 || merge_string(&dst->tls_listen, src->tls_listen) < 0 ||
         merge_string(&dst->tls_cert, src->tls_cert) < 0 ||
         merge_string(&dst->tls_key, src->tls_key) < 0 ||
         merge_string(&dst->tls_client_ca, src->tls_client_ca) < 0 ||

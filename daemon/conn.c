@@ -36,8 +36,8 @@ struct conn {
         uv_pipe_t pipe; /* from the Unix socket */
         uv_tcp_t tcp;   /* from the TLS listener */
     };
-    ember_tls *tls; /* the TLS session, NULL on the Unix socket */
-    int tls_ready;  /* its handshake is done and role set */
+    ember_tls *tls;    /* the TLS session, NULL on the Unix socket */
+    int tls_ready;     /* its handshake is done and role set */
     uv_timer_t timer;  /* the linger deadline */
     uv_timer_t client; /* the slow-client deadline */
     int client_mode;   /* what the client timer is running for (enum below) */
@@ -211,8 +211,7 @@ static void conn_on_write(uv_write_t *req, int status)
 }
 
 /* Write bytes as they are; owned (may be NULL) is freed once written. */
-static void conn_write_bytes(conn *c, const char *bytes, size_t len, char *owned,
-                             int ends_request)
+static void conn_write_bytes(conn *c, const char *bytes, size_t len, char *owned, int ends_request)
 {
     conn_write *w = malloc(sizeof *w);
     if (!w) {
@@ -276,8 +275,7 @@ static int conn_tls_input(conn *c, size_t nread)
     if (rc >= 0 && !c->tls_ready && tls_session_established(&srv->tls, c->tls)) {
         c->tls_ready = 1;
         c->role = tls_session_role(&srv->tls, c->tls, c->who, sizeof c->who);
-        log_debug(srv->log, "tls: %s connected with the role '%s'", c->who,
-                  acl_role_name(c->role));
+        log_debug(srv->log, "tls: %s connected with the role '%s'", c->who, acl_role_name(c->role));
     }
     char *out;
     size_t out_len;
@@ -287,8 +285,8 @@ static int conn_tls_input(conn *c, size_t nread)
     if (c->closing)
         return -1;
     if (rc < 0) {
-        log_info(srv->log, "tls: %s: %s%s", c->who, c->tls_ready ? "" : "handshake failed: ",
-                 err.msg);
+        log_info(srv->log, "tls: %s: %s%s", c->who,
+                 c->tls_ready ? "" : "handshake failed: ", err.msg);
         c->dead = c->failed = 1;
         conn_linger(c);
         return -1;

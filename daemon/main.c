@@ -287,14 +287,14 @@ static int parse_options(int argc, char **argv, options *o)
         case OPT_TLS_CERT:
         case OPT_TLS_KEY:
         case OPT_TLS_CLIENT_CA: {
-            char **dst = c == OPT_TRUST            ? &f->trust_dir
-                         : c == OPT_REVOKED        ? &f->revoked_path
-                         : c == OPT_STATE          ? &f->state_dir
-                         : c == OPT_TLS_LISTEN     ? &f->tls_listen
-                         : c == OPT_TLS_CERT       ? &f->tls_cert
-                         : c == OPT_TLS_KEY        ? &f->tls_key
-                         : c == OPT_TLS_CLIENT_CA  ? &f->tls_client_ca
-                                                   : &f->device_key_path;
+            char **dst = c == OPT_TRUST           ? &f->trust_dir
+                         : c == OPT_REVOKED       ? &f->revoked_path
+                         : c == OPT_STATE         ? &f->state_dir
+                         : c == OPT_TLS_LISTEN    ? &f->tls_listen
+                         : c == OPT_TLS_CERT      ? &f->tls_cert
+                         : c == OPT_TLS_KEY       ? &f->tls_key
+                         : c == OPT_TLS_CLIENT_CA ? &f->tls_client_ca
+                                                  : &f->device_key_path;
             free(*dst);
             *dst = strdup(optarg);
             if (!*dst)

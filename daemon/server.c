@@ -209,8 +209,7 @@ int server_start(server *srv, uv_loop_t *loop, const server_config *cfg, registr
         rc = ember_err_set(err, EMBER_EIO, "cannot give %s to group %s: %s", srv->socket_path,
                            cfg->socket_group, strerror(errno));
     if (rc == 0 && cfg->tls && cfg->tls->listen &&
-        (rc = tls_server_start(&srv->tls, loop, cfg->tls, server_on_connection, srv, err)) ==
-            0)
+        (rc = tls_server_start(&srv->tls, loop, cfg->tls, server_on_connection, srv, err)) == 0)
         srv->tls_on = 1;
     if (rc < 0) {
         server_abort(srv);

@@ -61,8 +61,8 @@ static int rule_parse(const char *path, const char *role, const char *s, tls_rul
     }
     if (!*v || strlen(v) > EMBERD_MAX_TLS_SUBJECT)
         return ember_err_set(err, EMBER_EINVAL,
-                             "%s: tls_roles.%s: '%.64s' wants 1 to %d bytes after the colon",
-                             path, role, s, EMBERD_MAX_TLS_SUBJECT);
+                             "%s: tls_roles.%s: '%.64s' wants 1 to %d bytes after the colon", path,
+                             role, s, EMBERD_MAX_TLS_SUBJECT);
     r->value = strdup(v);
     return r->value ? 0 : ember_err_set(err, EMBER_ENOMEM, "out of memory");
 }
@@ -88,8 +88,8 @@ int tls_roles_parse(const char *path, const cJSON *obj, tls_roles *r, ember_err 
                                "%s: tls_roles: unknown role '%.64s' (read, infer or admin)", path,
                                list->string);
         else if (!cJSON_IsArray(list))
-            rc = ember_err_set(err, EMBER_EINVAL, "%s: tls_roles.%s wants a list of strings",
-                               path, list->string);
+            rc = ember_err_set(err, EMBER_EINVAL, "%s: tls_roles.%s wants a list of strings", path,
+                               list->string);
         const cJSON *it;
         cJSON_ArrayForEach(it, list)
         {
@@ -99,8 +99,8 @@ int tls_roles_parse(const char *path, const cJSON *obj, tls_roles *r, ember_err 
                 rc = ember_err_set(err, EMBER_EINVAL, "%s: tls_roles.%s wants a list of strings",
                                    path, list->string);
             else if (out.n == EMBERD_MAX_ACL_RULES)
-                rc = ember_err_set(err, EMBER_EINVAL, "%s: tls_roles: more than %d entries",
-                                   path, EMBERD_MAX_ACL_RULES);
+                rc = ember_err_set(err, EMBER_EINVAL, "%s: tls_roles: more than %d entries", path,
+                                   EMBERD_MAX_ACL_RULES);
             else if ((rc = rule_parse(path, list->string, it->valuestring, &out.rules[out.n],
                                       err)) == 0)
                 out.rules[out.n++].role = role;
@@ -122,7 +122,8 @@ daemon_role tls_roles_match(const tls_roles *r, const char *subject, const char 
     daemon_role best = ROLE_NONE;
     for (int i = 0; i < r->n; i++) {
         const tls_rule *x = &r->rules[i];
-        int match = x->subject ? strcmp(x->value, subject) == 0 : cn[0] && strcmp(x->value, cn) == 0;
+        int match =
+            x->subject ? strcmp(x->value, subject) == 0 : cn[0] && strcmp(x->value, cn) == 0;
         if (match && x->role > best)
             best = x->role;
     }
@@ -144,7 +145,8 @@ void tls_addr_name(const uv_tcp_t *tcp, int peer, char *out, size_t cap)
                   : uv_tcp_getsockname(tcp, (struct sockaddr *)&sa, &len);
     if (rc < 0)
         snprintf(out, cap, "?");
-    else if (sa.ss_family == AF_INET6 && uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip) == 0)
+    else if (sa.ss_family == AF_INET6 &&
+             uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip) == 0)
         snprintf(out, cap, "[%s]:%d", ip, ntohs(((struct sockaddr_in6 *)&sa)->sin6_port));
     else if (sa.ss_family == AF_INET && uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip) == 0)
         snprintf(out, cap, "%s:%d", ip, ntohs(((struct sockaddr_in *)&sa)->sin_port));
@@ -241,8 +243,7 @@ int tls_server_start(tls_server *ts, uv_loop_t *loop, const tls_settings *s,
         rc = uv_listen((uv_stream_t *)&ts->listener, EMBERD_LISTEN_BACKLOG, on_connection);
     if (rc < 0) {
         tls_server_close(ts);
-        return ember_err_set(err, EMBER_EIO, "cannot listen on %s: %s", s->listen,
-                             uv_strerror(rc));
+        return ember_err_set(err, EMBER_EIO, "cannot listen on %s: %s", s->listen, uv_strerror(rc));
     }
     char addr[64];
     tls_addr_name(&ts->listener, 0, addr, sizeof addr);

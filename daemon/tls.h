@@ -45,7 +45,7 @@ daemon_role tls_roles_match(const tls_roles *r, const char *subject, const char 
 int tls_anonymous_parse(const char *s);
 
 typedef struct tls_settings {
-    const char *listen;    /* "HOST:PORT" ("[V6]:PORT"); NULL: no listener */
+    const char *listen; /* "HOST:PORT" ("[V6]:PORT"); NULL: no listener */
     const char *cert, *key, *client_ca;
     const tls_roles *roles;
     daemon_role anonymous;

@@ -33,8 +33,8 @@ const char *ossl_reason(char *buf, size_t cap, const char *fallback)
 }
 
 /* The Ed25519 key in a PEM text: private (PKCS#8) or public (SubjectPublicKeyInfo). */
-static int pem_ed25519(const char *text, size_t len, int private, uint8_t out[32],
-                       const char *path, ember_err *err)
+static int pem_ed25519(const char *text, size_t len, int private, uint8_t out[32], const char *path,
+                       ember_err *err)
 {
     if (len > INT_MAX)
         return ember_err_set(err, EMBER_SEC_EKEY, "%s: too large for a key", path);

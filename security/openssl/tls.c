@@ -53,8 +53,8 @@ static int ctx_use_chain(SSL_CTX *ssl, const char *text, const char *path, ember
     while (rc == 0 && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)))
         if (SSL_CTX_add0_chain_cert(ssl, x) != 1) {
             X509_free(x);
-            rc = ember_err_set(err, EMBER_EINVAL, "%s: cannot add a chain certificate (%s)",
-                               path, ossl_reason(why, sizeof why, "unknown"));
+            rc = ember_err_set(err, EMBER_EINVAL, "%s: cannot add a chain certificate (%s)", path,
+                               ossl_reason(why, sizeof why, "unknown"));
         }
     BIO_free(bio);
     ERR_clear_error(); /* the end of the file reads as "no start line" */
