@@ -67,47 +67,25 @@ static int rule_parse(const char *path, const char *role, const char *s, tls_rul
     return r->value ? 0 : ember_err_set(err, EMBER_ENOMEM, "out of memory");
 }
 
+/* One entry of the "tls_roles" object, for acl_role_lists. */
+static int tls_roles_entry(void *ctx, daemon_role role, const char *s, ember_err *err)
+{
+    void **args = ctx;
+    tls_roles *out = args[0];
+    int rc = rule_parse(args[1], acl_role_name(role), s, &out->rules[out->n], err);
+    if (rc == 0)
+        out->rules[out->n++].role = role;
+    return rc;
+}
+
 int tls_roles_parse(const char *path, const cJSON *obj, tls_roles *r, ember_err *err)
 {
-    if (!cJSON_IsObject(obj))
-        return ember_err_set(err, EMBER_EINVAL,
-                             "%s: key 'tls_roles' wants an object with \"read\", \"infer\" and "
-                             "\"admin\" lists",
-                             path);
     tls_roles out = {.set = 1};
     out.rules = calloc(EMBERD_MAX_ACL_RULES, sizeof *out.rules);
     if (!out.rules)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
-    const cJSON *list;
-    int rc = 0;
-    cJSON_ArrayForEach(list, obj)
-    {
-        daemon_role role = acl_role_parse(list->string);
-        if (role == ROLE_NONE)
-            rc = ember_err_set(err, EMBER_EINVAL,
-                               "%s: tls_roles: unknown role '%.64s' (read, infer or admin)", path,
-                               list->string);
-        else if (!cJSON_IsArray(list))
-            rc = ember_err_set(err, EMBER_EINVAL, "%s: tls_roles.%s wants a list of strings", path,
-                               list->string);
-        const cJSON *it;
-        cJSON_ArrayForEach(it, list)
-        {
-            if (rc < 0)
-                break;
-            if (!cJSON_IsString(it))
-                rc = ember_err_set(err, EMBER_EINVAL, "%s: tls_roles.%s wants a list of strings",
-                                   path, list->string);
-            else if (out.n == EMBERD_MAX_ACL_RULES)
-                rc = ember_err_set(err, EMBER_EINVAL, "%s: tls_roles: more than %d entries", path,
-                                   EMBERD_MAX_ACL_RULES);
-            else if ((rc = rule_parse(path, list->string, it->valuestring, &out.rules[out.n],
-                                      err)) == 0)
-                out.rules[out.n++].role = role;
-        }
-        if (rc < 0)
-            break;
-    }
+    void *args[] = {&out, (void *)path};
+    int rc = acl_role_lists(path, "tls_roles", obj, tls_roles_entry, args, err);
     if (rc < 0) {
         tls_roles_free(&out);
         return rc;

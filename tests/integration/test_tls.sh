@@ -142,6 +142,16 @@ start_emberd() {
     exit 1
 }
 
+# stop_emberd LOG: SIGTERM, exit status 0, and LOG shown when something failed.
+stop_emberd() {
+    kill -TERM "$pid"
+    wait "$pid"
+    local rc=$?
+    pid=
+    [ "$rc" -eq 0 ] || fail "emberd exited $rc after SIGTERM, not 0"
+    [ $failed -eq 0 ] || cat "$1" >&2
+}
+
 # ---- the daemon with the listener ----
 sock=$tmp/emberd.sock
 start_emberd emberd.log --config emberd.json --socket "$sock"
@@ -223,13 +233,7 @@ expect '404 *' "$(req app "${infer[@]}" "$url/v2/models/digits/infer")" "inferen
 ready=$(curl -s --max-time 20 --unix-socket "$sock" -o /dev/null -w '%{http_code}' \
     http://localhost/v2/models/digits/ready)
 [ "$ready" != 200 ] || fail "the model is still ready on the Unix socket after the unload"
-
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=
-[ "$rc" -eq 0 ] || fail "emberd exited $rc after SIGTERM, not 0"
-[ $failed -eq 0 ] || cat emberd.log >&2
+stop_emberd emberd.log
 
 # ---- connection limits over TLS: max_connections and idle_timeout_ms ----
 cat >limits.json <<'EOF'
@@ -258,10 +262,5 @@ wait $holder
 [ $(($(date +%s) - start)) -lt 25 ] || fail "an idle TLS connection was not closed"
 grep -q "closing a connection idle for 3000 ms" limits.log || fail "the idle close is not logged"
 expect '200 {"live":true}' "$(req - "$url/v2/health/live")" "health once the slot is free"
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=
-[ "$rc" -eq 0 ] || fail "the limits daemon exited $rc after SIGTERM, not 0"
-[ $failed -eq 0 ] || cat limits.log >&2
+stop_emberd limits.log
 exit $failed
