@@ -22,6 +22,14 @@ const char *acl_role_name(daemon_role r)
     return r >= ROLE_NONE && r <= ROLE_ADMIN ? role_names[r] : "none";
 }
 
+daemon_role acl_role_parse(const char *name)
+{
+    for (int r = ROLE_READ; r <= ROLE_ADMIN; r++)
+        if (strcmp(name, role_names[r]) == 0)
+            return (daemon_role)r;
+    return ROLE_NONE;
+}
+
 void acl_free(daemon_acl *acl)
 {
     free(acl->rules);
@@ -106,51 +114,65 @@ static int rule_parse(const char *path, const char *role, const char *s, acl_rul
     return 0;
 }
 
-int acl_parse(const char *path, const cJSON *obj, daemon_acl *acl, ember_err *err)
+int acl_role_lists(const char *path, const char *key, const cJSON *obj, acl_entry_fn entry,
+                   void *ctx, ember_err *err)
 {
     if (!cJSON_IsObject(obj))
         return ember_err_set(err, EMBER_EINVAL,
-                             "%s: key 'acl' wants an object with \"read\", \"infer\" and "
+                             "%s: key '%s' wants an object with \"read\", \"infer\" and "
                              "\"admin\" lists",
-                             path);
+                             path, key);
+    int n = 0;
+    const cJSON *list;
+    cJSON_ArrayForEach(list, obj)
+    {
+        daemon_role role = acl_role_parse(list->string);
+        if (role == ROLE_NONE)
+            return ember_err_set(err, EMBER_EINVAL,
+                                 "%s: %s: unknown role '%.64s' (read, infer or admin)", path, key,
+                                 list->string);
+        if (!cJSON_IsArray(list))
+            return ember_err_set(err, EMBER_EINVAL, "%s: %s.%s wants a list of strings", path, key,
+                                 list->string);
+        const cJSON *it;
+        cJSON_ArrayForEach(it, list)
+        {
+            if (!cJSON_IsString(it))
+                return ember_err_set(err, EMBER_EINVAL, "%s: %s.%s wants a list of strings", path,
+                                     key, list->string);
+            if (n++ == EMBERD_MAX_ACL_RULES)
+                return ember_err_set(err, EMBER_EINVAL, "%s: %s: more than %d entries", path, key,
+                                     EMBERD_MAX_ACL_RULES);
+            int rc = entry(ctx, role, it->valuestring, err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* One entry of the "acl" object, for acl_role_lists. */
+static int acl_entry(void *ctx, daemon_role role, const char *s, ember_err *err)
+{
+    void **args = ctx;
+    daemon_acl *out = args[0];
+    int rc = rule_parse(args[1], acl_role_name(role), s, &out->rules[out->n], err);
+    if (rc == 0)
+        out->rules[out->n++].role = role;
+    return rc;
+}
+
+int acl_parse(const char *path, const cJSON *obj, daemon_acl *acl, ember_err *err)
+{
     daemon_acl out = {.set = 1};
     out.rules = malloc(EMBERD_MAX_ACL_RULES * sizeof *out.rules);
     if (!out.rules)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
-    const cJSON *list;
-    cJSON_ArrayForEach(list, obj)
-    {
-        daemon_role role = ROLE_NONE;
-        for (int r = ROLE_READ; r <= ROLE_ADMIN; r++)
-            if (strcmp(list->string, role_names[r]) == 0)
-                role = (daemon_role)r;
-        int rc = 0;
-        if (role == ROLE_NONE)
-            rc = ember_err_set(err, EMBER_EINVAL,
-                               "%s: acl: unknown role '%.64s' (read, infer or admin)", path,
-                               list->string);
-        else if (!cJSON_IsArray(list))
-            rc = ember_err_set(err, EMBER_EINVAL, "%s: acl.%s wants a list of strings", path,
-                               list->string);
-        const cJSON *it;
-        cJSON_ArrayForEach(it, list)
-        {
-            if (rc < 0)
-                break;
-            if (!cJSON_IsString(it))
-                rc = ember_err_set(err, EMBER_EINVAL, "%s: acl.%s wants a list of strings", path,
-                                   list->string);
-            else if (out.n == EMBERD_MAX_ACL_RULES)
-                rc = ember_err_set(err, EMBER_EINVAL, "%s: acl: more than %d entries", path,
-                                   EMBERD_MAX_ACL_RULES);
-            else if ((rc = rule_parse(path, list->string, it->valuestring, &out.rules[out.n],
-                                      err)) == 0)
-                out.rules[out.n++].role = role;
-        }
-        if (rc < 0) {
-            acl_free(&out);
-            return rc;
-        }
+    void *args[] = {&out, (void *)path};
+    int rc = acl_role_lists(path, "acl", obj, acl_entry, args, err);
+    if (rc < 0) {
+        acl_free(&out);
+        return rc;
     }
     acl_free(acl);
     *acl = out;

@@ -36,6 +36,13 @@ typedef struct daemon_acl {
  * {"read": [...], "infer": [...], "admin": [...]}, each entry "user:NAME", "uid:N",
  * "group:NAME" or "gid:N". Names are looked up now. Errors name the file and the entry. */
 int acl_parse(const char *path, const cJSON *obj, daemon_acl *acl, ember_err *err);
+/* Walk a {"read": [...], "infer": [...], "admin": [...]} object, the configuration key key of
+ * file path: entry runs for each string in turn, with its list's role. Errors (not an object,
+ * an unknown role, a non-string entry, more than EMBERD_MAX_ACL_RULES entries, or entry's own)
+ * name the file and the key. */
+typedef int (*acl_entry_fn)(void *ctx, daemon_role role, const char *s, ember_err *err);
+int acl_role_lists(const char *path, const char *key, const cJSON *obj, acl_entry_fn entry,
+                   void *ctx, ember_err *err);
 /* Copy src over dst when src is set. EMBER_ENOMEM on failure. */
 int acl_copy(daemon_acl *dst, const daemon_acl *src);
 void acl_free(daemon_acl *acl);
@@ -45,6 +52,8 @@ void acl_free(daemon_acl *acl);
  * the socket's 0660 permissions) ROLE_INFER. */
 daemon_role acl_role(const daemon_acl *acl, uid_t self, uid_t uid, const gid_t *gids, int ngids);
 const char *acl_role_name(daemon_role r);
+/* "read", "infer" or "admin" -> the role; ROLE_NONE for anything else. */
+daemon_role acl_role_parse(const char *name);
 
 /* The peer of a connected Unix socket: its uid, and its primary gid followed by its
  * supplementary groups in gids (at most cap; the rest are ignored). Returns the number of

@@ -19,7 +19,7 @@
 
 void daemon_config_init(daemon_config *c)
 {
-    *c = (daemon_config){.dev = -1, .log_level = -1};
+    *c = (daemon_config){.dev = -1, .log_level = -1, .tls_anonymous = -1};
 }
 
 void daemon_config_free(daemon_config *c)
@@ -34,6 +34,11 @@ void daemon_config_free(daemon_config *c)
     free(c->state_dir);
     free(c->socket_group);
     acl_free(&c->acl);
+    free(c->tls_listen);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->tls_client_ca);
+    tls_roles_free(&c->tls_roles);
     daemon_config_init(c);
 }
 
@@ -103,6 +108,25 @@ static int config_member(const char *path, const cJSON *it, daemon_config *c, em
         return config_string(path, it, &c->socket_group, err);
     if (strcmp(k, "acl") == 0)
         return acl_parse(path, it, &c->acl, err);
+    if (strcmp(k, "tls_listen") == 0)
+        return config_string(path, it, &c->tls_listen, err);
+    if (strcmp(k, "tls_cert") == 0)
+        return config_string(path, it, &c->tls_cert, err);
+    if (strcmp(k, "tls_key") == 0)
+        return config_string(path, it, &c->tls_key, err);
+    if (strcmp(k, "tls_client_ca") == 0)
+        return config_string(path, it, &c->tls_client_ca, err);
+    if (strcmp(k, "tls_roles") == 0)
+        return tls_roles_parse(path, it, &c->tls_roles, err);
+    if (strcmp(k, "tls_anonymous") == 0) {
+        c->tls_anonymous = cJSON_IsString(it) ? tls_anonymous_parse(it->valuestring) : -1;
+        if (c->tls_anonymous < 0)
+            return ember_err_set(err, EMBER_EINVAL,
+                                 "%s: key 'tls_anonymous' wants \"none\", \"read\" or \"infer\" "
+                                 "(admin always takes a client certificate)",
+                                 path);
+        return 0;
+    }
     if (strcmp(k, "dev") == 0) {
         if (!cJSON_IsBool(it))
             return ember_err_set(err, EMBER_EINVAL, "%s: key 'dev' wants true or false", path);
@@ -203,8 +227,14 @@ int daemon_config_merge(daemon_config *dst, const daemon_config *src)
         merge_string(&dst->device_key_path, src->device_key_path) < 0 ||
         merge_string(&dst->state_dir, src->state_dir) < 0 ||
         merge_string(&dst->socket_group, src->socket_group) < 0 ||
-        acl_copy(&dst->acl, &src->acl) < 0)
+        acl_copy(&dst->acl, &src->acl) < 0 || merge_string(&dst->tls_listen, src->tls_listen) < 0 ||
+        merge_string(&dst->tls_cert, src->tls_cert) < 0 ||
+        merge_string(&dst->tls_key, src->tls_key) < 0 ||
+        merge_string(&dst->tls_client_ca, src->tls_client_ca) < 0 ||
+        tls_roles_copy(&dst->tls_roles, &src->tls_roles) < 0)
         return EMBER_ENOMEM;
+    if (src->tls_anonymous >= 0)
+        dst->tls_anonymous = src->tls_anonymous;
     if (merge_string(&dst->power_policy, src->power_policy) < 0 ||
         merge_string(&dst->power_sysfs, src->power_sysfs) < 0)
         return EMBER_ENOMEM;

@@ -12,6 +12,7 @@
 #include <ember/err.h>
 
 #include "acl.h"
+#include "tls.h"
 
 typedef struct daemon_config {
     char *socket_path;                      /* malloc'd; NULL when unset */
@@ -31,6 +32,12 @@ typedef struct daemon_config {
      * "acl" object's rules; the file sets them, flags never do. */
     char *socket_group;
     daemon_acl acl;
+    /* The TLS listener (docs/security.md): malloc'd, NULL when unset (no listener); the
+     * certificate roles and what a client without a certificate may do (a daemon_role, -1
+     * when unset) come from the file only. */
+    char *tls_listen, *tls_cert, *tls_key, *tls_client_ca;
+    tls_roles tls_roles;
+    int tls_anonymous;
 } daemon_config;
 
 /* Every value unset. */

@@ -11,7 +11,14 @@
  * first byte, and a body that stalls for idle_timeout_ms is answered 408; a connection
  * silent for idle_timeout_ms between requests is closed.
  *
- * Lifetime: the pipe handle, the two timers and every job in flight each hold a reference;
+ * TLS (tls.h): a connection from the TCP listener carries a session. The bytes libuv reads
+ * are ciphertext for the session, which decrypts them into `in`; every write is encrypted
+ * first. Until the handshake is done the client timer runs with header_timeout_ms, so a
+ * stalled handshake is closed; a failed one (bad certificate, old protocol, plaintext HTTP)
+ * gets the TLS alert and no HTTP answer. The role comes from the client's certificate once
+ * the handshake is done; no request can arrive before.
+ *
+ * Lifetime: the stream handle, the two timers and every job in flight each hold a reference;
  * conn_close closes the handles and the memory goes when the last reference does, so a job
  * finishing after its client left finds a closed connection, not freed memory.
  */
@@ -24,7 +31,13 @@
 #include "server.h"
 
 struct conn {
-    uv_pipe_t pipe;
+    union {
+        uv_stream_t stream;
+        uv_pipe_t pipe; /* from the Unix socket */
+        uv_tcp_t tcp;   /* from the TLS listener */
+    };
+    ember_tls *tls;    /* the TLS session, NULL on the Unix socket */
+    int tls_ready;     /* its handshake is done and role set */
     uv_timer_t timer;  /* the linger deadline */
     uv_timer_t client; /* the slow-client deadline */
     int client_mode;   /* what the client timer is running for (enum below) */
@@ -45,12 +58,12 @@ struct conn {
     int lingering; /* draining input after the last response, until EOF or the timer */
     int closing;
     char desc[128];   /* "POST /v2/models/digits/infer" for the log */
-    uid_t uid;        /* the peer's, from SO_PEERCRED */
+    char who[192];    /* the peer, for 403s and the log (a long subject is cut) */
     daemon_role role; /* what the acl grants the peer */
     conn *prev, *next;
 };
 
-enum { CLIENT_NONE, CLIENT_IDLE, CLIENT_HEADERS, CLIENT_BODY };
+enum { CLIENT_NONE, CLIENT_IDLE, CLIENT_HEADERS, CLIENT_BODY, CLIENT_HANDSHAKE };
 
 typedef struct conn_write {
     uv_write_t req;
@@ -74,6 +87,8 @@ static void conn_unref(conn *c)
         c->next->prev = c->prev;
     srv->nconns--;
     ember_http_reader_free(c->reader);
+    if (c->tls)
+        tls_session_free(&srv->tls, c->tls);
     free(c->in);
     free(c);
     server_maybe_finish(srv);
@@ -89,14 +104,15 @@ void conn_close(conn *c)
     if (c->closing)
         return;
     c->closing = 1;
-    uv_close((uv_handle_t *)&c->pipe, conn_on_handle_closed);
+    uv_close((uv_handle_t *)&c->stream, conn_on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, conn_on_handle_closed);
     uv_close((uv_handle_t *)&c->client, conn_on_handle_closed);
 }
 
-static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Make room for at least need more bytes at the end of `in`. A buffer is grown only when
+ * short: realloc copies (and so makes resident) the whole old buffer. */
+static int conn_room(conn *c, size_t need)
 {
-    conn *c = h->data;
     if (c->in_off == c->in_len) {
         c->in_off = c->in_len = 0;
     } else if (c->in_off > 0) {
@@ -104,14 +120,22 @@ static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         c->in_len -= c->in_off;
         c->in_off = 0;
     }
-    if (c->in_cap - c->in_len < EMBERD_READ_CHUNK) {
+    if (c->in_cap - c->in_len < need) {
         char *p = realloc(c->in, c->in_len + EMBERD_READ_CHUNK);
-        if (!p) {
-            *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
-            return;
-        }
+        if (!p)
+            return -1;
         c->in = p;
         c->in_cap = c->in_len + EMBERD_READ_CHUNK;
+    }
+    return 0;
+}
+
+static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = h->data;
+    if (conn_room(c, EMBERD_READ_CHUNK) < 0) {
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+        return;
     }
     *buf = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
 }
@@ -123,13 +147,13 @@ static void conn_update_reading(conn *c)
     int want = !c->closing && !c->eof &&
                (c->lingering || (!c->dead && c->in_len - c->in_off < EMBERD_READ_AHEAD));
     if (want && !c->reading) {
-        if (uv_read_start((uv_stream_t *)&c->pipe, conn_alloc, conn_on_read) < 0) {
+        if (uv_read_start(&c->stream, conn_alloc, conn_on_read) < 0) {
             conn_close(c);
             return;
         }
         c->reading = 1;
     } else if (!want && c->reading) {
-        uv_read_stop((uv_stream_t *)&c->pipe);
+        uv_read_stop(&c->stream);
         c->reading = 0;
     }
 }
@@ -151,7 +175,7 @@ static void conn_linger(conn *c)
 {
     c->lingering = 1;
     c->in_off = c->in_len = 0;
-    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->pipe, conn_on_shutdown) < 0 ||
+    if (uv_shutdown(&c->shutdown_req, &c->stream, conn_on_shutdown) < 0 ||
         uv_timer_start(&c->timer, conn_on_linger_timeout, EMBERD_LINGER_MS, 0) < 0) {
         conn_close(c);
         return;
@@ -186,8 +210,8 @@ static void conn_on_write(uv_write_t *req, int status)
     }
 }
 
-/* Write bytes; owned (may be NULL) is freed once written. */
-static void conn_send(conn *c, const char *bytes, size_t len, char *owned, int ends_request)
+/* Write bytes as they are; owned (may be NULL) is freed once written. */
+static void conn_write_bytes(conn *c, const char *bytes, size_t len, char *owned, int ends_request)
 {
     conn_write *w = malloc(sizeof *w);
     if (!w) {
@@ -200,13 +224,74 @@ static void conn_send(conn *c, const char *bytes, size_t len, char *owned, int e
     w->ends_request = ends_request;
     w->req.data = w;
     uv_buf_t b = uv_buf_init((char *)bytes, (unsigned)len);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, conn_on_write);
+    int rc = uv_write(&w->req, &c->stream, &b, 1, conn_on_write);
     if (rc < 0) {
         log_debug(c->srv->log, "http: write failed: %s", uv_strerror(rc));
         free(owned);
         free(w);
         conn_close(c);
     }
+}
+
+/* Write bytes; owned (may be NULL) is freed once written. On TLS the bytes are encrypted
+ * first, and the last response of the connection is followed by close_notify. */
+static void conn_send(conn *c, const char *bytes, size_t len, char *owned, int ends_request)
+{
+    if (c->tls) {
+        char *cipher;
+        ember_err err = {{0}};
+        int rc = tls_session_seal(&c->srv->tls, c->tls, bytes, len, ends_request && c->last,
+                                  &cipher, &len, &err);
+        free(owned);
+        if (rc < 0) {
+            log_debug(c->srv->log, "tls: %s: %s", c->who, err.msg);
+            conn_close(c);
+            return;
+        }
+        bytes = owned = cipher;
+    }
+    conn_write_bytes(c, bytes, len, owned, ends_request);
+}
+
+/* nread bytes of ciphertext just landed at the end of `in`: hand them to the session, put
+ * what they decrypt to in their place, and send what the session has to say (handshake
+ * messages, or the alert that ends a failed handshake). 1 when the client sent close_notify,
+ * 0 to go on, -1 when the connection is failing: it drains and closes. */
+static int conn_tls_input(conn *c, size_t nread)
+{
+    server *srv = c->srv;
+    ember_err err = {{0}};
+    int rc = tls_session_input(&srv->tls, c->tls, c->in + c->in_len, nread, &err);
+    while (rc == EMBER_TLS_MORE) {
+        size_t before = c->in_len;
+        if (conn_room(c, EMBERD_TLS_RECORD) < 0) {
+            rc = ember_err_set(&err, EMBER_ENOMEM, "out of memory");
+            break;
+        }
+        rc = tls_session_read(&srv->tls, c->tls, c->in, c->in_cap, &c->in_len, &err);
+        if (c->in_len == before)
+            break;
+    }
+    if (rc >= 0 && !c->tls_ready && tls_session_established(&srv->tls, c->tls)) {
+        c->tls_ready = 1;
+        c->role = tls_session_role(&srv->tls, c->tls, c->who, sizeof c->who);
+        log_debug(srv->log, "tls: %s connected with the role '%s'", c->who, acl_role_name(c->role));
+    }
+    char *out;
+    size_t out_len;
+    ember_err werr = {{0}};
+    if (tls_session_seal(&srv->tls, c->tls, NULL, 0, 0, &out, &out_len, &werr) == 0 && out)
+        conn_write_bytes(c, out, out_len, out, 0);
+    if (c->closing)
+        return -1;
+    if (rc < 0) {
+        log_info(srv->log, "tls: %s: %s%s", c->who,
+                 c->tls_ready ? "" : "handshake failed: ", err.msg);
+        c->dead = c->failed = 1;
+        conn_linger(c);
+        return -1;
+    }
+    return rc == EMBER_TLS_CLOSED;
 }
 
 /* Answer the request in hand with a body (borrowed) of content_type (NULL: JSON). */
@@ -312,9 +397,9 @@ static void conn_dispatch(conn *c, ember_http_request *req)
     infer_job *job = NULL;
     daemon_role need = router_role(req);
     if (c->role < need) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "forbidden: uid %u has the role '%s'; this needs '%s'",
-                 (unsigned)c->uid, acl_role_name(c->role), acl_role_name(need));
+        char msg[sizeof c->who + 64];
+        snprintf(msg, sizeof msg, "forbidden: %s has the role '%s'; this needs '%s'", c->who,
+                 acl_role_name(c->role), acl_role_name(need));
         log_info(srv->log, "http: %s: %s", c->desc, msg);
         memset(&reply, 0, sizeof reply);
         router_error(&reply, 403, msg);
@@ -377,6 +462,12 @@ static void conn_on_client_timeout(uv_timer_t *t)
     c->client_mode = CLIENT_NONE;
     if (c->closing || c->busy)
         return;
+    if (mode == CLIENT_HANDSHAKE) {
+        log_info(c->srv->log, "tls: closing %s: no TLS handshake within %d ms", c->who,
+                 c->srv->header_timeout_ms);
+        conn_close(c);
+        return;
+    }
     if (mode == CLIENT_IDLE) {
         log_debug(c->srv->log, "http: closing a connection idle for %d ms",
                   c->srv->idle_timeout_ms);
@@ -405,21 +496,24 @@ static void conn_client_timer(conn *c)
 {
     int mode = CLIENT_NONE;
     if (!c->closing && !c->lingering && !c->busy && !c->dead && !c->eof) {
-        if (ember_http_reader_in_headers(c->reader))
+        if (c->tls && !c->tls_ready)
+            mode = CLIENT_HANDSHAKE;
+        else if (ember_http_reader_in_headers(c->reader))
             mode = CLIENT_HEADERS;
         else if (ember_http_reader_in_request(c->reader))
             mode = CLIENT_BODY;
         else
             mode = CLIENT_IDLE;
     }
-    if (mode == CLIENT_HEADERS && c->client_mode == CLIENT_HEADERS)
+    if ((mode == CLIENT_HEADERS || mode == CLIENT_HANDSHAKE) && c->client_mode == mode)
         return;
     c->client_mode = mode;
     if (mode == CLIENT_NONE) {
         uv_timer_stop(&c->client);
         return;
     }
-    int ms = mode == CLIENT_HEADERS ? c->srv->header_timeout_ms : c->srv->idle_timeout_ms;
+    int ms = mode == CLIENT_HEADERS || mode == CLIENT_HANDSHAKE ? c->srv->header_timeout_ms
+                                                                : c->srv->idle_timeout_ms;
     uv_timer_start(&c->client, conn_on_client_timeout, (uint64_t)ms, 0);
 }
 
@@ -459,11 +553,16 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread > 0) {
         if (c->lingering)
             return; /* draining: the bytes are dropped */
-        c->in_len += (size_t)nread;
-        conn_pump(c);
-        return;
-    }
-    if (nread != UV_EOF) {
+        int closed = 0;
+        if (!c->tls)
+            c->in_len += (size_t)nread;
+        else if ((closed = conn_tls_input(c, (size_t)nread)) < 0)
+            return;
+        if (!closed) {
+            conn_pump(c);
+            return;
+        }
+    } else if (nread != UV_EOF) {
         log_debug(c->srv->log, "http: read failed: %s", uv_strerror((int)nread));
         conn_close(c);
         return;
@@ -498,7 +597,42 @@ void conn_shutdown(conn *c)
         conn_close(c);
 }
 
-void conn_accept(server *srv)
+/* A TLS client: its session, its address for the log; the role waits for the handshake. */
+static int conn_accept_tls(conn *c)
+{
+    server *srv = c->srv;
+    char addr[80];
+    uv_tcp_nodelay(&c->tcp, 1);
+    tls_addr_name(&c->tcp, 1, addr, sizeof addr);
+    snprintf(c->who, sizeof c->who, "TLS client %s", addr);
+    c->role = ROLE_NONE;
+    if (tls_session_new(&srv->tls, &c->tls) < 0) {
+        log_error(srv->log, "tls: out of memory accepting a connection");
+        return -1;
+    }
+    return 0;
+}
+
+/* A Unix socket client: who it is, from the kernel, and its role from the acl. */
+static int conn_accept_local(conn *c)
+{
+    server *srv = c->srv;
+    uv_os_fd_t fd;
+    uid_t uid;
+    gid_t gids[EMBERD_MAX_PEER_GROUPS + 1];
+    int ngids = uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0
+                    ? acl_peer(fd, &uid, gids, EMBERD_MAX_PEER_GROUPS + 1)
+                    : -1;
+    if (ngids < 0) {
+        log_warn(srv->log, "http: cannot learn who connected; closing the connection");
+        return -1;
+    }
+    snprintf(c->who, sizeof c->who, "uid %u", (unsigned)uid);
+    c->role = acl_role(srv->acl, srv->self, uid, gids, ngids);
+    return 0;
+}
+
+void conn_accept(server *srv, int tls)
 {
     conn *c = calloc(1, sizeof *c);
     if (!c) {
@@ -506,10 +640,13 @@ void conn_accept(server *srv)
         return;
     }
     c->srv = srv;
-    uv_pipe_init(srv->loop, &c->pipe, 0);
+    if (tls)
+        uv_tcp_init(srv->loop, &c->tcp);
+    else
+        uv_pipe_init(srv->loop, &c->pipe, 0);
     uv_timer_init(srv->loop, &c->timer);
     uv_timer_init(srv->loop, &c->client);
-    c->pipe.data = c->timer.data = c->client.data = c;
+    c->stream.data = c->timer.data = c->client.data = c;
     c->refs = 3;
     c->next = srv->conns;
     if (srv->conns)
@@ -517,7 +654,8 @@ void conn_accept(server *srv)
     srv->conns = c;
     srv->nconns++;
 
-    int rc = uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->pipe);
+    uv_stream_t *listener = tls ? (uv_stream_t *)&srv->tls.listener : (uv_stream_t *)&srv->listener;
+    int rc = uv_accept(listener, &c->stream);
     if (rc < 0) {
         log_warn(srv->log, "http: accept failed: %s", uv_strerror(rc));
         conn_close(c);
@@ -528,17 +666,10 @@ void conn_accept(server *srv)
         conn_close(c);
         return;
     }
-    uv_os_fd_t fd;
-    gid_t gids[EMBERD_MAX_PEER_GROUPS + 1];
-    int ngids = uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0
-                    ? acl_peer(fd, &c->uid, gids, EMBERD_MAX_PEER_GROUPS + 1)
-                    : -1;
-    if (ngids < 0) {
-        log_warn(srv->log, "http: cannot learn who connected; closing the connection");
+    if ((tls ? conn_accept_tls(c) : conn_accept_local(c)) < 0) {
         conn_close(c);
         return;
     }
-    c->role = acl_role(srv->acl, srv->self, c->uid, gids, ngids);
     ember_err err = {{0}};
     if (ember_http_reader_create(NULL, &c->reader, &err) < 0) {
         log_error(srv->log, "http: %s", err.msg);

@@ -23,6 +23,9 @@
  * request it is answering before it stops reading. */
 #define EMBERD_READ_CHUNK (64 * 1024)
 #define EMBERD_READ_AHEAD (64 * 1024)
+/* Plaintext bytes one TLS record holds at most: the room kept free in a connection's input
+ * buffer while its session decrypts. */
+#define EMBERD_TLS_RECORD (16 * 1024)
 /* After an error response the connection drains what the client still sends for at most
  * this long, so the client reads the error instead of failing its write. */
 #define EMBERD_LINGER_MS 2000
@@ -54,6 +57,9 @@
 #define EMBERD_MAX_LOADS 8
 /* Entries of the configuration's "acl" object. */
 #define EMBERD_MAX_ACL_RULES 256
+/* Bytes of a client certificate's subject or common name that "tls_roles" compares; an
+ * entry longer than this is refused. */
+#define EMBERD_MAX_TLS_SUBJECT 256
 /* Supplementary groups of a peer looked at (SO_PEERGROUPS); a peer in more is matched on its
  * uid and primary group only. */
 #define EMBERD_MAX_PEER_GROUPS 1024

@@ -61,10 +61,13 @@ static void usage(FILE *out)
             "              [--log-level LEVEL]\n"
             "              [--power-policy P] [--power-sysfs DIR] [--power-sample-ms N]\n"
             "              [--trust DIR --device-key FILE --state DIR [--revoked FILE]]\n"
+            "              [--tls-listen HOST:PORT --tls-cert FILE --tls-key FILE\n"
+            "               [--tls-client-ca FILE]]\n"
             "              [--help] [--version]\n"
             "\n"
-            "Serve machine-learning models to local programs over HTTP/1.1 on a Unix socket,\n"
-            "using the KServe v2 (Open Inference Protocol) REST API with JSON bodies.\n"
+            "Serve machine-learning models to local programs over HTTP/1.1 on a Unix socket\n"
+            "(and, with --tls-listen, over TCP with TLS 1.3), using the KServe v2 (Open\n"
+            "Inference Protocol) REST API with JSON bodies.\n"
             "\n"
             "Options:\n"
             "  --config FILE      Read settings from FILE, a JSON object (comments allowed)\n"
@@ -120,6 +123,16 @@ static void usage(FILE *out)
             "                     accepted) in DIR; older versions are refused.\n"
             "                     --trust, --device-key and --state go together\n"
             "                     (docs/security.md).\n"
+            "  --tls-listen HOST:PORT  Also serve the same API over TCP, TLS 1.3 only\n"
+            "                     (never plaintext), e.g. 127.0.0.1:8443 or [::1]:8443;\n"
+            "                     port 0 picks a free one. Needs --tls-cert and --tls-key.\n"
+            "  --tls-cert FILE    The server's PEM certificate (then any intermediates).\n"
+            "  --tls-key FILE     Its PEM private key: mode 0600 or stricter, else refused.\n"
+            "  --tls-client-ca FILE  Ask TLS clients for a certificate that chains to a CA\n"
+            "                     in FILE (PEM); a certificate that does not is refused at\n"
+            "                     the handshake. The config file's tls_roles maps\n"
+            "                     certificates to roles; tls_anonymous says what a client\n"
+            "                     without one may do (default: nothing, 403).\n"
             "  --help             Print this help and exit.\n"
             "  --version          Print the version and exit.\n"
             "\n"
@@ -140,7 +153,8 @@ static void usage(FILE *out)
             "  GET  /metrics                             Prometheus text\n"
             "  HEAD works wherever GET does. Errors are JSON: {\"error\": \"...\"}.\n"
             "\n"
-            "emberd prints \"emberd: listening on PATH\" on stderr once it accepts requests.\n"
+            "emberd prints \"emberd: listening on PATH\" on stderr once it accepts requests\n"
+            "(and \"emberd: listening on https://HOST:PORT (TLS 1.3)\" with --tls-listen).\n"
             "SIGTERM or SIGINT stops it: it stops accepting, lets requests in flight finish,\n"
             "closes the connections, removes the socket file and exits with status 0.\n"
             "SIGHUP reads --config again (log level, models, dev take effect; socket,\n"
@@ -217,6 +231,10 @@ static int parse_options(int argc, char **argv, options *o)
         OPT_REVOKED,
         OPT_DEVICE_KEY,
         OPT_STATE,
+        OPT_TLS_LISTEN,
+        OPT_TLS_CERT,
+        OPT_TLS_KEY,
+        OPT_TLS_CLIENT_CA,
     };
     static const struct option longopts[] = {
         {"socket", required_argument, NULL, OPT_SOCKET},
@@ -237,6 +255,10 @@ static int parse_options(int argc, char **argv, options *o)
         {"revoked", required_argument, NULL, OPT_REVOKED},
         {"device-key", required_argument, NULL, OPT_DEVICE_KEY},
         {"state", required_argument, NULL, OPT_STATE},
+        {"tls-listen", required_argument, NULL, OPT_TLS_LISTEN},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
         {NULL, 0, NULL, 0},
     };
     daemon_config *f = &o->flags;
@@ -260,11 +282,19 @@ static int parse_options(int argc, char **argv, options *o)
         case OPT_TRUST:
         case OPT_REVOKED:
         case OPT_DEVICE_KEY:
-        case OPT_STATE: {
-            char **dst = c == OPT_TRUST     ? &f->trust_dir
-                         : c == OPT_REVOKED ? &f->revoked_path
-                         : c == OPT_STATE   ? &f->state_dir
-                                            : &f->device_key_path;
+        case OPT_STATE:
+        case OPT_TLS_LISTEN:
+        case OPT_TLS_CERT:
+        case OPT_TLS_KEY:
+        case OPT_TLS_CLIENT_CA: {
+            char **dst = c == OPT_TRUST           ? &f->trust_dir
+                         : c == OPT_REVOKED       ? &f->revoked_path
+                         : c == OPT_STATE         ? &f->state_dir
+                         : c == OPT_TLS_LISTEN    ? &f->tls_listen
+                         : c == OPT_TLS_CERT      ? &f->tls_cert
+                         : c == OPT_TLS_KEY       ? &f->tls_key
+                         : c == OPT_TLS_CLIENT_CA ? &f->tls_client_ca
+                                                  : &f->device_key_path;
             free(*dst);
             *dst = strdup(optarg);
             if (!*dst)
@@ -352,7 +382,20 @@ static int config_build(const options *o, daemon_config *cfg, ember_err *err)
     return rc;
 }
 
-/* --check-config: the settings, then every model's config.json. */
+/* The TLS listener's settings in cfg. */
+static tls_settings tls_settings_of(const daemon_config *cfg)
+{
+    return (tls_settings){
+        .listen = cfg->tls_listen,
+        .cert = cfg->tls_cert,
+        .key = cfg->tls_key,
+        .client_ca = cfg->tls_client_ca,
+        .roles = &cfg->tls_roles,
+        .anonymous = cfg->tls_anonymous < 0 ? ROLE_NONE : (daemon_role)cfg->tls_anonymous,
+    };
+}
+
+/* --check-config: the settings, the TLS listener's files, then every model's config.json. */
 static int config_check(const options *o)
 {
     daemon_config cfg;
@@ -362,6 +405,11 @@ static int config_check(const options *o)
         return 2;
     }
     int bad = 0;
+    tls_settings tls = tls_settings_of(&cfg);
+    if (tls_settings_check(&tls, &err) < 0) {
+        fprintf(stderr, "emberd: %s\n", err.msg);
+        bad = 1;
+    }
     DIR *d = cfg.models_dir ? opendir(cfg.models_dir) : NULL;
     if (cfg.models_dir && !d) {
         fprintf(stderr, "emberd: cannot open the model directory %s: %s\n", cfg.models_dir,
@@ -450,9 +498,12 @@ static void signals_on_hup(uv_signal_t *h, int signum)
     }
     const daemon_config *run = s->running;
     if (str_differs(cfg.socket_path, run->socket_path) || cfg.workers != run->workers ||
-        cfg.queue != run->queue || cfg.max_connections != run->max_connections)
-        log_warn(s->log, "emberd: SIGHUP: socket, workers, queue and max_connections change only "
-                         "on restart");
+        cfg.queue != run->queue || cfg.max_connections != run->max_connections ||
+        str_differs(cfg.tls_listen, run->tls_listen) || str_differs(cfg.tls_cert, run->tls_cert) ||
+        str_differs(cfg.tls_key, run->tls_key) ||
+        str_differs(cfg.tls_client_ca, run->tls_client_ca))
+        log_warn(s->log, "emberd: SIGHUP: socket, workers, queue, max_connections and the TLS "
+                         "listener change only on restart");
     s->log->level = cfg.log_level;
     registry_set_repository(s->reg, cfg.models_dir, cfg.dev);
     log_info(s->log, "emberd: SIGHUP: settings read again%s%s; rescanning the models",
@@ -526,6 +577,7 @@ int main(int argc, char **argv)
         return 1;
     }
     fit_connections(&cfg, &lg);
+    tls_settings tls = tls_settings_of(&cfg);
     server srv;
     server_config scfg = {
         .listen_fd = listen_fd,
@@ -538,6 +590,7 @@ int main(int argc, char **argv)
         .version = EMBERD_VERSION,
         .acl = &cfg.acl,
         .socket_group = cfg.socket_group,
+        .tls = &tls,
     };
     int status = 0;
     if (server_start(&srv, &loop, &scfg, &reg, &lg, &err) < 0) {
@@ -576,6 +629,8 @@ int main(int argc, char **argv)
                  cfg.dev ? ", development mode" : "");
         fprintf(stderr, "emberd: listening on %s%s\n", srv.socket_path,
                 srv.inherited ? " (socket from systemd)" : "");
+        if (srv.tls_on)
+            fprintf(stderr, "emberd: listening on %s (TLS 1.3)\n", srv.tls.name);
         notify_ready(&reg, srv.socket_path);
         uv_run(&loop, UV_RUN_DEFAULT);
     }

@@ -3,8 +3,8 @@
  * is created; a socket file nobody answers on is stale and removed; a live daemon or a
  * non-socket file makes us refuse), binds it with mode 0660 and starts the worker pool.
  * Under socket activation the listener is the socket systemd passed, and its file is
- * systemd's. Shutdown closes the listener and removes the socket file first, so no new
- * client arrives;
+ * systemd's. With --tls-listen a TCP listener (tls.c) feeds the same connections, TLS only.
+ * Shutdown closes the listeners and removes the socket file first, so no new client arrives;
  * idle connections close at once and busy ones after their answer (or when the grace timer
  * fires); once no connection and no job is left the pool is joined and on_stopped runs.
  */
@@ -85,7 +85,7 @@ static void server_on_connection(uv_stream_t *listener, int status)
         log_warn(srv->log, "server: accept: %s", uv_strerror(status));
         return;
     }
-    conn_accept(srv);
+    conn_accept(srv, listener == (uv_stream_t *)&srv->tls.listener);
 }
 
 static int server_listen(server *srv, int listen_fd, ember_err *err)
@@ -141,6 +141,7 @@ static void server_abort(server *srv)
         uv_close((uv_handle_t *)&srv->listener, NULL);
         srv->listener_open = 0;
     }
+    tls_server_close(&srv->tls);
     if (srv->bound) {
         unlink(srv->socket_path);
         srv->bound = 0;
@@ -207,6 +208,9 @@ int server_start(server *srv, uv_loop_t *loop, const server_config *cfg, registr
         chown(srv->socket_path, (uid_t)-1, gid) < 0)
         rc = ember_err_set(err, EMBER_EIO, "cannot give %s to group %s: %s", srv->socket_path,
                            cfg->socket_group, strerror(errno));
+    if (rc == 0 && cfg->tls && cfg->tls->listen &&
+        (rc = tls_server_start(&srv->tls, loop, cfg->tls, server_on_connection, srv, err)) == 0)
+        srv->tls_on = 1;
     if (rc < 0) {
         server_abort(srv);
         return rc;
@@ -249,6 +253,7 @@ void server_shutdown(server *srv, void (*on_stopped)(void *ctx), void *ctx)
              srv->infer.in_flight);
     uv_close((uv_handle_t *)&srv->listener, NULL);
     srv->listener_open = 0;
+    tls_server_close(&srv->tls);
     if (srv->bound && unlink(srv->socket_path) < 0 && errno != ENOENT)
         log_warn(srv->log, "server: cannot remove %s: %s", srv->socket_path, strerror(errno));
     srv->bound = 0;
@@ -261,6 +266,7 @@ void server_shutdown(server *srv, void (*on_stopped)(void *ctx), void *ctx)
 void server_free(server *srv)
 {
     metrics_free(&srv->metrics);
+    tls_server_free(&srv->tls);
     free(srv->socket_path);
     srv->socket_path = NULL;
 }

@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "registry.h"
 #include "router.h"
+#include "tls.h"
 
 typedef struct conn conn;
 
@@ -29,6 +30,7 @@ typedef struct server_config {
     const char *version;
     const daemon_acl *acl;    /* who may do what (acl.h) */
     const char *socket_group; /* chgrp the socket to this group; NULL: leave it */
+    const tls_settings *tls;  /* the TCP listener (tls.h); NULL or no ->listen: none */
 } server_config;
 
 typedef struct server {
@@ -50,6 +52,8 @@ typedef struct server {
     conn *conns; /* every connection not yet freed */
     int nconns, max_conns;
     const daemon_acl *acl;
+    tls_server tls; /* the TLS listener, when tls_on */
+    int tls_on;
     uid_t self; /* emberd's own uid, for the default acl */
     int stopping, finished;
     void (*on_stopped)(void *ctx);
@@ -73,7 +77,8 @@ void server_free(server *srv);
 
 /* For conn.c. */
 void server_maybe_finish(server *srv);
-void conn_accept(server *srv);
+/* Accept a client of the Unix socket, or of the TLS listener when tls is set. */
+void conn_accept(server *srv, int tls);
 conn *conn_next(const conn *c);
 void conn_shutdown(conn *c);
 void conn_close(conn *c);

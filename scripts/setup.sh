@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config meson ninja-build git curl python3
 libuv1-dev libcjson-dev libhttp-parser-dev libprotobuf-c-dev protobuf-c-compiler
 libsodium-dev libssl-dev libsystemd-dev libjpeg62-turbo-dev libpng-dev check
-prometheus systemd"
+prometheus systemd openssl"
 
 missing=""
 for p in $PKGS "$@"; do

@@ -2,7 +2,8 @@
  * Signer (Ed25519) and device (X25519) keys: generating them, writing and reading key files,
  * and key ids. A key file is one text line, "ember-ed25519-secret BASE64" and so on (format in
  * docs/security.md); a signer's private key may also be a PEM PKCS#8 file from
- * `openssl genpkey -algorithm ed25519`, read through OpenSSL and then used with libsodium.
+ * `openssl genpkey -algorithm ed25519`, read through OpenSSL (ember-openssl.so, loaded only
+ * then) and used with libsodium.
  * Private key material only ever sits in sodium_malloc'd memory, and a private key file that
  * group or others can access is refused before a byte of it is read.
  */
@@ -14,9 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
+#include <ember/openssl.h>
 #include <sodium.h>
 
 #include "sec_int.h"
@@ -205,49 +204,18 @@ static int parse_key_line(char *line, const char *expected, uint8_t out[32], con
     return 0;
 }
 
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf, (void)size, (void)rwflag, (void)u;
-    return -1;
-}
-
-/* A PEM PKCS#8 Ed25519 private key -> its 32-byte seed. */
+/* A PEM PKCS#8 Ed25519 private key -> its 32-byte seed, through ember-openssl.so. */
 static int pem_signer_seed(const char *text, size_t len, uint8_t seed[32], const char *path,
                            ember_err *err)
 {
-    BIO *bio = BIO_new_mem_buf(text, (int)len);
-    EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
-    int rc = 0;
-    size_t n = 32;
-    if (!pkey)
-        rc = ember_err_set(err, EMBER_SEC_EKEY,
-                           "%s: not a readable PEM private key (an encrypted key is not "
-                           "supported)",
-                           path);
-    else if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519)
-        rc = ember_err_set(err, EMBER_SEC_EKEY, "%s: the PEM key is not an Ed25519 key", path);
-    else if (EVP_PKEY_get_raw_private_key(pkey, seed, &n) != 1 || n != 32)
-        rc = ember_err_set(err, EMBER_SEC_EKEY, "%s: cannot read the Ed25519 private key", path);
-    EVP_PKEY_free(pkey);
-    BIO_free(bio);
-    return rc;
+    const ember_openssl_api *o = ember_openssl(err);
+    return o ? o->pem_ed25519_seed(text, len, seed, path, err) : EMBER_EUNSUPPORTED;
 }
 
 int sec_pem_pubkey(const char *text, size_t len, uint8_t pk[32], const char *path, ember_err *err)
 {
-    BIO *bio = BIO_new_mem_buf(text, (int)len);
-    EVP_PKEY *pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL) : NULL;
-    int rc = 0;
-    size_t n = 32;
-    if (!pkey)
-        rc = ember_err_set(err, EMBER_SEC_EKEY, "%s: not a readable PEM public key", path);
-    else if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_ED25519)
-        rc = ember_err_set(err, EMBER_SEC_EKEY, "%s: the PEM key is not an Ed25519 key", path);
-    else if (EVP_PKEY_get_raw_public_key(pkey, pk, &n) != 1 || n != 32)
-        rc = ember_err_set(err, EMBER_SEC_EKEY, "%s: cannot read the Ed25519 public key", path);
-    EVP_PKEY_free(pkey);
-    BIO_free(bio);
-    return rc;
+    const ember_openssl_api *o = ember_openssl(err);
+    return o ? o->pem_ed25519_public(text, len, pk, path, err) : EMBER_EUNSUPPORTED;
 }
 
 int sec_pubkey_line(char *line, ember_key_kind kind, uint8_t pk[32], const char *path,
