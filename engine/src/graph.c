@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "wmem.h"
 
 size_t ember_dtype_size(ember_dtype dt)
 {
@@ -97,12 +98,24 @@ void eg_node_free(eg_node *n)
     free(n->kdata);
 }
 
+/* What a node holds in its model's locked memory goes with that memory, not with free. */
+static void node_disown(eg_node *n, const eg_wmem *w)
+{
+    if (eg_wmem_owns(w, n->kdata))
+        n->kdata = NULL;
+    for (int j = 0; j < n->nattr; j++)
+        if (eg_wmem_owns(w, n->attr[j].t.data))
+            n->attr[j].t.data = NULL;
+}
+
 void eg_graph_free(eg_graph *g)
 {
     if (!g)
         return;
-    for (int i = 0; i < g->nnode; i++)
+    for (int i = 0; i < g->nnode; i++) {
+        node_disown(&g->node[i], g->wmem);
         eg_node_free(&g->node[i]);
+    }
     for (int i = 0; i < g->nval; i++) {
         free(g->val[i].name);
         if (!g->val[i].borrowed)

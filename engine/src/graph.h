@@ -16,6 +16,7 @@
 
 typedef struct eg_graph eg_graph;
 typedef struct eg_op eg_op;
+typedef struct eg_wmem eg_wmem;
 
 enum eg_attr_kind {
     EG_ATTR_FLOAT = 1,
@@ -89,6 +90,9 @@ struct eg_graph {
     int *in, *out; /* value indices of graph inputs (not initializers) and outputs */
     eg_graph *parent;
     int opset; /* default-domain opset the graph was written for */
+    /* Every graph of a model loaded locked, subgraphs too: where its kdata and attribute
+     * tensors live (wmem.h; the model owns it). NULL: the heap. */
+    eg_wmem *wmem;
 };
 
 eg_graph *eg_graph_new(eg_graph *parent, int opset);

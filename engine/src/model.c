@@ -19,6 +19,7 @@
 #include "passes.h"
 #include "model.h"
 #include "op.h"
+#include "wmem.h"
 
 #define MODEL_MAX_FILE_BYTES ((size_t)1 << 31)
 
@@ -35,6 +36,8 @@ static int model_finish(ember_model *m, ember_err *err)
 {
     const eg_graph *g = m->g;
     int rc = eg_graph_prepare(m->g, err);
+    if (rc == EMBER_ENOMEM && eg_wmem_explain(m->wmem, err))
+        return EMBER_ENOMEM; /* a kernel's packed weights did not fit the lock limit */
     if (rc)
         return rc;
     m->inputs = calloc((size_t)g->nin + 1, sizeof *m->inputs);
@@ -45,28 +48,6 @@ static int model_finish(ember_model *m, ember_err *err)
         io_from_value(&m->inputs[i], &g->val[g->in[i]]);
     for (int i = 0; i < g->nout; i++)
         io_from_value(&m->outputs[i], &g->val[g->out[i]]);
-    return 0;
-}
-
-/* Secret weights: whole pages (so aligned), locked in RAM and left out of core dumps. */
-static int weights_alloc_locked(ember_model *m, uint64_t wsize, ember_err *err)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    size_t len = ((size_t)(wsize ? wsize : 1) + (size_t)page - 1) / (size_t)page * (size_t)page;
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return ember_err_set(err, EMBER_ENOMEM, "out of memory for %llu bytes of weights",
-                             (unsigned long long)wsize);
-    if (madvise(p, len, MADV_DONTDUMP) != 0 || mlock(p, len) != 0) {
-        int e = errno;
-        munmap(p, len);
-        return ember_err_set(err, EMBER_ENOMEM,
-                             "cannot lock %zu bytes of weights in memory: %s (raise "
-                             "RLIMIT_MEMLOCK, e.g. systemd's LimitMEMLOCK=)",
-                             len, strerror(e));
-    }
-    m->weights = p;
-    m->locked_len = len;
     return 0;
 }
 
@@ -86,9 +67,13 @@ static int model_load_mem(const void *buf, size_t len, int locked, ember_model *
         uint64_t woff, wsize;
         m->format = EMBER_FORMAT_COMPILED;
         rc = eg_compiled_check(buf, len, &woff, &wsize, err);
-        if (rc == 0 && locked)
-            rc = weights_alloc_locked(m, wsize, err);
-        else if (rc == 0 &&
+        if (rc == 0 && locked) {
+            /* Secret weights, and all that is later derived from them, in locked memory. */
+            if (!(m->wmem = eg_wmem_new()))
+                rc = ember_err_set(err, EMBER_ENOMEM, "out of memory");
+            else if (!(m->weights = eg_wmem_alloc(m->wmem, wsize)))
+                rc = eg_wmem_explain(m->wmem, err);
+        } else if (rc == 0 &&
                  posix_memalign(&m->weights, EG_COMPILED_ALIGN, wsize ? wsize : 1) != 0) {
             m->weights = NULL;
             rc = ember_err_set(err, EMBER_ENOMEM, "out of memory for %llu bytes of weights",
@@ -96,7 +81,7 @@ static int model_load_mem(const void *buf, size_t len, int locked, ember_model *
         }
         if (rc == 0) {
             memcpy(m->weights, (const unsigned char *)buf + woff, wsize);
-            rc = eg_compiled_load(buf, len, m->weights, &m->g, err);
+            rc = eg_compiled_load(buf, len, m->weights, m->wmem, &m->g, err);
         }
     } else {
         m->format = EMBER_FORMAT_ONNX;
@@ -145,7 +130,7 @@ static int load_mapped(void *map, size_t len, ember_model **out, ember_err *err)
     uint64_t woff, wsize;
     int rc = eg_compiled_check(map, len, &woff, &wsize, err);
     if (rc == 0)
-        rc = eg_compiled_load(map, len, (const unsigned char *)map + woff, &m->g, err);
+        rc = eg_compiled_load(map, len, (const unsigned char *)map + woff, NULL, &m->g, err);
     if (rc == 0)
         rc = model_finish(m, err);
     if (rc) {
@@ -194,16 +179,18 @@ void ember_model_free(ember_model *m)
     eg_graph_free(m->g);
     if (m->map)
         munmap(m->map, m->map_len);
-    if (m->locked_len) {
-        explicit_bzero(m->weights, m->locked_len);
-        munlock(m->weights, m->locked_len);
-        munmap(m->weights, m->locked_len);
-    } else {
+    if (m->wmem)
+        eg_wmem_free(m->wmem); /* the weights with the rest: wiped, unlocked, unmapped */
+    else
         free(m->weights);
-    }
     free(m->inputs);
     free(m->outputs);
     free(m);
+}
+
+size_t ember_model_locked_bytes(const ember_model *m)
+{
+    return eg_wmem_locked_bytes(m->wmem);
 }
 
 /* ---- describe ---- */

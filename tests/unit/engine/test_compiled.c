@@ -8,17 +8,48 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include <check.h>
+#include <linux/capability.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ember/engine.h>
 
 #include "compiled.h"
+#include "cpu.h"
 #include "model.h"
 #include "onnx.pb-c.h"
+#include "wmem.h"
+
+/* Linked with -Wl,--wrap=munmap: while `watch` holds addresses, every unmapping of a region
+ * that contains one of them checks that the region was wiped first (the test reads the
+ * counters afterwards; an assertion here could not say which model was unloaded). */
+int __real_munmap(void *addr, size_t len);
+int __wrap_munmap(void *addr, size_t len);
+#define WATCH_MAX 64
+static const void *watch[WATCH_MAX];
+static int nwatch, watch_seen[WATCH_MAX], watch_dirty[WATCH_MAX];
+
+int __wrap_munmap(void *addr, size_t len)
+{
+    for (int i = 0; i < nwatch; i++) {
+        const unsigned char *a = addr, *w = watch[i];
+        if (w < a || w >= a + len)
+            continue;
+        watch_seen[i]++;
+        for (size_t j = 0; j < len; j++)
+            if (a[j]) {
+                watch_dirty[i]++;
+                break;
+            }
+    }
+    return __real_munmap(addr, len);
+}
 
 static char *source_path(const char *rel)
 {
@@ -548,8 +579,30 @@ static void vm_flags_of(const void *addr, char *flags, size_t cap)
     fclose(f);
 }
 
-/* ember_model_load_mem_locked: the weights sit in locked pages left out of core dumps, the
- * model answers exactly as the plain load does, and an ONNX buffer is refused. */
+/* Whether addr lies in a mapping locked in RAM and left out of core dumps. */
+static void assert_locked_undumped(const void *addr, const char *what)
+{
+    char flags[256];
+    vm_flags_of(addr, flags, sizeof flags);
+    ck_assert_msg(strstr(flags, " dd"), "%s: VmFlags:%s", what, flags);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's mlock interceptor does nothing and returns 0 */
+    ck_assert_msg(strstr(flags, " lo"), "%s: VmFlags:%s", what, flags);
+#endif
+}
+
+/* The nodes whose prepare left packed weights (kdata), at most cap of them. */
+static int packed_nodes(const eg_graph *g, const eg_node **out, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < g->nnode && n < cap; i++)
+        if (g->node[i].kdata)
+            out[n++] = &g->node[i];
+    return n;
+}
+
+/* ember_model_load_mem_locked: the weights and the kernels' packed copies of them sit in
+ * locked pages left out of core dumps, the model answers exactly as the plain load does,
+ * and an ONNX buffer is refused. */
 START_TEST(locked_weights_are_locked_and_not_dumped)
 {
     ember_err err = {{0}};
@@ -559,17 +612,32 @@ START_TEST(locked_weights_are_locked_and_not_dumped)
     unsigned char *buf = compile_mem(onnx, &len);
     ck_assert_msg(ember_model_load_mem_locked(buf, len, &locked, &err) == 0, "%s", err.msg);
     ck_assert_int_eq((uintptr_t)locked->weights % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
-    ck_assert_uint_ge(locked->locked_len, (size_t)rd64(buf + 72));
+    assert_locked_undumped(locked->weights, "weights");
+    const eg_node *packed[8];
+    int npacked = packed_nodes(locked->g, packed, 8);
+    /* The digits MLP's two Gemms: packed wherever optimized kernels run. */
+    if (eg_cpu_level() != EG_CPU_REF)
+        ck_assert_int_eq(npacked, 2);
+    size_t need = (size_t)rd64(buf + 72);
+    for (int i = 0; i < npacked; i++) {
+        ck_assert(eg_wmem_owns(locked->wmem, packed[i]->kdata));
+        assert_locked_undumped(packed[i]->kdata, packed[i]->name);
+        need += (size_t)eg_tensor_bytes(EMBER_DT_FLOAT, 2, locked->g->val[packed[i]->in[1]].dims);
+    }
+    ck_assert_uint_ge(eg_wmem_locked_bytes(locked->wmem), need);
+    ck_assert_uint_eq(ember_model_locked_bytes(locked), eg_wmem_locked_bytes(locked->wmem));
+
+    /* A plain load's weights and packed weights are neither, and nothing is locked for it. */
     char flags[256];
-    vm_flags_of(locked->weights, flags, sizeof flags);
-    ck_assert_msg(strstr(flags, " dd"), "VmFlags:%s", flags);
-#ifndef __SANITIZE_ADDRESS__ /* ASan's mlock interceptor does nothing and returns 0 */
-    ck_assert_msg(strstr(flags, " lo"), "VmFlags:%s", flags);
-#endif
-    /* A plain load's weights are neither. */
     ember_model *plain = load_mem_ok(buf, len);
     vm_flags_of(plain->weights, flags, sizeof flags);
     ck_assert_msg(!strstr(flags, " dd"), "VmFlags:%s", flags);
+    ck_assert_int_eq(packed_nodes(plain->g, packed, 8), npacked);
+    for (int i = 0; i < npacked; i++) {
+        vm_flags_of(packed[i]->kdata, flags, sizeof flags);
+        ck_assert_msg(!strstr(flags, " dd"), "%s: VmFlags:%s", packed[i]->name, flags);
+    }
+    ck_assert_uint_eq(ember_model_locked_bytes(plain), 0);
 
     float data[3 * 64];
     ember_tensor in;
@@ -587,10 +655,88 @@ START_TEST(locked_weights_are_locked_and_not_dumped)
     free(obytes);
     free(buf);
     ember_model_free(plain);
-    ember_model_free(locked); /* wipes, unlocks and unmaps */
+    ember_model_free(locked);
     ember_model_free(onnx);
 }
 END_TEST
+
+/* Unloading a locked model wipes its weights and every packed copy before the pages go back
+ * to the kernel (seen from the munmap wrapper above). */
+START_TEST(unload_wipes_locked_weights_and_packed_copies)
+{
+    ember_err err = {{0}};
+    ember_model *onnx = NULL, *locked = NULL;
+    ck_assert_int_eq(ember_model_load(source_path("models/digits/1/model.onnx"), &onnx, &err), 0);
+    size_t len;
+    unsigned char *buf = compile_mem(onnx, &len);
+    ck_assert_msg(ember_model_load_mem_locked(buf, len, &locked, &err) == 0, "%s", err.msg);
+    const eg_node *packed[8];
+    int npacked = packed_nodes(locked->g, packed, 8);
+    nwatch = 0;
+    watch[nwatch++] = locked->weights;
+    for (int i = 0; i < npacked; i++)
+        watch[nwatch++] = packed[i]->kdata;
+    memset(watch_seen, 0, sizeof watch_seen);
+    memset(watch_dirty, 0, sizeof watch_dirty);
+    ember_model_free(locked);
+    int n = nwatch;
+    nwatch = 0;
+    for (int i = 0; i < n; i++) {
+        ck_assert_msg(watch_seen[i] == 1, "region %d unmapped %d times", i, watch_seen[i]);
+        ck_assert_msg(watch_dirty[i] == 0, "region %d was not wiped before munmap", i);
+    }
+    free(buf);
+    ember_model_free(onnx);
+}
+END_TEST
+
+#ifndef __SANITIZE_ADDRESS__
+/* Over the lock limit, a locked load fails with EMBER_ENOMEM and says how much it needed, the
+ * limit, and how to raise it. In a child process, since the limit cannot be raised back, and
+ * without CAP_IPC_LOCK, with which root locks past any limit. */
+START_TEST(locked_load_over_the_limit_says_what_it_needs)
+{
+    ember_err err = {{0}};
+    ember_model *onnx = NULL;
+    ck_assert_int_eq(ember_model_load(source_path("models/digits/1/model.onnx"), &onnx, &err), 0);
+    size_t len;
+    unsigned char *buf = compile_mem(onnx, &len);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+        struct __user_cap_data_struct d[2];
+        if (syscall(SYS_capget, &h, d) == 0) {
+            d[0].effective &= ~(1u << CAP_IPC_LOCK);
+            syscall(SYS_capset, &h, d);
+        }
+        setrlimit(RLIMIT_MEMLOCK, &(struct rlimit){64 * 1024, 64 * 1024});
+        ember_model *m = NULL;
+        int rc = ember_model_load_mem_locked(buf, len, &m, &err);
+        dprintf(fds[1], "%d %s", rc, err.msg);
+        _exit(m == NULL ? 0 : 1);
+    }
+    close(fds[1]);
+    char out[1024] = "";
+    ssize_t n = read(fds[0], out, sizeof out - 1);
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_gt(n, 0);
+    char want[32];
+    snprintf(want, sizeof want, "%d ", EMBER_ENOMEM);
+    ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "needs at least 256 KiB locked"), "%s", out);
+    ck_assert_msg(strstr(out, "RLIMIT_MEMLOCK is 64 KiB"), "%s", out);
+    ck_assert_msg(strstr(out, "LimitMEMLOCK="), "%s", out);
+    free(buf);
+    ember_model_free(onnx);
+}
+END_TEST
+#endif
 
 START_TEST(every_attribute_kind_and_if_round_trip)
 {
@@ -836,6 +982,10 @@ static Suite *compiled_suite(void)
     TCase *native = tcase_create("round trip (native)");
     tcase_set_tags(native, "needs-native");
     tcase_add_test(native, locked_weights_are_locked_and_not_dumped);
+    tcase_add_test(native, unload_wipes_locked_weights_and_packed_copies);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's mlock interceptor does nothing and returns 0 */
+    tcase_add_test(native, locked_load_over_the_limit_says_what_it_needs);
+#endif
     suite_add_tcase(s, native);
     TCase *c = tcase_create("corruption");
     tcase_set_timeout(c, 120);
