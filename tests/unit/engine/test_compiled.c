@@ -426,8 +426,8 @@ static void *run_copy(const ember_model *m, const ember_tensor *in, int nin, siz
     ember_tensor out[4];
     ck_assert_int_le(ember_model_noutputs(m), 4);
     ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
-    ck_assert_msg(ember_session_run(s, in, nin, out, ember_model_noutputs(m), &err) == 0,
-                  "run: %s", err.msg);
+    ck_assert_msg(ember_session_run(s, in, nin, out, ember_model_noutputs(m), &err) == 0, "run: %s",
+                  err.msg);
     *bytes = (size_t)eg_tensor_bytes(out[0].dtype, out[0].rank, out[0].dims);
     void *copy = malloc(*bytes + 1);
     memcpy(copy, out[0].data, *bytes);
@@ -435,8 +435,8 @@ static void *run_copy(const ember_model *m, const ember_tensor *in, int nin, siz
     return copy;
 }
 
-static void assert_same_outputs(const ember_model *a, const ember_model *b,
-                                const ember_tensor *in, int nin)
+static void assert_same_outputs(const ember_model *a, const ember_model *b, const ember_tensor *in,
+                                int nin)
 {
     size_t na, nb;
     void *ya = run_copy(a, in, nin, &na), *yb = run_copy(b, in, nin, &nb);
@@ -738,6 +738,65 @@ START_TEST(locked_load_over_the_limit_says_what_it_needs)
 END_TEST
 #endif
 
+/* Whether the page at addr is mapped in this process (/proc/self/pagemap bit 63; mincore
+ * would answer for the page cache instead). */
+static int page_present(const void *addr)
+{
+    FILE *f = fopen("/proc/self/pagemap", "rb");
+    ck_assert_ptr_nonnull(f);
+    uint64_t e = 0;
+    long off = (long)((uintptr_t)addr / (uintptr_t)sysconf(_SC_PAGESIZE) * sizeof e);
+    ck_assert_int_eq(fseek(f, off, SEEK_SET), 0);
+    ck_assert_int_eq(fread(&e, sizeof e, 1, f), 1);
+    fclose(f);
+    return (int)(e >> 63);
+}
+
+/* A mapped model gives back the file pages of weights its kernels packed (they are not
+ * resident twice), and reading them again brings back the file's bytes. */
+START_TEST(mapped_model_gives_back_packed_originals)
+{
+    if (eg_cpu_level() == EG_CPU_REF)
+        return; /* nothing is packed */
+    ember_err err = {{0}};
+    ember_model *onnx = NULL, *file = NULL;
+    ck_assert_int_eq(ember_model_load(source_path("models/digits/1/model.onnx"), &onnx, &err), 0);
+    char dir[64], path[128];
+    temp_path(path, sizeof path, dir, sizeof dir, "digits.ember");
+    ck_assert_msg(ember_model_save(onnx, path, &err) == 0, "save: %s", err.msg);
+    ck_assert_msg(ember_model_load(path, &file, &err) == 0, "load: %s", err.msg);
+    const eg_node *packed[8];
+    int npacked = packed_nodes(file->g, packed, 8);
+    ck_assert_int_eq(npacked, 2);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    int dropped = 0;
+    for (int i = 0; i < npacked; i++) {
+        const eg_value *w = &file->g->val[packed[i]->in[1]];
+        uintptr_t lo = ((uintptr_t)w->data + page - 1) / page * page;
+        uintptr_t hi =
+            ((uintptr_t)w->data + (uintptr_t)eg_tensor_bytes(w->dtype, w->rank, w->dims)) / page *
+            page;
+        for (uintptr_t a = lo; a < hi; a += page) {
+            ck_assert_msg(!page_present((const void *)a), "%s: a packed original is resident",
+                          packed[i]->name);
+            dropped++;
+        }
+        const eg_value *ow = &onnx->g->val[eg_graph_find(onnx->g, w->name)];
+        ck_assert_int_eq(
+            memcmp(w->data, ow->data, (size_t)eg_tensor_bytes(w->dtype, w->rank, w->dims)), 0);
+    }
+    ck_assert_int_ge(dropped, 1); /* the 64x32 Gemm's 8 KiB hold at least one whole page */
+    float data[3 * 64];
+    ember_tensor in;
+    digits_input(&in, data, 3);
+    assert_same_outputs(onnx, file, &in, 1);
+    ember_model_free(file);
+    ember_model_free(onnx);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(every_attribute_kind_and_if_round_trip)
 {
     uint8_t *onnx_buf;
@@ -776,7 +835,7 @@ START_TEST(every_attribute_kind_and_if_round_trip)
     ck_assert_int_eq(ember_model_describe(comp, &st), 0);
     ck_assert_int_eq(ember_model_describe(onnx, &ost), 0);
     ck_assert_int_eq(st.nodes, ost.nodes);
-    ck_assert_int_ge(st.nodes, 7); /* the Ifs, their four branches' nodes, Transpose */
+    ck_assert_int_ge(st.nodes, 7);              /* the Ifs, their four branches' nodes, Transpose */
     ck_assert_int_eq(st.params, 6 + 1 + 2 + 6); /* C, E, the Add's table, K */
 
     ember_model_free(comp);
@@ -923,8 +982,7 @@ START_TEST(unknown_operator_and_newer_version_are_named)
     fix_crc(buf);
     ember_model *m = NULL;
     ck_assert_int_eq(ember_model_load_mem(buf, len, &m, &err), EMBER_EUNSUPPORTED);
-    ck_assert_msg(strstr(err.msg, "unsupported operator 'Softmay'") &&
-                      strstr(err.msg, "opset 13"),
+    ck_assert_msg(strstr(err.msg, "unsupported operator 'Softmay'") && strstr(err.msg, "opset 13"),
                   "%s", err.msg);
     op[6] = 'x';
     wr32(buf + 8, EG_COMPILED_VERSION + 1);
@@ -983,6 +1041,7 @@ static Suite *compiled_suite(void)
     tcase_set_tags(native, "needs-native");
     tcase_add_test(native, locked_weights_are_locked_and_not_dumped);
     tcase_add_test(native, unload_wipes_locked_weights_and_packed_copies);
+    tcase_add_test(native, mapped_model_gives_back_packed_originals);
 #ifndef __SANITIZE_ADDRESS__ /* ASan's mlock interceptor does nothing and returns 0 */
     tcase_add_test(native, locked_load_over_the_limit_says_what_it_needs);
 #endif
