@@ -426,8 +426,8 @@ static void *run_copy(const ember_model *m, const ember_tensor *in, int nin, siz
     ember_tensor out[4];
     ck_assert_int_le(ember_model_noutputs(m), 4);
     ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
-    ck_assert_msg(ember_session_run(s, in, nin, out, ember_model_noutputs(m), &err) == 0, "run: %s",
-                  err.msg);
+    ck_assert_msg(ember_session_run(s, in, nin, out, ember_model_noutputs(m), &err) == 0,
+                  "run: %s", err.msg);
     *bytes = (size_t)eg_tensor_bytes(out[0].dtype, out[0].rank, out[0].dims);
     void *copy = malloc(*bytes + 1);
     memcpy(copy, out[0].data, *bytes);
@@ -435,8 +435,8 @@ static void *run_copy(const ember_model *m, const ember_tensor *in, int nin, siz
     return copy;
 }
 
-static void assert_same_outputs(const ember_model *a, const ember_model *b, const ember_tensor *in,
-                                int nin)
+static void assert_same_outputs(const ember_model *a, const ember_model *b,
+                                const ember_tensor *in, int nin)
 {
     size_t na, nb;
     void *ya = run_copy(a, in, nin, &na), *yb = run_copy(b, in, nin, &nb);
@@ -835,7 +835,7 @@ START_TEST(every_attribute_kind_and_if_round_trip)
     ck_assert_int_eq(ember_model_describe(comp, &st), 0);
     ck_assert_int_eq(ember_model_describe(onnx, &ost), 0);
     ck_assert_int_eq(st.nodes, ost.nodes);
-    ck_assert_int_ge(st.nodes, 7);              /* the Ifs, their four branches' nodes, Transpose */
+    ck_assert_int_ge(st.nodes, 7); /* the Ifs, their four branches' nodes, Transpose */
     ck_assert_int_eq(st.params, 6 + 1 + 2 + 6); /* C, E, the Add's table, K */
 
     ember_model_free(comp);
@@ -982,7 +982,8 @@ START_TEST(unknown_operator_and_newer_version_are_named)
     fix_crc(buf);
     ember_model *m = NULL;
     ck_assert_int_eq(ember_model_load_mem(buf, len, &m, &err), EMBER_EUNSUPPORTED);
-    ck_assert_msg(strstr(err.msg, "unsupported operator 'Softmay'") && strstr(err.msg, "opset 13"),
+    ck_assert_msg(strstr(err.msg, "unsupported operator 'Softmay'") &&
+                      strstr(err.msg, "opset 13"),
                   "%s", err.msg);
     op[6] = 'x';
     wr32(buf + 8, EG_COMPILED_VERSION + 1);
