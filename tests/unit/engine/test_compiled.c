@@ -8,18 +8,16 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include <check.h>
-#include <linux/capability.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <ember/engine.h>
 
+#include "../memlock_limit.h"
 #include "compiled.h"
 #include "cpu.h"
 #include "model.h"
@@ -692,8 +690,7 @@ END_TEST
 
 #ifndef __SANITIZE_ADDRESS__
 /* Over the lock limit, a locked load fails with EMBER_ENOMEM and says how much it needed, the
- * limit, and how to raise it. In a child process, since the limit cannot be raised back, and
- * without CAP_IPC_LOCK, with which root locks past any limit. */
+ * limit, and how to raise it. */
 START_TEST(locked_load_over_the_limit_says_what_it_needs)
 {
     ember_err err = {{0}};
@@ -706,13 +703,7 @@ START_TEST(locked_load_over_the_limit_says_what_it_needs)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-        struct __user_cap_data_struct d[2];
-        if (syscall(SYS_capget, &h, d) == 0) {
-            d[0].effective &= ~(1u << CAP_IPC_LOCK);
-            syscall(SYS_capset, &h, d);
-        }
-        setrlimit(RLIMIT_MEMLOCK, &(struct rlimit){64 * 1024, 64 * 1024});
+        memlock_limit_set(64 * 1024);
         ember_model *m = NULL;
         int rc = ember_model_load_mem_locked(buf, len, &m, &err);
         dprintf(fds[1], "%d %s", rc, err.msg);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 
 #include <ember/security.h>
 
+#include "../memlock_limit.h"
 #include "sec_int.h"
 
 /* 3 full chunks and a partial one. */
@@ -234,6 +236,44 @@ START_TEST(plaintext_not_dumpable)
     free(b);
 }
 END_TEST
+
+#ifndef __SANITIZE_ADDRESS__
+/* Past RLIMIT_MEMLOCK the plaintext is refused rather than left in swappable memory (which
+ * sodium_malloc alone would do), with the limit and how to raise it. */
+START_TEST(plaintext_over_the_lock_limit_is_refused)
+{
+    size_t len;
+    uint8_t *b = seal1(&len);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        memlock_limit_set(64 * 1024);
+        ember_err err = {{0}};
+        ember_plain *p = NULL;
+        int rc = ember_bundle_open(trust, dev_a, b, len, NOW, &p, NULL, &err);
+        dprintf(fds[1], "%d %s", rc, err.msg);
+        _exit(p == NULL ? 0 : 1);
+    }
+    close(fds[1]);
+    char out[1024] = "";
+    ssize_t n = read(fds[0], out, sizeof out - 1);
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_gt(n, 0);
+    char want[16];
+    snprintf(want, sizeof want, "%d ", EMBER_ENOMEM);
+    ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "digits version 2"), "%s", out);
+    ck_assert_msg(strstr(out, "RLIMIT_MEMLOCK is 64 KiB"), "%s", out);
+    ck_assert_msg(strstr(out, "LimitMEMLOCK="), "%s", out);
+    free(b);
+}
+END_TEST
+#endif
 
 /* Expected error for a byte flipped (XOR 1) at off, by an attacker without the key. */
 static int expected_for_flip(const uint8_t *b, size_t len, size_t off)
@@ -745,6 +785,9 @@ static Suite *security_suite(void)
     tcase_set_tags(native, "needs-native");
     tcase_add_checked_fixture(native, setup, teardown);
     tcase_add_test(native, plaintext_not_dumpable);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's mlock interceptor does nothing and returns 0 */
+    tcase_add_test(native, plaintext_over_the_lock_limit_is_refused);
+#endif
     suite_add_tcase(s, native);
     return s;
 }
