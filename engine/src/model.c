@@ -31,11 +31,18 @@ static void io_from_value(ember_io_info *io, const eg_value *v)
     memcpy(io->dims, v->dims, sizeof io->dims);
 }
 
-/* The input and output descriptions, once m->g is loaded. */
-static int model_finish(ember_model *m, ember_err *err)
+/* How a model is loaded (bits). */
+enum {
+    LOAD_LOCKED = 1,     /* ember_model_load_mem_locked */
+    LOAD_UNPREPARED = 2, /* ember_model_load_unprepared: no kernel prepare (weight packing) */
+};
+
+/* The kernels' preparation unless the load skips it, then the input and output
+ * descriptions, once m->g is loaded. */
+static int model_finish(ember_model *m, int how, ember_err *err)
 {
     const eg_graph *g = m->g;
-    int rc = eg_graph_prepare(m->g, err);
+    int rc = how & LOAD_UNPREPARED ? 0 : eg_graph_prepare(m->g, err);
     if (rc == EMBER_ENOMEM && eg_wmem_explain(m->wmem, err))
         return EMBER_ENOMEM; /* a kernel's packed weights did not fit the lock limit */
     if (rc)
@@ -51,9 +58,10 @@ static int model_finish(ember_model *m, ember_err *err)
     return 0;
 }
 
-static int model_load_mem(const void *buf, size_t len, int locked, ember_model **out,
+static int model_load_mem(const void *buf, size_t len, int how, ember_model **out,
                           ember_err *err)
 {
+    int locked = how & LOAD_LOCKED;
     if (!buf || len == 0)
         return ember_err_set(err, EMBER_EFORMAT, "empty model");
     if (locked && !eg_compiled_is(buf, len))
@@ -91,7 +99,7 @@ static int model_load_mem(const void *buf, size_t len, int locked, ember_model *
             rc = eg_optimize(m->g, err);
     }
     if (rc == 0)
-        rc = model_finish(m, err);
+        rc = model_finish(m, how, err);
     if (rc) {
         ember_model_free(m);
         return rc;
@@ -107,7 +115,7 @@ int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_e
 
 int ember_model_load_mem_locked(const void *buf, size_t len, ember_model **out, ember_err *err)
 {
-    return model_load_mem(buf, len, 1, out, err);
+    return model_load_mem(buf, len, LOAD_LOCKED, out, err);
 }
 
 /* Whether every reader of constant v is a node that packed it as its input 1 (n->kdata),
@@ -155,10 +163,10 @@ static void release_packed_originals(const ember_model *m)
 
 /* A compiled file stays mapped and its constants are used in place; an ONNX file is
  * imported (which copies what it keeps) and unmapped. */
-static int load_mapped(void *map, size_t len, ember_model **out, ember_err *err)
+static int load_mapped(void *map, size_t len, int how, ember_model **out, ember_err *err)
 {
     if (!eg_compiled_is(map, len)) {
-        int rc = ember_model_load_mem(map, len, out, err);
+        int rc = model_load_mem(map, len, how, out, err);
         munmap(map, len);
         return rc;
     }
@@ -175,7 +183,7 @@ static int load_mapped(void *map, size_t len, ember_model **out, ember_err *err)
     if (rc == 0)
         rc = eg_compiled_load(map, len, (const unsigned char *)map + woff, NULL, &m->g, err);
     if (rc == 0)
-        rc = model_finish(m, err);
+        rc = model_finish(m, how, err);
     if (rc == 0)
         release_packed_originals(m);
     if (rc) {
@@ -186,7 +194,7 @@ static int load_mapped(void *map, size_t len, ember_model **out, ember_err *err)
     return 0;
 }
 
-int ember_model_load(const char *path, ember_model **out, ember_err *err)
+static int load_file(const char *path, int how, ember_model **out, ember_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -208,13 +216,23 @@ int ember_model_load(const char *path, ember_model **out, ember_err *err)
     close(fd);
     if (rc)
         return rc;
-    rc = load_mapped(map, (size_t)st.st_size, out, err);
+    rc = load_mapped(map, (size_t)st.st_size, how, out, err);
     if (rc && err) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
         ember_err_set(err, rc, "%s: %s", path, msg);
     }
     return rc;
+}
+
+int ember_model_load(const char *path, ember_model **out, ember_err *err)
+{
+    return load_file(path, 0, out, err);
+}
+
+int ember_model_load_unprepared(const char *path, ember_model **out, ember_err *err)
+{
+    return load_file(path, LOAD_UNPREPARED, out, err);
 }
 
 void ember_model_free(ember_model *m)

@@ -63,6 +63,12 @@ typedef struct ember_session ember_session;
  * files by rename, which is safe). */
 int ember_model_load(const char *path, ember_model **out, ember_err *err);
 
+/* ember_model_load for a model that is only described or saved, never run (emberctl
+ * compile): the optimized kernels' load-time preparation, which packs their weights and is
+ * most of the work of loading a vision model, is skipped. A session made from it still runs
+ * correctly, packing weights on every run instead. */
+int ember_model_load_unprepared(const char *path, ember_model **out, ember_err *err);
+
 /* Load from memory (ONNX or compiled); what the model needs is copied (a compiled model's
  * weights once, into an aligned block the model owns), so the caller may free buf afterwards. */
 int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_err *err);

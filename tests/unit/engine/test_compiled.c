@@ -788,6 +788,32 @@ START_TEST(mapped_model_gives_back_packed_originals)
 }
 END_TEST
 
+/* ember_model_load_unprepared (emberctl compile): nothing is packed, the compiled bytes are
+ * the same as from a full load, and a session made from it still answers the same. */
+START_TEST(unprepared_load_packs_nothing_and_saves_the_same)
+{
+    ember_err err = {{0}};
+    ember_model *full = NULL, *bare = NULL;
+    const char *onnx = source_path("models/digits/1/model.onnx");
+    ck_assert_int_eq(ember_model_load(onnx, &full, &err), 0);
+    ck_assert_msg(ember_model_load_unprepared(onnx, &bare, &err) == 0, "%s", err.msg);
+    const eg_node *packed[8];
+    ck_assert_int_eq(packed_nodes(bare->g, packed, 8), 0);
+    size_t flen, blen;
+    unsigned char *fbuf = compile_mem(full, &flen), *bbuf = compile_mem(bare, &blen);
+    ck_assert_uint_eq(flen, blen);
+    ck_assert_int_eq(memcmp(fbuf, bbuf, flen), 0);
+    float data[3 * 64];
+    ember_tensor in;
+    digits_input(&in, data, 3);
+    assert_same_outputs(full, bare, &in, 1);
+    free(fbuf);
+    free(bbuf);
+    ember_model_free(bare);
+    ember_model_free(full);
+}
+END_TEST
+
 START_TEST(every_attribute_kind_and_if_round_trip)
 {
     uint8_t *onnx_buf;
@@ -1023,6 +1049,7 @@ static Suite *compiled_suite(void)
     TCase *r = tcase_create("round trip");
     tcase_set_timeout(r, 60);
     tcase_add_test(r, digits_round_trip_is_exact);
+    tcase_add_test(r, unprepared_load_packs_nothing_and_saves_the_same);
     tcase_add_test(r, constants_are_aligned_and_used_in_place);
     tcase_add_test(r, every_attribute_kind_and_if_round_trip);
     tcase_add_test(r, session_counts_macs_only_when_asked);
