@@ -58,6 +58,18 @@ static int model_finish(ember_model *m, int how, ember_err *err)
     return 0;
 }
 
+/* Imports and optimizes an ONNX model (compiled models were optimized before they were
+ * written). unmap: buf is a file mapping to give back once parsed, so that it is not resident
+ * while the kernels pack their weights. */
+static int model_from_onnx(ember_model *m, const void *buf, size_t len, int unmap, ember_err *err)
+{
+    m->format = EMBER_FORMAT_ONNX;
+    int rc = eg_onnx_import(buf, len, &m->g, err);
+    if (unmap)
+        munmap((void *)buf, len);
+    return rc ? rc : eg_optimize(m->g, err);
+}
+
 static int model_load_mem(const void *buf, size_t len, int how, ember_model **out,
                           ember_err *err)
 {
@@ -92,11 +104,7 @@ static int model_load_mem(const void *buf, size_t len, int how, ember_model **ou
             rc = eg_compiled_load(buf, len, m->weights, m->wmem, &m->g, err);
         }
     } else {
-        m->format = EMBER_FORMAT_ONNX;
-        rc = eg_onnx_import(buf, len, &m->g, err);
-        /* Compiled models were optimized before they were written. */
-        if (rc == 0)
-            rc = eg_optimize(m->g, err);
+        rc = model_from_onnx(m, buf, len, 0, err);
     }
     if (rc == 0)
         rc = model_finish(m, how, err);
@@ -162,29 +170,29 @@ static void release_packed_originals(const ember_model *m)
 }
 
 /* A compiled file stays mapped and its constants are used in place; an ONNX file is
- * imported (which copies what it keeps) and unmapped. */
+ * imported (which keeps what it needs) and unmapped. */
 static int load_mapped(void *map, size_t len, int how, ember_model **out, ember_err *err)
 {
-    if (!eg_compiled_is(map, len)) {
-        int rc = model_load_mem(map, len, how, out, err);
-        munmap(map, len);
-        return rc;
-    }
     ember_model *m = calloc(1, sizeof *m);
     if (!m) {
         munmap(map, len);
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
     }
-    m->format = EMBER_FORMAT_COMPILED;
-    m->map = map;
-    m->map_len = len;
-    uint64_t woff, wsize;
-    int rc = eg_compiled_check(map, len, &woff, &wsize, err);
-    if (rc == 0)
-        rc = eg_compiled_load(map, len, (const unsigned char *)map + woff, NULL, &m->g, err);
+    int rc;
+    if (!eg_compiled_is(map, len)) {
+        rc = model_from_onnx(m, map, len, 1, err);
+    } else {
+        m->format = EMBER_FORMAT_COMPILED;
+        m->map = map;
+        m->map_len = len;
+        uint64_t woff, wsize;
+        rc = eg_compiled_check(map, len, &woff, &wsize, err);
+        if (rc == 0)
+            rc = eg_compiled_load(map, len, (const unsigned char *)map + woff, NULL, &m->g, err);
+    }
     if (rc == 0)
         rc = model_finish(m, how, err);
-    if (rc == 0)
+    if (rc == 0 && m->map)
         release_packed_originals(m);
     if (rc) {
         ember_model_free(m);
