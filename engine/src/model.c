@@ -126,49 +126,6 @@ int ember_model_load_mem_locked(const void *buf, size_t len, ember_model **out, 
     return model_load_mem(buf, len, LOAD_LOCKED, out, err);
 }
 
-/* Whether every reader of constant v is a node that packed it as its input 1 (n->kdata),
- * and so never reads it again once it runs on the packed copy. */
-static int read_only_packed(const eg_graph *g, int v)
-{
-    int readers = 0;
-    for (int i = 0; i < g->nnode; i++) {
-        const eg_node *n = &g->node[i];
-        for (int j = 0; j < n->nin; j++) {
-            if (n->in[j] != v)
-                continue;
-            if (j != 1 || !n->kdata)
-                return 0;
-            readers++;
-        }
-    }
-    return readers > 0;
-}
-
-/* Gives back the pages of a mapped model's weights that the kernels have packed copies of,
- * so they are not resident twice (mobilenet_v2: 14 MB of its 29 MB). Only for a file
- * mapping: a page touched again is read back from the file, so a kernel falling back to the
- * original (a reference kernel, an input shape the packed path does not take) still works. */
-static void release_packed_originals(const ember_model *m)
-{
-    const eg_graph *g = m->g;
-    for (int i = 0; i < g->nnode; i++)
-        for (int j = 0; j < g->node[i].nattr; j++)
-            if (g->node[i].attr[j].g)
-                return; /* subgraphs read outer values too: keep it simple, keep them all */
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    for (int v = 0; v < g->nval; v++) {
-        const eg_value *val = &g->val[v];
-        if (val->kind != EG_VAL_CONST || !val->borrowed || !read_only_packed(g, v))
-            continue;
-        uintptr_t lo = (uintptr_t)val->data;
-        uintptr_t hi = lo + (uintptr_t)eg_tensor_bytes(val->dtype, val->rank, val->dims);
-        lo = (lo + page - 1) / page * page; /* whole pages only: neighbours may share the ends */
-        hi = hi / page * page;
-        if (hi > lo)
-            madvise((void *)lo, hi - lo, MADV_DONTNEED);
-    }
-}
-
 /* A compiled file stays mapped and its constants are used in place; an ONNX file is
  * imported (which keeps what it needs) and unmapped. */
 static int load_mapped(void *map, size_t len, int how, ember_model **out, ember_err *err)
@@ -189,11 +146,11 @@ static int load_mapped(void *map, size_t len, int how, ember_model **out, ember_
         rc = eg_compiled_check(map, len, &woff, &wsize, err);
         if (rc == 0)
             rc = eg_compiled_load(map, len, (const unsigned char *)map + woff, NULL, &m->g, err);
+        if (rc == 0)
+            m->g->consts_in_file = 1;
     }
     if (rc == 0)
         rc = model_finish(m, how, err);
-    if (rc == 0 && m->map)
-        release_packed_originals(m);
     if (rc) {
         ember_model_free(m);
         return rc;
