@@ -315,10 +315,19 @@ static int decrypt(const uint8_t *b, const uint8_t *key, ember_plain *plain, emb
 int ember_bundle_open(const ember_trust *t, const ember_key *device, const void *buf, size_t len,
                       int64_t now, ember_plain **out, ember_bundle_info *info, ember_err *err)
 {
+    return ember_bundle_open_checked(t, device, buf, len, now, NULL, NULL, out, info, err);
+}
+
+int ember_bundle_open_checked(const ember_trust *t, const ember_key *device, const void *buf,
+                              size_t len, int64_t now, ember_bundle_check_fn check, void *arg,
+                              ember_plain **out, ember_bundle_info *info, ember_err *err)
+{
     ember_bundle_info scratch;
     if (!info)
         info = &scratch;
     int rc = ember_bundle_verify(t, buf, len, now, info, err);
+    if (rc == 0 && check)
+        rc = check(info, arg, err);
     if (rc < 0)
         return rc;
     if (!device || ember_key_kind_of(device) != EMBER_KEY_DEVICE)

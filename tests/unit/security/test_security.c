@@ -319,6 +319,57 @@ START_TEST(flip_every_header_byte)
 }
 END_TEST
 
+/* The check of ember_bundle_open_checked: called once, after verification and before
+ * decryption, with the verified header; its refusal is the result and nothing is opened. */
+static int checks_seen;
+static int refuse_version_2(const ember_bundle_info *info, void *arg, ember_err *err)
+{
+    (void)arg;
+    checks_seen++;
+    if (info->version == 2)
+        return ember_err_set(err, EMBER_SEC_EROLLBACK, "version 2 is below the floor");
+    return 0;
+}
+
+static int accept_all(const ember_bundle_info *info, void *arg, ember_err *err)
+{
+    (void)info;
+    (void)err;
+    (*(int *)arg)++;
+    return 0;
+}
+
+START_TEST(open_checked_runs_the_check_between_verify_and_decrypt)
+{
+    size_t len;
+    uint8_t *b = seal1(&len); /* digits version 2 */
+    ember_plain *p = NULL;
+    checks_seen = 0;
+    ASSERT_CODE(ember_bundle_open_checked(trust, dev_a, b, len, NOW, refuse_version_2, NULL, &p,
+                                          NULL, &e_),
+                EMBER_SEC_EROLLBACK);
+    ck_assert_int_eq(checks_seen, 1);
+    ck_assert_ptr_null(p);
+    /* A bundle that does not verify never reaches the check. */
+    b[len - 1] ^= 1;
+    int calls = 0;
+    ASSERT_CODE(ember_bundle_open_checked(trust, dev_a, b, len, NOW, accept_all, &calls, &p, NULL,
+                                          &e_),
+                EMBER_SEC_ESIGNATURE);
+    ck_assert_int_eq(calls, 0);
+    b[len - 1] ^= 1;
+    ember_bundle_info info;
+    ASSERT_CODE(ember_bundle_open_checked(trust, dev_a, b, len, NOW, accept_all, &calls, &p,
+                                          &info, &e_),
+                0);
+    ck_assert_int_eq(calls, 1);
+    ck_assert_uint_eq(p->len, PAYLOAD_LEN);
+    ck_assert_int_eq(memcmp(p->data, payload, PAYLOAD_LEN), 0);
+    ember_plain_free(p);
+    free(b);
+}
+END_TEST
+
 START_TEST(flip_ciphertext_tag_and_signature)
 {
     size_t len;
@@ -762,6 +813,7 @@ static Suite *security_suite(void)
     tcase_add_test(tc, seal_open_roundtrip);
     tcase_add_test(tc, flip_every_header_byte);
     tcase_add_test(tc, flip_ciphertext_tag_and_signature);
+    tcase_add_test(tc, open_checked_runs_the_check_between_verify_and_decrypt);
     tcase_add_test(tc, resigned_header_tampering);
     tcase_add_test(tc, truncate_at_every_chunk_boundary);
     tcase_add_test(tc, swap_two_chunks);
