@@ -89,7 +89,8 @@ static int model_load_mem(const void *buf, size_t len, int how, ember_model **ou
         rc = eg_compiled_check(buf, len, &woff, &wsize, err);
         if (rc == 0 && locked) {
             /* Secret weights, and all that is later derived from them, in locked memory. */
-            if (!(m->wmem = eg_wmem_new()))
+            /* The weights, and about as much again for the kernels' packed copies. */
+            if (!(m->wmem = eg_wmem_new(2 * (size_t)wsize)))
                 rc = ember_err_set(err, EMBER_ENOMEM, "out of memory");
             else if (!(m->weights = eg_wmem_alloc(m->wmem, wsize)))
                 rc = eg_wmem_explain(m->wmem, err);

@@ -28,14 +28,18 @@ typedef struct wchunk {
 struct eg_wmem {
     wchunk *chunk;
     int nchunk, cap;
+    size_t expect;       /* what the model is expected to need in all, for messages */
     size_t locked;       /* bytes of all chunks */
     size_t failed_bytes; /* the chunk that could not be mapped or locked, 0 if none */
     int failed_errno;
 };
 
-eg_wmem *eg_wmem_new(void)
+eg_wmem *eg_wmem_new(size_t expect)
 {
-    return calloc(1, sizeof(eg_wmem));
+    eg_wmem *w = calloc(1, sizeof *w);
+    if (w)
+        w->expect = expect;
+    return w;
 }
 
 void eg_wmem_free(eg_wmem *w)
@@ -125,13 +129,12 @@ int eg_wmem_explain(const eg_wmem *w, ember_err *err)
         else
             snprintf(limit, sizeof limit, "%llu KiB", (unsigned long long)rl.rlim_cur / 1024);
     }
+    /* Short enough to survive the daemon's "refusing PATH: " prefix in an ember_err. */
     return ember_err_set(err, EMBER_ENOMEM,
-                         "cannot lock the model's weights in memory: it needs at least %zu KiB "
-                         "locked (%zu KiB locked so far, %zu KiB more refused: %s); "
-                         "RLIMIT_MEMLOCK is %s and is shared by every model the process holds: "
-                         "raise it (systemd: LimitMEMLOCK=, see docs/security.md)",
-                         (w->locked + w->failed_bytes + 1023) / 1024, w->locked / 1024,
-                         (w->failed_bytes + 1023) / 1024, strerror(w->failed_errno), limit);
+                         "cannot lock ~%zu KiB for the model (%zu KiB more refused after %zu "
+                         "KiB: %s); RLIMIT_MEMLOCK is %s per process: raise LimitMEMLOCK=",
+                         (w->expect + 1023) / 1024, (w->failed_bytes + 1023) / 1024,
+                         w->locked / 1024, strerror(w->failed_errno), limit);
 }
 
 void *eg_kdata_alloc(const eg_graph *g, size_t bytes)

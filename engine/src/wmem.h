@@ -16,7 +16,8 @@
 
 typedef struct eg_wmem eg_wmem;
 
-eg_wmem *eg_wmem_new(void);
+/* expect: about how many bytes the model will need (only said in eg_wmem_explain). */
+eg_wmem *eg_wmem_new(size_t expect);
 /* Wipes every chunk, unlocks and unmaps it. NULL is a no-op. */
 void eg_wmem_free(eg_wmem *w);
 
@@ -28,8 +29,9 @@ void *eg_wmem_alloc(eg_wmem *w, size_t bytes);
 int eg_wmem_owns(const eg_wmem *w, const void *p);
 /* Bytes w holds mapped and locked (whole chunks). */
 size_t eg_wmem_locked_bytes(const eg_wmem *w);
-/* After a failed eg_wmem_alloc: sets err to say how much locked memory the model needed,
- * the process's RLIMIT_MEMLOCK, and how to raise it, and returns EMBER_ENOMEM. 0 (err left
+/* After a failed eg_wmem_alloc: sets err to say about how much locked memory the model
+ * needs, what was refused, the process's RLIMIT_MEMLOCK, and how to raise it, and returns
+ * EMBER_ENOMEM. 0 (err left
  * alone) when no allocation of w has failed. */
 int eg_wmem_explain(const eg_wmem *w, ember_err *err);
 
