@@ -48,21 +48,9 @@ done
 emberd=$build/daemon/emberd
 emberctl=$build/clients/emberctl
 archive=$build/engine/libember-engine.a
-for f in "$emberd" "$emberctl" "$archive"; do
-    [ -e "$f" ] || { echo "footprint: $f is missing: build first (ninja -C $build)" >&2; exit 2; }
-done
-if [ ! -f "$model" ]; then
-    echo "footprint: $model is absent (../shared not mounted?)" >&2
-    exit 77
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ember-footprint.XXXXXX")
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
+bench_setup footprint "$model" "$emberd" "$emberctl" "$archive"
 
 # ---- (a) the engine's stripped size ----
 cc=${CC:-cc}
@@ -104,26 +92,7 @@ compile=$(stats <"$tmp/compile.us")
 compile_cpu=$(stats <"$tmp/compile.cpu" | sed 's/_ms=/_cpu_ms=/g')
 echo "footprint: compile model=$name rounds=$rounds $compile $compile_cpu"
 
-start_emberd() {
-    : >"$tmp/emberd.log"
-    "$emberd" --socket "$tmp/sock" --log-level info "$@" 2>"$tmp/emberd.log" &
-    pid=$!
-    i=0
-    until grep -q 'listening on' "$tmp/emberd.log"; do
-        i=$((i + 1))
-        if [ $i -gt 400 ] || ! kill -0 "$pid" 2>/dev/null; then
-            echo "footprint: emberd did not start:" >&2
-            cat "$tmp/emberd.log" >&2
-            exit 1
-        fi
-        sleep 0.05
-    done
-}
-stop_emberd() {
-    kill "$pid"
-    wait "$pid" || true
-    pid=
-}
+emberd_log_level=info # the "KiB locked in RAM" line
 # emberd's CPU time so far, every thread, in microseconds (schedstat: nanoseconds on a CPU).
 cpu_us() { cat /proc/"$pid"/task/*/schedstat | awk '{ s += $1 } END { printf "%d", s / 1000 }'; }
 # Times `load` --rounds times (the first loads the model, the others swap in a fresh copy

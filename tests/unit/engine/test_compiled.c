@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ember/engine.h>
@@ -313,6 +312,16 @@ static ember_model *load_mem_ok(const void *buf, size_t len)
     return m;
 }
 
+/* The built-in digits model, from its ONNX file. */
+static ember_model *load_digits(void)
+{
+    ember_err err = {{0}};
+    ember_model *m = NULL;
+    ck_assert_msg(ember_model_load(source_path("models/digits/1/model.onnx"), &m, &err) == 0,
+                  "%s", err.msg);
+    return m;
+}
+
 static unsigned char *compile_mem(const ember_model *m, size_t *len)
 {
     void *buf = NULL;
@@ -604,8 +613,7 @@ static int packed_nodes(const eg_graph *g, const eg_node **out, int cap)
 START_TEST(locked_weights_are_locked_and_not_dumped)
 {
     ember_err err = {{0}};
-    ember_model *onnx = NULL, *locked = NULL;
-    ck_assert_int_eq(ember_model_load(source_path("models/digits/1/model.onnx"), &onnx, &err), 0);
+    ember_model *onnx = load_digits(), *locked = NULL;
     size_t len;
     unsigned char *buf = compile_mem(onnx, &len);
     ck_assert_msg(ember_model_load_mem_locked(buf, len, &locked, &err) == 0, "%s", err.msg);
@@ -663,8 +671,7 @@ END_TEST
 START_TEST(unload_wipes_locked_weights_and_packed_copies)
 {
     ember_err err = {{0}};
-    ember_model *onnx = NULL, *locked = NULL;
-    ck_assert_int_eq(ember_model_load(source_path("models/digits/1/model.onnx"), &onnx, &err), 0);
+    ember_model *onnx = load_digits(), *locked = NULL;
     size_t len;
     unsigned char *buf = compile_mem(onnx, &len);
     ck_assert_msg(ember_model_load_mem_locked(buf, len, &locked, &err) == 0, "%s", err.msg);
@@ -691,41 +698,36 @@ END_TEST
 #ifndef __SANITIZE_ADDRESS__
 /* Over the lock limit, a locked load fails with EMBER_ENOMEM and says how much it needed, the
  * limit, and how to raise it. */
+typedef struct locked_load {
+    const unsigned char *buf;
+    size_t len;
+} locked_load;
+
+static int load_locked_step(void *arg, ember_err *err)
+{
+    const locked_load *l = arg;
+    ember_model *m = NULL;
+    int rc = ember_model_load_mem_locked(l->buf, l->len, &m, err);
+    ember_model_free(m);
+    return rc;
+}
+
 START_TEST(locked_load_over_the_limit_says_what_it_needs)
 {
-    ember_err err = {{0}};
-    ember_model *onnx = NULL;
-    ck_assert_int_eq(ember_model_load(source_path("models/digits/1/model.onnx"), &onnx, &err), 0);
-    size_t len;
-    unsigned char *buf = compile_mem(onnx, &len);
-    int fds[2];
-    ck_assert_int_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        memlock_limit_set(64 * 1024);
-        ember_model *m = NULL;
-        int rc = ember_model_load_mem_locked(buf, len, &m, &err);
-        dprintf(fds[1], "%d %s", rc, err.msg);
-        _exit(m == NULL ? 0 : 1);
-    }
-    close(fds[1]);
-    char out[1024] = "";
-    ssize_t n = read(fds[0], out, sizeof out - 1);
-    close(fds[0]);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    ck_assert_int_gt(n, 0);
-    char want[32];
-    snprintf(want, sizeof want, "%d ", EMBER_ENOMEM);
-    ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "%s", out);
+    ember_model *onnx = load_digits();
+    locked_load l;
+    unsigned char *buf = compile_mem(onnx, &l.len);
+    l.buf = buf;
+    int rc;
+    char msg[300];
+    ck_assert_int_eq(memlock_limited(64 * 1024, load_locked_step, &l, &rc, msg, sizeof msg), 0);
+    ck_assert_int_eq(rc, EMBER_ENOMEM);
     char need[128];
     snprintf(need, sizeof need, "cannot lock ~%zu KiB for the model (256 KiB more refused",
              (2 * (size_t)rd64(buf + 72) + 1023) / 1024);
-    ck_assert_msg(strstr(out, need), "%s", out);
-    ck_assert_msg(strstr(out, "RLIMIT_MEMLOCK is 64 KiB"), "%s", out);
-    ck_assert_msg(strstr(out, "LimitMEMLOCK="), "%s", out);
+    ck_assert_msg(strstr(msg, need), "%s", msg);
+    ck_assert_msg(strstr(msg, "RLIMIT_MEMLOCK is 64 KiB"), "%s", msg);
+    ck_assert_msg(strstr(msg, "LimitMEMLOCK="), "%s", msg);
     free(buf);
     ember_model_free(onnx);
 }
@@ -753,8 +755,7 @@ START_TEST(mapped_model_gives_back_packed_originals)
     if (eg_cpu_level() == EG_CPU_REF)
         return; /* nothing is packed */
     ember_err err = {{0}};
-    ember_model *onnx = NULL, *file = NULL;
-    ck_assert_int_eq(ember_model_load(source_path("models/digits/1/model.onnx"), &onnx, &err), 0);
+    ember_model *onnx = load_digits(), *file = NULL;
     char dir[64], path[128];
     temp_path(path, sizeof path, dir, sizeof dir, "digits.ember");
     ck_assert_msg(ember_model_save(onnx, path, &err) == 0, "save: %s", err.msg);
