@@ -61,6 +61,30 @@ static int fail_in(const char *path, int rc, ember_err *err)
     return ember_err_set(err, rc, "refusing %s: %s", path, msg);
 }
 
+/* What the daemon requires of a verified bundle before it is decrypted. */
+typedef struct open_check {
+    const bundle_keys *k;
+    const char *name;
+    int version;
+} open_check;
+
+static int check_verified(const ember_bundle_info *info, void *arg, ember_err *err)
+{
+    const open_check *c = arg;
+    if (strcmp(info->name, c->name) != 0 || info->version != (uint64_t)c->version)
+        return ember_err_set(err, EMBER_SEC_EHEADER,
+                             "the bundle is %s version %llu, not %s version %d as its folder "
+                             "says",
+                             info->name, (unsigned long long)info->version, c->name, c->version);
+    int rc = ember_rollback_check(c->k->floors, c->name, info->version, err);
+    if (rc < 0)
+        return rc;
+    if (!ember_bundle_for_device(info, c->k->device))
+        return ember_err_set(err, EMBER_SEC_ENOTRECIPIENT,
+                             "the bundle is not sealed to this device's key");
+    return 0;
+}
+
 int bundle_model_open(const bundle_keys *k, const char *path, const void *buf, size_t len,
                       const char *name, int version, ember_model **out, ember_err *err)
 {
@@ -69,24 +93,10 @@ int bundle_model_open(const bundle_keys *k, const char *path, const void *buf, s
                              "refusing %s: it is a sealed bundle and emberd has no trust store "
                              "(start it with --trust, --device-key and --state)",
                              path);
-    ember_bundle_info info;
-    int64_t now = (int64_t)time(NULL);
-    int rc = ember_bundle_verify(k->trust, buf, len, now, &info, err);
-    if (rc < 0)
-        return fail_in(path, rc, err);
-    if (strcmp(info.name, name) != 0 || info.version != (uint64_t)version)
-        return ember_err_set(err, EMBER_SEC_EHEADER,
-                             "refusing %s: the bundle is %s version %llu, not %s version %d "
-                             "as its folder says",
-                             path, info.name, (unsigned long long)info.version, name, version);
-    rc = ember_rollback_check(k->floors, name, info.version, err);
-    if (rc < 0)
-        return fail_in(path, rc, err);
-    if (!ember_bundle_for_device(&info, k->device))
-        return ember_err_set(err, EMBER_SEC_ENOTRECIPIENT,
-                             "refusing %s: the bundle is not sealed to this device's key", path);
+    open_check c = {k, name, version};
     ember_plain *plain;
-    rc = ember_bundle_open(k->trust, k->device, buf, len, now, &plain, NULL, err);
+    int rc = ember_bundle_open_checked(k->trust, k->device, buf, len, (int64_t)time(NULL),
+                                       check_verified, &c, &plain, NULL, err);
     if (rc < 0)
         return fail_in(path, rc, err);
     rc = ember_model_load_mem_locked(plain->data, plain->len, out, err);

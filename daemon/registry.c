@@ -273,8 +273,13 @@ static void registry_install(registry *reg, const char *name, model_scan *scan)
         char in[256], out[256];
         io_describe(e->inputs, e->ninputs, in, sizeof in);
         io_describe(e->outputs, e->noutputs, out, sizeof out);
-        log_info(reg->log, "models: serving %s version %d (%s): %s -> %s", name, e->version,
-                 e->source, in, out);
+        /* A sealed model's plaintext is locked in RAM: how much, to size LimitMEMLOCK=. */
+        char locked[64] = "";
+        size_t lk = ember_model_locked_bytes(e->model);
+        if (lk)
+            snprintf(locked, sizeof locked, " (%zu KiB locked in RAM)", (lk + 1023) / 1024);
+        log_info(reg->log, "models: serving %s version %d (%s): %s -> %s%s", name, e->version,
+                 e->source, in, out, locked);
         reg->models[first + i] = e;
     }
     reg->nmodels = n;

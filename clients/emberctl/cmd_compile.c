@@ -63,7 +63,7 @@ static int run(const emberctl *ctl, int argc, char **argv)
 
     ember_err err = {{0}};
     ember_model *m = NULL;
-    if (ember_model_load(model_path, &m, &err) != 0) {
+    if (ember_model_load_unprepared(model_path, &m, &err) != 0) { /* saved, never run */
         emberctl_error("%s", err.msg);
         return EMBERCTL_EXIT_USAGE;
     }

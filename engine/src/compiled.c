@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "compiled.h"
+#include "wmem.h"
 #include "model.h"
 #include "op.h"
 
@@ -577,6 +578,7 @@ typedef struct loader {
     int *claimed_by; /* per graph: the graph whose node holds it as an attribute, or -1 */
     uint32_t ngraphs;
     int opset;
+    eg_wmem *wmem; /* where attribute tensors go (NULL: the heap) */
     ember_err *err;
 } loader;
 
@@ -759,7 +761,10 @@ static int rd_attr(loader *ld, int gi, const eg_node *n, eg_attr *a)
         a->t.rank = rank;
         /* Attribute tensors own their data in the IR; they are small (Constant values). */
         size_t bytes = (size_t)eg_tensor_bytes(a->t.dtype, rank, a->t.dims);
-        if (!(a->t.data = malloc(bytes ? bytes : 1)))
+        a->t.data = ld->wmem ? eg_wmem_alloc(ld->wmem, bytes) : malloc(bytes ? bytes : 1);
+        if (!a->t.data && ld->wmem)
+            return eg_wmem_explain(ld->wmem, ld->err);
+        if (!a->t.data)
             return ember_err_set(ld->err, EMBER_ENOMEM, "out of memory");
         memcpy(a->t.data, data, bytes);
         return 0;
@@ -979,8 +984,8 @@ int eg_compiled_check(const void *buf, size_t len, uint64_t *weights_off, uint64
     return 0;
 }
 
-int eg_compiled_load(const void *buf, size_t len, const unsigned char *weights, eg_graph **out,
-                     ember_err *err)
+int eg_compiled_load(const void *buf, size_t len, const unsigned char *weights, eg_wmem *wmem,
+                     eg_graph **out, ember_err *err)
 {
     uint64_t woff, wsize;
     int rc = eg_compiled_check(buf, len, &woff, &wsize, err);
@@ -996,6 +1001,7 @@ int eg_compiled_load(const void *buf, size_t len, const unsigned char *weights, 
         .len = (size_t)get_u64(p + 56),
         .ngraphs = get_u32(p + 80),
         .opset = (int)(get_u32(p + 84) > INT_MAX ? INT_MAX : get_u32(p + 84)),
+        .wmem = wmem,
         .err = err,
     };
     if (ld.ngraphs == 0 || ld.ngraphs > MAX_GRAPHS || ld.ngraphs > ld.len / GRAPH_REC)
@@ -1012,6 +1018,7 @@ int eg_compiled_load(const void *buf, size_t len, const unsigned char *weights, 
             rc = ember_err_set(err, EMBER_ENOMEM, "out of memory");
             goto done;
         }
+        ld.graphs[i]->wmem = wmem;
     }
     for (uint32_t i = 0; rc == 0 && i < ld.ngraphs; i++)
         rc = rd_graph(&ld, (int)i);

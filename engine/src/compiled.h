@@ -29,9 +29,10 @@ int eg_compiled_check(const void *buf, size_t len, uint64_t *weights_off, uint64
 /* Builds the graph of a compiled model (checked as by eg_compiled_check first). Constants are
  * not copied: their data points into weights, the model's weights section as it lies in
  * memory (64-byte aligned), which must outlive the graph; such values are marked borrowed.
- * Every operator is looked up in the registry, and the graphs are linked. */
-int eg_compiled_load(const void *buf, size_t len, const unsigned char *weights, eg_graph **out,
-                     ember_err *err);
+ * Every operator is looked up in the registry, and the graphs are linked. With wmem (a locked
+ * model, wmem.h) every graph carries it and attribute tensors are copied into it. */
+int eg_compiled_load(const void *buf, size_t len, const unsigned char *weights, eg_wmem *wmem,
+                     eg_graph **out, ember_err *err);
 
 /* The checksum the header carries: CRC-32 (IEEE 802.3, as zlib's crc32), continued from crc
  * (0 to start). */

@@ -6,8 +6,11 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "graph.h"
+#include "wmem.h"
 
 size_t ember_dtype_size(ember_dtype dt)
 {
@@ -97,12 +100,24 @@ void eg_node_free(eg_node *n)
     free(n->kdata);
 }
 
+/* What a node holds in its model's locked memory goes with that memory, not with free. */
+static void node_disown(eg_node *n, const eg_wmem *w)
+{
+    if (eg_wmem_owns(w, n->kdata))
+        n->kdata = NULL;
+    for (int j = 0; j < n->nattr; j++)
+        if (eg_wmem_owns(w, n->attr[j].t.data))
+            n->attr[j].t.data = NULL;
+}
+
 void eg_graph_free(eg_graph *g)
 {
     if (!g)
         return;
-    for (int i = 0; i < g->nnode; i++)
+    for (int i = 0; i < g->nnode; i++) {
+        node_disown(&g->node[i], g->wmem);
         eg_node_free(&g->node[i]);
+    }
     for (int i = 0; i < g->nval; i++) {
         free(g->val[i].name);
         if (!g->val[i].borrowed)
@@ -114,6 +129,31 @@ void eg_graph_free(eg_graph *g)
     free(g->out);
     free(g->name);
     free(g);
+}
+
+void eg_graph_release_packed(const eg_graph *g, const eg_node *n)
+{
+    if (!g->consts_in_file || g->parent || !n->kdata || n->nin < 2 || n->in[1] < 0)
+        return;
+    int v = n->in[1], readers = 0;
+    for (int i = 0; i < g->nnode; i++) {
+        const eg_node *r = &g->node[i];
+        for (int j = 0; j < r->nattr; j++)
+            if (r->attr[j].g)
+                return; /* subgraphs read outer values too: keep it simple, keep them all */
+        for (int j = 0; j < r->nin; j++)
+            readers += r->in[j] == v;
+    }
+    const eg_value *c = &g->val[v];
+    if (readers != 1 || c->kind != EG_VAL_CONST || !c->borrowed)
+        return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)c->data;
+    uintptr_t hi = lo + (uintptr_t)eg_tensor_bytes(c->dtype, c->rank, c->dims);
+    lo = (lo + page - 1) / page * page; /* whole pages only: neighbours may share the ends */
+    hi = hi / page * page;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 int eg_graph_find(const eg_graph *g, const char *name)

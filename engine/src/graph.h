@@ -16,6 +16,7 @@
 
 typedef struct eg_graph eg_graph;
 typedef struct eg_op eg_op;
+typedef struct eg_wmem eg_wmem;
 
 enum eg_attr_kind {
     EG_ATTR_FLOAT = 1,
@@ -89,6 +90,12 @@ struct eg_graph {
     int *in, *out; /* value indices of graph inputs (not initializers) and outputs */
     eg_graph *parent;
     int opset; /* default-domain opset the graph was written for */
+    /* Every graph of a model loaded locked, subgraphs too: where its kdata and attribute
+     * tensors live (wmem.h; the model owns it). NULL: the heap. */
+    eg_wmem *wmem;
+    /* Borrowed constants lie in a read-only file mapping (a compiled model loaded from a
+     * file): pages given back are read again from the file when touched. */
+    int consts_in_file;
 };
 
 eg_graph *eg_graph_new(eg_graph *parent, int opset);
@@ -107,6 +114,12 @@ const eg_attr *eg_node_attr(const eg_node *n, const char *name);
 void eg_attr_free(eg_attr *a);
 /* Frees what node n owns (not n itself, which lives in its graph's node array). */
 void eg_node_free(eg_node *n);
+
+/* Called when n's prepare has packed its input 1 into n->kdata: if that constant lies in the
+ * file mapping (g->consts_in_file) and n is its only reader, gives its pages back, so the
+ * weights are not resident twice. A reader that falls back to the original reads it back
+ * from the file. */
+void eg_graph_release_packed(const eg_graph *g, const eg_node *n);
 
 /* Import an ONNX ModelProto from memory. */
 int eg_onnx_import(const void *buf, size_t len, eg_graph **out, ember_err *err);

@@ -19,6 +19,7 @@
 #include "passes.h"
 #include "model.h"
 #include "op.h"
+#include "wmem.h"
 
 #define MODEL_MAX_FILE_BYTES ((size_t)1 << 31)
 
@@ -30,11 +31,20 @@ static void io_from_value(ember_io_info *io, const eg_value *v)
     memcpy(io->dims, v->dims, sizeof io->dims);
 }
 
-/* The input and output descriptions, once m->g is loaded. */
-static int model_finish(ember_model *m, ember_err *err)
+/* How a model is loaded (bits). */
+enum {
+    LOAD_LOCKED = 1,     /* ember_model_load_mem_locked */
+    LOAD_UNPREPARED = 2, /* ember_model_load_unprepared: no kernel prepare (weight packing) */
+};
+
+/* The kernels' preparation unless the load skips it, then the input and output
+ * descriptions, once m->g is loaded. */
+static int model_finish(ember_model *m, int how, ember_err *err)
 {
     const eg_graph *g = m->g;
-    int rc = eg_graph_prepare(m->g, err);
+    int rc = how & LOAD_UNPREPARED ? 0 : eg_graph_prepare(m->g, err);
+    if (rc == EMBER_ENOMEM && eg_wmem_explain(m->wmem, err))
+        return EMBER_ENOMEM; /* a kernel's packed weights did not fit the lock limit */
     if (rc)
         return rc;
     m->inputs = calloc((size_t)g->nin + 1, sizeof *m->inputs);
@@ -48,31 +58,22 @@ static int model_finish(ember_model *m, ember_err *err)
     return 0;
 }
 
-/* Secret weights: whole pages (so aligned), locked in RAM and left out of core dumps. */
-static int weights_alloc_locked(ember_model *m, uint64_t wsize, ember_err *err)
+/* Imports and optimizes an ONNX model (compiled models were optimized before they were
+ * written). unmap: buf is a file mapping to give back once parsed, so that it is not resident
+ * while the kernels pack their weights. */
+static int model_from_onnx(ember_model *m, const void *buf, size_t len, int unmap, ember_err *err)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    size_t len = ((size_t)(wsize ? wsize : 1) + (size_t)page - 1) / (size_t)page * (size_t)page;
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return ember_err_set(err, EMBER_ENOMEM, "out of memory for %llu bytes of weights",
-                             (unsigned long long)wsize);
-    if (madvise(p, len, MADV_DONTDUMP) != 0 || mlock(p, len) != 0) {
-        int e = errno;
-        munmap(p, len);
-        return ember_err_set(err, EMBER_ENOMEM,
-                             "cannot lock %zu bytes of weights in memory: %s (raise "
-                             "RLIMIT_MEMLOCK, e.g. systemd's LimitMEMLOCK=)",
-                             len, strerror(e));
-    }
-    m->weights = p;
-    m->locked_len = len;
-    return 0;
+    m->format = EMBER_FORMAT_ONNX;
+    int rc = eg_onnx_import(buf, len, &m->g, err);
+    if (unmap)
+        munmap((void *)buf, len);
+    return rc ? rc : eg_optimize(m->g, err);
 }
 
-static int model_load_mem(const void *buf, size_t len, int locked, ember_model **out,
+static int model_load_mem(const void *buf, size_t len, int how, ember_model **out,
                           ember_err *err)
 {
+    int locked = how & LOAD_LOCKED;
     if (!buf || len == 0)
         return ember_err_set(err, EMBER_EFORMAT, "empty model");
     if (locked && !eg_compiled_is(buf, len))
@@ -86,27 +87,28 @@ static int model_load_mem(const void *buf, size_t len, int locked, ember_model *
         uint64_t woff, wsize;
         m->format = EMBER_FORMAT_COMPILED;
         rc = eg_compiled_check(buf, len, &woff, &wsize, err);
-        if (rc == 0 && locked)
-            rc = weights_alloc_locked(m, wsize, err);
-        else if (rc == 0 &&
-                 posix_memalign(&m->weights, EG_COMPILED_ALIGN, wsize ? wsize : 1) != 0) {
+        if (rc == 0 && locked) {
+            /* Secret weights, and all that is later derived from them, in locked memory. */
+            /* The weights, and about as much again for the kernels' packed copies. */
+            if (!(m->wmem = eg_wmem_new(2 * (size_t)wsize)))
+                rc = ember_err_set(err, EMBER_ENOMEM, "out of memory");
+            else if (!(m->weights = eg_wmem_alloc(m->wmem, wsize)))
+                rc = eg_wmem_explain(m->wmem, err);
+        } else if (rc == 0 &&
+                   posix_memalign(&m->weights, EG_COMPILED_ALIGN, wsize ? wsize : 1) != 0) {
             m->weights = NULL;
             rc = ember_err_set(err, EMBER_ENOMEM, "out of memory for %llu bytes of weights",
                                (unsigned long long)wsize);
         }
         if (rc == 0) {
             memcpy(m->weights, (const unsigned char *)buf + woff, wsize);
-            rc = eg_compiled_load(buf, len, m->weights, &m->g, err);
+            rc = eg_compiled_load(buf, len, m->weights, m->wmem, &m->g, err);
         }
     } else {
-        m->format = EMBER_FORMAT_ONNX;
-        rc = eg_onnx_import(buf, len, &m->g, err);
-        /* Compiled models were optimized before they were written. */
-        if (rc == 0)
-            rc = eg_optimize(m->g, err);
+        rc = model_from_onnx(m, buf, len, 0, err);
     }
     if (rc == 0)
-        rc = model_finish(m, err);
+        rc = model_finish(m, how, err);
     if (rc) {
         ember_model_free(m);
         return rc;
@@ -122,32 +124,34 @@ int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_e
 
 int ember_model_load_mem_locked(const void *buf, size_t len, ember_model **out, ember_err *err)
 {
-    return model_load_mem(buf, len, 1, out, err);
+    return model_load_mem(buf, len, LOAD_LOCKED, out, err);
 }
 
 /* A compiled file stays mapped and its constants are used in place; an ONNX file is
- * imported (which copies what it keeps) and unmapped. */
-static int load_mapped(void *map, size_t len, ember_model **out, ember_err *err)
+ * imported (which keeps what it needs) and unmapped. */
+static int load_mapped(void *map, size_t len, int how, ember_model **out, ember_err *err)
 {
-    if (!eg_compiled_is(map, len)) {
-        int rc = ember_model_load_mem(map, len, out, err);
-        munmap(map, len);
-        return rc;
-    }
     ember_model *m = calloc(1, sizeof *m);
     if (!m) {
         munmap(map, len);
         return ember_err_set(err, EMBER_ENOMEM, "out of memory");
     }
-    m->format = EMBER_FORMAT_COMPILED;
-    m->map = map;
-    m->map_len = len;
-    uint64_t woff, wsize;
-    int rc = eg_compiled_check(map, len, &woff, &wsize, err);
+    int rc;
+    if (!eg_compiled_is(map, len)) {
+        rc = model_from_onnx(m, map, len, 1, err);
+    } else {
+        m->format = EMBER_FORMAT_COMPILED;
+        m->map = map;
+        m->map_len = len;
+        uint64_t woff, wsize;
+        rc = eg_compiled_check(map, len, &woff, &wsize, err);
+        if (rc == 0)
+            rc = eg_compiled_load(map, len, (const unsigned char *)map + woff, NULL, &m->g, err);
+        if (rc == 0)
+            m->g->consts_in_file = 1;
+    }
     if (rc == 0)
-        rc = eg_compiled_load(map, len, (const unsigned char *)map + woff, &m->g, err);
-    if (rc == 0)
-        rc = model_finish(m, err);
+        rc = model_finish(m, how, err);
     if (rc) {
         ember_model_free(m);
         return rc;
@@ -156,7 +160,7 @@ static int load_mapped(void *map, size_t len, ember_model **out, ember_err *err)
     return 0;
 }
 
-int ember_model_load(const char *path, ember_model **out, ember_err *err)
+static int load_file(const char *path, int how, ember_model **out, ember_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -178,13 +182,23 @@ int ember_model_load(const char *path, ember_model **out, ember_err *err)
     close(fd);
     if (rc)
         return rc;
-    rc = load_mapped(map, (size_t)st.st_size, out, err);
+    rc = load_mapped(map, (size_t)st.st_size, how, out, err);
     if (rc && err) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%s", err->msg);
         ember_err_set(err, rc, "%s: %s", path, msg);
     }
     return rc;
+}
+
+int ember_model_load(const char *path, ember_model **out, ember_err *err)
+{
+    return load_file(path, 0, out, err);
+}
+
+int ember_model_load_unprepared(const char *path, ember_model **out, ember_err *err)
+{
+    return load_file(path, LOAD_UNPREPARED, out, err);
 }
 
 void ember_model_free(ember_model *m)
@@ -194,16 +208,18 @@ void ember_model_free(ember_model *m)
     eg_graph_free(m->g);
     if (m->map)
         munmap(m->map, m->map_len);
-    if (m->locked_len) {
-        explicit_bzero(m->weights, m->locked_len);
-        munlock(m->weights, m->locked_len);
-        munmap(m->weights, m->locked_len);
-    } else {
+    if (m->wmem)
+        eg_wmem_free(m->wmem); /* the weights with the rest: wiped, unlocked, unmapped */
+    else
         free(m->weights);
-    }
     free(m->inputs);
     free(m->outputs);
     free(m);
+}
+
+size_t ember_model_locked_bytes(const ember_model *m)
+{
+    return eg_wmem_locked_bytes(m->wmem);
 }
 
 /* ---- describe ---- */

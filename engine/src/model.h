@@ -14,7 +14,9 @@ struct ember_model {
     void *map; /* the file, mmap'd read-only */
     size_t map_len;
     void *weights; /* load_mem: the weights section, copied to an aligned block */
-    size_t locked_len; /* load_mem_locked: weights is an mlock'd mapping of this many bytes */
+    /* load_mem_locked: the locked allocator weights comes from, with everything derived from
+     * them (the graph's wmem); NULL otherwise. */
+    struct eg_wmem *wmem;
 };
 
 #endif

@@ -78,6 +78,15 @@ static int tensor_from_proto(import_ctx *ic, const Onnx__TensorProto *tp, ember_
     int64_t bytes = eg_tensor_bytes(t->dtype, t->rank, t->dims);
     if (count < 0 || bytes < 0 || bytes > ((int64_t)1 << 34))
         return ember_err_set(ic->err, EMBER_EFORMAT, "tensor '%s' is too large", name);
+    if (tp->has_raw_data && bytes > 0 && tp->raw_data.len == (size_t)bytes) {
+        /* ONNX raw_data is little-endian, as is every machine ember targets. protobuf-c
+         * malloc'd it for the message, which is ours and freed right after the import: the
+         * tensor takes the block instead of a copy (the weights are most of a model). */
+        ProtobufCBinaryData *raw = (ProtobufCBinaryData *)&tp->raw_data;
+        t->data = raw->data;
+        raw->data = NULL;
+        return 0;
+    }
     size_t es = ember_dtype_size(t->dtype);
     t->data = malloc(bytes ? (size_t)bytes : 1);
     if (!t->data)
@@ -87,10 +96,7 @@ static int tensor_from_proto(import_ctx *ic, const Onnx__TensorProto *tp, ember_
     if (tp->has_raw_data) {
         if (tp->raw_data.len != (size_t)bytes)
             goto bad_len;
-        /* ONNX raw_data is little-endian, as is every machine ember targets. */
-        if (bytes)
-            memcpy(t->data, tp->raw_data.data, (size_t)bytes);
-        return 0;
+        return 0; /* empty */
     }
     if (n == 0 && tp->n_float_data + tp->n_int32_data + tp->n_int64_data == 0)
         return 0;

@@ -103,6 +103,11 @@ int eg_op_fuses_act(const eg_op *op);
  * what an optimized kernel does for the cases it does not handle. */
 int eg_run_reference(eg_kctx *k);
 
+/* Memory for what a prepare derives from the weights (n->kdata), 64-byte aligned: locked and
+ * undumpable when the model was loaded locked (wmem.h), else the heap; released with the
+ * graph. NULL when out of memory (eg_graph_prepare then explains a lock failure). */
+void *eg_kdata_alloc(const eg_graph *g, size_t bytes);
+
 /* Calls each node's prepare (after eg_optimize or a compiled load), subgraphs included. */
 int eg_graph_prepare(eg_graph *g, ember_err *err);
 

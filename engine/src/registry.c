@@ -121,6 +121,7 @@ int eg_graph_prepare(eg_graph *g, ember_err *err)
             int rc = f->prepare(n, g, err);
             if (rc)
                 return rc;
+            eg_graph_release_packed(g, n); /* now, so the two copies never pile up */
         }
     }
     return 0;

@@ -16,6 +16,9 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -851,6 +854,12 @@ static void make_plan(ember_session *s)
     }
     s->planned = 1;
     free(items);
+#ifdef __GLIBC__
+    /* The recording run's tensors, each malloc'd and freed, are not asked for again (the
+     * arena holds them now), but glibc keeps freed heap pages resident: 7 MB for
+     * mobilenet_v2, a quarter of its peak. Once per new input shape, never per run. */
+    malloc_trim(0);
+#endif
 }
 
 int ember_session_run(ember_session *s, const ember_tensor *inputs, int ninputs,

@@ -11,8 +11,11 @@
  * decrypted, into sodium_malloc'd memory, chunk by chunk, with the final tag and the signed
  * BLAKE2b hash of the plaintext checked at the end.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <sodium.h>
 
@@ -312,10 +315,19 @@ static int decrypt(const uint8_t *b, const uint8_t *key, ember_plain *plain, emb
 int ember_bundle_open(const ember_trust *t, const ember_key *device, const void *buf, size_t len,
                       int64_t now, ember_plain **out, ember_bundle_info *info, ember_err *err)
 {
+    return ember_bundle_open_checked(t, device, buf, len, now, NULL, NULL, out, info, err);
+}
+
+int ember_bundle_open_checked(const ember_trust *t, const ember_key *device, const void *buf,
+                              size_t len, int64_t now, ember_bundle_check_fn check, void *arg,
+                              ember_plain **out, ember_bundle_info *info, ember_err *err)
+{
     ember_bundle_info scratch;
     if (!info)
         info = &scratch;
     int rc = ember_bundle_verify(t, buf, len, now, info, err);
+    if (rc == 0 && check)
+        rc = check(info, arg, err);
     if (rc < 0)
         return rc;
     if (!device || ember_key_kind_of(device) != EMBER_KEY_DEVICE)
@@ -347,6 +359,23 @@ int ember_bundle_open(const ember_trust *t, const ember_key *device, const void 
         ember_plain_free(plain);
         return ember_err_set(err, EMBER_ENOMEM, "out of locked memory for %llu bytes",
                              (unsigned long long)info->payload_size);
+    }
+    /* sodium_malloc ignores a failed mlock; the plaintext must not land in swappable pages. */
+    if (sodium_mlock(plain->data, plain->len) != 0) {
+        int e = errno;
+        struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+        getrlimit(RLIMIT_MEMLOCK, &rl);
+        char limit[32] = "unlimited";
+        if (rl.rlim_cur != RLIM_INFINITY)
+            snprintf(limit, sizeof limit, "%llu KiB", (unsigned long long)rl.rlim_cur / 1024);
+        sodium_free(key);
+        ember_plain_free(plain);
+        return ember_err_set(err, EMBER_ENOMEM,
+                             "cannot lock the %llu KiB %s version %llu decrypts to in memory: %s; "
+                             "RLIMIT_MEMLOCK is %s: raise it (systemd: LimitMEMLOCK=, see "
+                             "docs/security.md)",
+                             (unsigned long long)(info->payload_size + 1023) / 1024, info->name,
+                             (unsigned long long)info->version, strerror(e), limit);
     }
     if (crypto_box_seal_open(key, wrapped, WRAPPED_SIZE, ember_key_public(device),
                              sec_key_secret(device)) != 0)

@@ -46,21 +46,9 @@ done
 emberd=$build/daemon/emberd
 emberctl=$build/clients/emberctl
 loadgen=$build/tests/bench/loadgen
-for f in "$emberd" "$emberctl" "$loadgen"; do
-    [ -x "$f" ] || { echo "daemon_bench: $f is missing: build first (ninja -C $build)" >&2; exit 2; }
-done
-if [ ! -f "$model" ]; then
-    echo "daemon_bench: $model is absent (../shared not mounted?)" >&2
-    exit 77
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ember-dbench.XXXXXX")
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
+bench_setup daemon_bench "$model" "$emberd" "$emberctl" "$loadgen"
 
 # Holding N idle connections needs N descriptors in loadgen and in emberd. (dash and bash
 # both have ulimit -n and -H, which POSIX leaves out.)
@@ -97,26 +85,6 @@ open(tmp + '/req.bin.hlen', 'w').write(str(len(h)))
 EOF
 hlen=$(cat "$tmp/req.bin.hlen")
 
-start_emberd() {
-    : >"$tmp/emberd.log"
-    "$emberd" --socket "$tmp/sock" --log-level warn "$@" 2>"$tmp/emberd.log" &
-    pid=$!
-    i=0
-    until grep -q 'listening on' "$tmp/emberd.log"; do
-        i=$((i + 1))
-        if [ $i -gt 200 ] || ! kill -0 "$pid" 2>/dev/null; then
-            echo "daemon_bench: emberd did not start:" >&2
-            cat "$tmp/emberd.log" >&2
-            exit 1
-        fi
-        sleep 0.05
-    done
-}
-stop_emberd() {
-    kill "$pid"
-    wait "$pid" || true
-    pid=
-}
 # emberd's CPU time so far (user + system, every thread) in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 hz=$(getconf CLK_TCK)

@@ -192,6 +192,7 @@ START_TEST(sealed_model_served_and_plaintext_written_nowhere)
     dir_has_no_run(d.dir, plain, plen); /* the socket's directory goes with the daemon */
     it_emberd_stop(&d, SIGTERM);
     assert_log_has(&e, "serving m version 1");
+    assert_log_has(&e, "KiB locked in RAM)"); /* what LimitMEMLOCK= must leave room for */
     ck_assert(!file_has_run(e.log, plain, plen));
     ck_assert_int_ge(dir_has_no_run(e.state, plain, plen), 1);
     free(plain);

@@ -63,16 +63,28 @@ typedef struct ember_session ember_session;
  * files by rename, which is safe). */
 int ember_model_load(const char *path, ember_model **out, ember_err *err);
 
+/* ember_model_load for a model that is only described or saved, never run (emberctl
+ * compile): the optimized kernels' load-time preparation, which packs their weights and is
+ * most of the work of loading a vision model, is skipped. A session made from it still runs
+ * correctly, packing weights on every run instead. */
+int ember_model_load_unprepared(const char *path, ember_model **out, ember_err *err);
+
 /* Load from memory (ONNX or compiled); what the model needs is copied (a compiled model's
  * weights once, into an aligned block the model owns), so the caller may free buf afterwards. */
 int ember_model_load_mem(const void *buf, size_t len, ember_model **out, ember_err *err);
 
-/* ember_model_load_mem for secret models: a compiled model's weights are copied into pages
- * that are locked in RAM (mlock: never swapped) and excluded from core dumps
- * (MADV_DONTDUMP), and ember_model_free wipes them before releasing them. Only compiled
+/* ember_model_load_mem for secret models: a compiled model's weights, and every copy the
+ * kernels derive from them (packed weights), go into pages that are locked in RAM (mlock:
+ * never swapped) and excluded from core dumps (MADV_DONTDUMP), and ember_model_free wipes
+ * them before releasing them. Only compiled
  * models (EMBER_EFORMAT for ONNX). EMBER_ENOMEM when the pages cannot be locked
  * (RLIMIT_MEMLOCK: systemd's LimitMEMLOCK=). */
 int ember_model_load_mem_locked(const void *buf, size_t len, ember_model **out, ember_err *err);
+
+/* Bytes a model loaded with ember_model_load_mem_locked holds locked in RAM: its weights and
+ * what the kernels derived from them (packed copies), in whole pages; 0 for any other model.
+ * What RLIMIT_MEMLOCK (systemd's LimitMEMLOCK=) must leave room for, per model. */
+size_t ember_model_locked_bytes(const ember_model *m);
 
 void ember_model_free(ember_model *m);
 

@@ -124,8 +124,8 @@ int eg_x86_conv_prepare(eg_node *n, const eg_graph *g, ember_err *err)
     if (w->dims[1] == 1 && mg == 1)
         return 0; /* depthwise reads W as it is */
     int64_t per = eg_pack_a_size(mg, kk);
-    float *p = NULL;
-    if (kk < 1 || posix_memalign((void **)&p, 64, (size_t)(group * per) * sizeof *p) != 0)
+    float *p = kk < 1 ? NULL : eg_kdata_alloc(g, (size_t)(group * per) * sizeof *p);
+    if (!p)
         return ember_err_set(err, EMBER_ENOMEM, "node '%s': out of memory packing weights",
                              n->name);
     for (int64_t gi = 0; gi < group; gi++)

@@ -80,8 +80,8 @@ static int pack_const_b(eg_node *n, const eg_graph *g, int trans, ember_err *err
         b->dims[1] < 1)
         return 0;
     int64_t kk = trans ? b->dims[1] : b->dims[0], nn = trans ? b->dims[0] : b->dims[1];
-    float *p = NULL;
-    if (posix_memalign((void **)&p, 64, (size_t)eg_pack_b_size(kk, nn) * sizeof *p) != 0)
+    float *p = eg_kdata_alloc(g, (size_t)eg_pack_b_size(kk, nn) * sizeof *p);
+    if (!p)
         return ember_err_set(err, EMBER_ENOMEM, "node '%s': out of memory packing weights",
                              n->name);
     eg_pack_b(p, b->data, kk, nn, trans ? 1 : nn, trans ? kk : 1);

@@ -14,6 +14,16 @@ int64_t eg_pack_a_size(int64_t m, int64_t k)
 void eg_pack_a(float *dst, const float *a, int64_t m, int64_t k, int64_t rs, int64_t cs)
 {
     for (int64_t i0 = 0; i0 < m; i0 += EG_MR) {
+        if (i0 + EG_MR <= m) {
+            /* A whole block, without a bounds test per float: packing is most of loading a
+             * vision model. */
+            const float *blk = a + i0 * rs;
+            for (int64_t p = 0; p < k; p++, dst += EG_MR)
+#pragma GCC unroll 16
+                for (int64_t i = 0; i < EG_MR; i++)
+                    dst[i] = blk[i * rs + p * cs];
+            continue;
+        }
         for (int64_t p = 0; p < k; p++) {
             for (int64_t i = 0; i < EG_MR; i++)
                 *dst++ = i0 + i < m ? a[(i0 + i) * rs + p * cs] : 0.0f;
@@ -29,6 +39,14 @@ int64_t eg_pack_b_size(int64_t k, int64_t n)
 void eg_pack_b(float *dst, const float *b, int64_t k, int64_t n, int64_t rs, int64_t cs)
 {
     for (int64_t j0 = 0; j0 < n; j0 += EG_NP) {
+        if (j0 + EG_NP <= n) {
+            const float *pan = b + j0 * cs; /* a whole panel, as in eg_pack_a */
+            for (int64_t p = 0; p < k; p++, dst += EG_NP)
+#pragma GCC unroll 16
+                for (int64_t j = 0; j < EG_NP; j++)
+                    dst[j] = pan[p * rs + j * cs];
+            continue;
+        }
         for (int64_t p = 0; p < k; p++) {
             for (int64_t j = 0; j < EG_NP; j++)
                 *dst++ = j0 + j < n ? b[p * rs + (j0 + j) * cs] : 0.0f;

@@ -16,9 +16,37 @@
 
 #include <ember/engine.h>
 
+#include "../memlock_limit.h"
 #include "compiled.h"
+#include "cpu.h"
 #include "model.h"
 #include "onnx.pb-c.h"
+#include "wmem.h"
+
+/* Linked with -Wl,--wrap=munmap: while `watch` holds addresses, every unmapping of a region
+ * that contains one of them checks that the region was wiped first (the test reads the
+ * counters afterwards; an assertion here could not say which model was unloaded). */
+int __real_munmap(void *addr, size_t len);
+int __wrap_munmap(void *addr, size_t len);
+#define WATCH_MAX 64
+static const void *watch[WATCH_MAX];
+static int nwatch, watch_seen[WATCH_MAX], watch_dirty[WATCH_MAX];
+
+int __wrap_munmap(void *addr, size_t len)
+{
+    for (int i = 0; i < nwatch; i++) {
+        const unsigned char *a = addr, *w = watch[i];
+        if (w < a || w >= a + len)
+            continue;
+        watch_seen[i]++;
+        for (size_t j = 0; j < len; j++)
+            if (a[j]) {
+                watch_dirty[i]++;
+                break;
+            }
+    }
+    return __real_munmap(addr, len);
+}
 
 static char *source_path(const char *rel)
 {
@@ -281,6 +309,16 @@ static ember_model *load_mem_ok(const void *buf, size_t len)
     ember_model *m = NULL;
     ember_err err = {{0}};
     ck_assert_msg(ember_model_load_mem(buf, len, &m, &err) == 0, "load: %s", err.msg);
+    return m;
+}
+
+/* The built-in digits model, from its ONNX file. */
+static ember_model *load_digits(void)
+{
+    ember_err err = {{0}};
+    ember_model *m = NULL;
+    ck_assert_msg(ember_model_load(source_path("models/digits/1/model.onnx"), &m, &err) == 0,
+                  "%s", err.msg);
     return m;
 }
 
@@ -548,28 +586,64 @@ static void vm_flags_of(const void *addr, char *flags, size_t cap)
     fclose(f);
 }
 
-/* ember_model_load_mem_locked: the weights sit in locked pages left out of core dumps, the
- * model answers exactly as the plain load does, and an ONNX buffer is refused. */
+/* Whether addr lies in a mapping locked in RAM and left out of core dumps. */
+static void assert_locked_undumped(const void *addr, const char *what)
+{
+    char flags[256];
+    vm_flags_of(addr, flags, sizeof flags);
+    ck_assert_msg(strstr(flags, " dd"), "%s: VmFlags:%s", what, flags);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's mlock interceptor does nothing and returns 0 */
+    ck_assert_msg(strstr(flags, " lo"), "%s: VmFlags:%s", what, flags);
+#endif
+}
+
+/* The nodes whose prepare left packed weights (kdata), at most cap of them. */
+static int packed_nodes(const eg_graph *g, const eg_node **out, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < g->nnode && n < cap; i++)
+        if (g->node[i].kdata)
+            out[n++] = &g->node[i];
+    return n;
+}
+
+/* ember_model_load_mem_locked: the weights and the kernels' packed copies of them sit in
+ * locked pages left out of core dumps, the model answers exactly as the plain load does,
+ * and an ONNX buffer is refused. */
 START_TEST(locked_weights_are_locked_and_not_dumped)
 {
     ember_err err = {{0}};
-    ember_model *onnx = NULL, *locked = NULL;
-    ck_assert_int_eq(ember_model_load(source_path("models/digits/1/model.onnx"), &onnx, &err), 0);
+    ember_model *onnx = load_digits(), *locked = NULL;
     size_t len;
     unsigned char *buf = compile_mem(onnx, &len);
     ck_assert_msg(ember_model_load_mem_locked(buf, len, &locked, &err) == 0, "%s", err.msg);
     ck_assert_int_eq((uintptr_t)locked->weights % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
-    ck_assert_uint_ge(locked->locked_len, (size_t)rd64(buf + 72));
+    assert_locked_undumped(locked->weights, "weights");
+    const eg_node *packed[8];
+    int npacked = packed_nodes(locked->g, packed, 8);
+    /* The digits MLP's two Gemms: packed wherever optimized kernels run. */
+    if (eg_cpu_level() != EG_CPU_REF)
+        ck_assert_int_eq(npacked, 2);
+    size_t need = (size_t)rd64(buf + 72);
+    for (int i = 0; i < npacked; i++) {
+        ck_assert(eg_wmem_owns(locked->wmem, packed[i]->kdata));
+        assert_locked_undumped(packed[i]->kdata, packed[i]->name);
+        need += (size_t)eg_tensor_bytes(EMBER_DT_FLOAT, 2, locked->g->val[packed[i]->in[1]].dims);
+    }
+    ck_assert_uint_ge(eg_wmem_locked_bytes(locked->wmem), need);
+    ck_assert_uint_eq(ember_model_locked_bytes(locked), eg_wmem_locked_bytes(locked->wmem));
+
+    /* A plain load's weights and packed weights are neither, and nothing is locked for it. */
     char flags[256];
-    vm_flags_of(locked->weights, flags, sizeof flags);
-    ck_assert_msg(strstr(flags, " dd"), "VmFlags:%s", flags);
-#ifndef __SANITIZE_ADDRESS__ /* ASan's mlock interceptor does nothing and returns 0 */
-    ck_assert_msg(strstr(flags, " lo"), "VmFlags:%s", flags);
-#endif
-    /* A plain load's weights are neither. */
     ember_model *plain = load_mem_ok(buf, len);
     vm_flags_of(plain->weights, flags, sizeof flags);
     ck_assert_msg(!strstr(flags, " dd"), "VmFlags:%s", flags);
+    ck_assert_int_eq(packed_nodes(plain->g, packed, 8), npacked);
+    for (int i = 0; i < npacked; i++) {
+        vm_flags_of(packed[i]->kdata, flags, sizeof flags);
+        ck_assert_msg(!strstr(flags, " dd"), "%s: VmFlags:%s", packed[i]->name, flags);
+    }
+    ck_assert_uint_eq(ember_model_locked_bytes(plain), 0);
 
     float data[3 * 64];
     ember_tensor in;
@@ -587,8 +661,160 @@ START_TEST(locked_weights_are_locked_and_not_dumped)
     free(obytes);
     free(buf);
     ember_model_free(plain);
-    ember_model_free(locked); /* wipes, unlocks and unmaps */
+    ember_model_free(locked);
     ember_model_free(onnx);
+}
+END_TEST
+
+/* Unloading a locked model wipes its weights and every packed copy before the pages go back
+ * to the kernel (seen from the munmap wrapper above). */
+START_TEST(unload_wipes_locked_weights_and_packed_copies)
+{
+    ember_err err = {{0}};
+    ember_model *onnx = load_digits(), *locked = NULL;
+    size_t len;
+    unsigned char *buf = compile_mem(onnx, &len);
+    ck_assert_msg(ember_model_load_mem_locked(buf, len, &locked, &err) == 0, "%s", err.msg);
+    const eg_node *packed[8];
+    int npacked = packed_nodes(locked->g, packed, 8);
+    nwatch = 0;
+    watch[nwatch++] = locked->weights;
+    for (int i = 0; i < npacked; i++)
+        watch[nwatch++] = packed[i]->kdata;
+    memset(watch_seen, 0, sizeof watch_seen);
+    memset(watch_dirty, 0, sizeof watch_dirty);
+    ember_model_free(locked);
+    int n = nwatch;
+    nwatch = 0;
+    for (int i = 0; i < n; i++) {
+        ck_assert_msg(watch_seen[i] == 1, "region %d unmapped %d times", i, watch_seen[i]);
+        ck_assert_msg(watch_dirty[i] == 0, "region %d was not wiped before munmap", i);
+    }
+    free(buf);
+    ember_model_free(onnx);
+}
+END_TEST
+
+#ifndef __SANITIZE_ADDRESS__
+/* Over the lock limit, a locked load fails with EMBER_ENOMEM and says how much it needed, the
+ * limit, and how to raise it. */
+typedef struct locked_load {
+    const unsigned char *buf;
+    size_t len;
+} locked_load;
+
+static int load_locked_step(void *arg, ember_err *err)
+{
+    const locked_load *l = arg;
+    ember_model *m = NULL;
+    int rc = ember_model_load_mem_locked(l->buf, l->len, &m, err);
+    ember_model_free(m);
+    return rc;
+}
+
+START_TEST(locked_load_over_the_limit_says_what_it_needs)
+{
+    ember_model *onnx = load_digits();
+    locked_load l;
+    unsigned char *buf = compile_mem(onnx, &l.len);
+    l.buf = buf;
+    int rc;
+    char msg[300];
+    ck_assert_int_eq(memlock_limited(64 * 1024, load_locked_step, &l, &rc, msg, sizeof msg), 0);
+    ck_assert_int_eq(rc, EMBER_ENOMEM);
+    char need[128];
+    snprintf(need, sizeof need, "cannot lock ~%zu KiB for the model (256 KiB more refused",
+             (2 * (size_t)rd64(buf + 72) + 1023) / 1024);
+    ck_assert_msg(strstr(msg, need), "%s", msg);
+    ck_assert_msg(strstr(msg, "RLIMIT_MEMLOCK is 64 KiB"), "%s", msg);
+    ck_assert_msg(strstr(msg, "LimitMEMLOCK="), "%s", msg);
+    free(buf);
+    ember_model_free(onnx);
+}
+END_TEST
+#endif
+
+/* Whether the page at addr is mapped in this process (/proc/self/pagemap bit 63; mincore
+ * would answer for the page cache instead). */
+static int page_present(const void *addr)
+{
+    FILE *f = fopen("/proc/self/pagemap", "rb");
+    ck_assert_ptr_nonnull(f);
+    uint64_t e = 0;
+    long off = (long)((uintptr_t)addr / (uintptr_t)sysconf(_SC_PAGESIZE) * sizeof e);
+    ck_assert_int_eq(fseek(f, off, SEEK_SET), 0);
+    ck_assert_int_eq(fread(&e, sizeof e, 1, f), 1);
+    fclose(f);
+    return (int)(e >> 63);
+}
+
+/* A mapped model gives back the file pages of weights its kernels packed (they are not
+ * resident twice), and reading them again brings back the file's bytes. */
+START_TEST(mapped_model_gives_back_packed_originals)
+{
+    if (eg_cpu_level() == EG_CPU_REF)
+        return; /* nothing is packed */
+    ember_err err = {{0}};
+    ember_model *onnx = load_digits(), *file = NULL;
+    char dir[64], path[128];
+    temp_path(path, sizeof path, dir, sizeof dir, "digits.ember");
+    ck_assert_msg(ember_model_save(onnx, path, &err) == 0, "save: %s", err.msg);
+    ck_assert_msg(ember_model_load(path, &file, &err) == 0, "load: %s", err.msg);
+    const eg_node *packed[8];
+    int npacked = packed_nodes(file->g, packed, 8);
+    ck_assert_int_eq(npacked, 2);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    int dropped = 0;
+    for (int i = 0; i < npacked; i++) {
+        const eg_value *w = &file->g->val[packed[i]->in[1]];
+        uintptr_t lo = ((uintptr_t)w->data + page - 1) / page * page;
+        uintptr_t hi =
+            ((uintptr_t)w->data + (uintptr_t)eg_tensor_bytes(w->dtype, w->rank, w->dims)) / page *
+            page;
+        for (uintptr_t a = lo; a < hi; a += page) {
+            ck_assert_msg(!page_present((const void *)a), "%s: a packed original is resident",
+                          packed[i]->name);
+            dropped++;
+        }
+        const eg_value *ow = &onnx->g->val[eg_graph_find(onnx->g, w->name)];
+        ck_assert_int_eq(
+            memcmp(w->data, ow->data, (size_t)eg_tensor_bytes(w->dtype, w->rank, w->dims)), 0);
+    }
+    ck_assert_int_ge(dropped, 1); /* the 64x32 Gemm's 8 KiB hold at least one whole page */
+    float data[3 * 64];
+    ember_tensor in;
+    digits_input(&in, data, 3);
+    assert_same_outputs(onnx, file, &in, 1);
+    ember_model_free(file);
+    ember_model_free(onnx);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
+/* ember_model_load_unprepared (emberctl compile): nothing is packed, the compiled bytes are
+ * the same as from a full load, and a session made from it still answers the same. */
+START_TEST(unprepared_load_packs_nothing_and_saves_the_same)
+{
+    ember_err err = {{0}};
+    ember_model *full = NULL, *bare = NULL;
+    const char *onnx = source_path("models/digits/1/model.onnx");
+    ck_assert_int_eq(ember_model_load(onnx, &full, &err), 0);
+    ck_assert_msg(ember_model_load_unprepared(onnx, &bare, &err) == 0, "%s", err.msg);
+    const eg_node *packed[8];
+    ck_assert_int_eq(packed_nodes(bare->g, packed, 8), 0);
+    size_t flen, blen;
+    unsigned char *fbuf = compile_mem(full, &flen), *bbuf = compile_mem(bare, &blen);
+    ck_assert_uint_eq(flen, blen);
+    ck_assert_int_eq(memcmp(fbuf, bbuf, flen), 0);
+    float data[3 * 64];
+    ember_tensor in;
+    digits_input(&in, data, 3);
+    assert_same_outputs(full, bare, &in, 1);
+    free(fbuf);
+    free(bbuf);
+    ember_model_free(bare);
+    ember_model_free(full);
 }
 END_TEST
 
@@ -827,6 +1053,7 @@ static Suite *compiled_suite(void)
     TCase *r = tcase_create("round trip");
     tcase_set_timeout(r, 60);
     tcase_add_test(r, digits_round_trip_is_exact);
+    tcase_add_test(r, unprepared_load_packs_nothing_and_saves_the_same);
     tcase_add_test(r, constants_are_aligned_and_used_in_place);
     tcase_add_test(r, every_attribute_kind_and_if_round_trip);
     tcase_add_test(r, session_counts_macs_only_when_asked);
@@ -836,6 +1063,11 @@ static Suite *compiled_suite(void)
     TCase *native = tcase_create("round trip (native)");
     tcase_set_tags(native, "needs-native");
     tcase_add_test(native, locked_weights_are_locked_and_not_dumped);
+    tcase_add_test(native, unload_wipes_locked_weights_and_packed_copies);
+    tcase_add_test(native, mapped_model_gives_back_packed_originals);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's mlock interceptor does nothing and returns 0 */
+    tcase_add_test(native, locked_load_over_the_limit_says_what_it_needs);
+#endif
     suite_add_tcase(s, native);
     TCase *c = tcase_create("corruption");
     tcase_set_timeout(c, 120);

@@ -21,6 +21,7 @@
 
 #include <ember/security.h>
 
+#include "../memlock_limit.h"
 #include "sec_int.h"
 
 /* 3 full chunks and a partial one. */
@@ -235,6 +236,37 @@ START_TEST(plaintext_not_dumpable)
 }
 END_TEST
 
+#ifndef __SANITIZE_ADDRESS__
+/* Past RLIMIT_MEMLOCK the plaintext is refused rather than left in swappable memory (which
+ * sodium_malloc alone would do), with the limit and how to raise it. */
+static uint8_t *bundle_under_limit;
+static size_t bundle_under_limit_len;
+
+static int open_step(void *arg, ember_err *err)
+{
+    (void)arg;
+    ember_plain *p = NULL;
+    int rc = ember_bundle_open(trust, dev_a, bundle_under_limit, bundle_under_limit_len, NOW, &p,
+                               NULL, err);
+    ember_plain_free(p);
+    return rc;
+}
+
+START_TEST(plaintext_over_the_lock_limit_is_refused)
+{
+    bundle_under_limit = seal1(&bundle_under_limit_len);
+    int rc;
+    char msg[300];
+    ck_assert_int_eq(memlock_limited(64 * 1024, open_step, NULL, &rc, msg, sizeof msg), 0);
+    ck_assert_int_eq(rc, EMBER_ENOMEM);
+    ck_assert_msg(strstr(msg, "digits version 2"), "%s", msg);
+    ck_assert_msg(strstr(msg, "RLIMIT_MEMLOCK is 64 KiB"), "%s", msg);
+    ck_assert_msg(strstr(msg, "LimitMEMLOCK="), "%s", msg);
+    free(bundle_under_limit);
+}
+END_TEST
+#endif
+
 /* Expected error for a byte flipped (XOR 1) at off, by an attacker without the key. */
 static int expected_for_flip(const uint8_t *b, size_t len, size_t off)
 {
@@ -275,6 +307,57 @@ START_TEST(flip_every_header_byte)
         ck_assert_msg(rc == want, "byte %zu: got %d (%s), want %d", off, rc, err.msg, want);
     }
     ck_assert_int_eq(verify(b, len, NULL), 0);
+    free(b);
+}
+END_TEST
+
+/* The check of ember_bundle_open_checked: called once, after verification and before
+ * decryption, with the verified header; its refusal is the result and nothing is opened. */
+static int checks_seen;
+static int refuse_version_2(const ember_bundle_info *info, void *arg, ember_err *err)
+{
+    (void)arg;
+    checks_seen++;
+    if (info->version == 2)
+        return ember_err_set(err, EMBER_SEC_EROLLBACK, "version 2 is below the floor");
+    return 0;
+}
+
+static int accept_all(const ember_bundle_info *info, void *arg, ember_err *err)
+{
+    (void)info;
+    (void)err;
+    (*(int *)arg)++;
+    return 0;
+}
+
+START_TEST(open_checked_runs_the_check_between_verify_and_decrypt)
+{
+    size_t len;
+    uint8_t *b = seal1(&len); /* digits version 2 */
+    ember_plain *p = NULL;
+    checks_seen = 0;
+    ASSERT_CODE(ember_bundle_open_checked(trust, dev_a, b, len, NOW, refuse_version_2, NULL, &p,
+                                          NULL, &e_),
+                EMBER_SEC_EROLLBACK);
+    ck_assert_int_eq(checks_seen, 1);
+    ck_assert_ptr_null(p);
+    /* A bundle that does not verify never reaches the check. */
+    b[len - 1] ^= 1;
+    int calls = 0;
+    ASSERT_CODE(ember_bundle_open_checked(trust, dev_a, b, len, NOW, accept_all, &calls, &p, NULL,
+                                          &e_),
+                EMBER_SEC_ESIGNATURE);
+    ck_assert_int_eq(calls, 0);
+    b[len - 1] ^= 1;
+    ember_bundle_info info;
+    ASSERT_CODE(ember_bundle_open_checked(trust, dev_a, b, len, NOW, accept_all, &calls, &p,
+                                          &info, &e_),
+                0);
+    ck_assert_int_eq(calls, 1);
+    ck_assert_uint_eq(p->len, PAYLOAD_LEN);
+    ck_assert_int_eq(memcmp(p->data, payload, PAYLOAD_LEN), 0);
+    ember_plain_free(p);
     free(b);
 }
 END_TEST
@@ -722,6 +805,7 @@ static Suite *security_suite(void)
     tcase_add_test(tc, seal_open_roundtrip);
     tcase_add_test(tc, flip_every_header_byte);
     tcase_add_test(tc, flip_ciphertext_tag_and_signature);
+    tcase_add_test(tc, open_checked_runs_the_check_between_verify_and_decrypt);
     tcase_add_test(tc, resigned_header_tampering);
     tcase_add_test(tc, truncate_at_every_chunk_boundary);
     tcase_add_test(tc, swap_two_chunks);
@@ -745,6 +829,9 @@ static Suite *security_suite(void)
     tcase_set_tags(native, "needs-native");
     tcase_add_checked_fixture(native, setup, teardown);
     tcase_add_test(native, plaintext_not_dumpable);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's mlock interceptor does nothing and returns 0 */
+    tcase_add_test(native, plaintext_over_the_lock_limit_is_refused);
+#endif
     suite_add_tcase(s, native);
     return s;
 }
