@@ -51,6 +51,10 @@ typedef struct eg_dw {
     float *y;
     int act;
     float alpha, beta;
+    /* Max pool only: the unpadded input plane [ih, iw] at offset (pt, pl) in the planes, read
+     * again for the rare windows whose taps are all NaN or -inf. */
+    const float *x;
+    int64_t ih, iw, pt, pl;
 } eg_dw;
 
 /* The binary operators of eg_x86_kernels.binary. */

@@ -437,14 +437,17 @@ START_TEST(gemm_crosses_column_tiles)
 }
 END_TEST
 
-static void maxpool_case(void)
+/* A random MaxPool; square3 draws only the 3x3 windows with dilation 1 and horizontal stride
+ * 1 or 2 the kernels specialize, on inputs with some NaNs (which the pool skips). */
+static void maxpool_case(int square3)
 {
     kcase c;
     memset(&c, 0, sizeof c);
     c.op = "MaxPool";
     int64_t k[2], s[2], d[2], pads[4], in[2], ceil_mode = rnd() % 2;
     for (int i = 0; i < 2; i++) {
-        k[i] = rnd_in(1, 4), s[i] = rnd_in(1, 3), d[i] = rnd() % 4 ? 1 : 2;
+        k[i] = square3 ? 3 : rnd_in(1, 4), s[i] = rnd_in(1, square3 && i ? 2 : 3);
+        d[i] = square3 || rnd() % 4 ? 1 : 2;
         pads[i] = rnd_in(0, k[i] - 1), pads[i + 2] = rnd_in(0, k[i] - 1);
         int64_t lo = (k[i] - 1) * d[i] + 1 - pads[i] - pads[i + 2];
         in[i] = rnd_in(lo < 1 ? 1 : lo, (lo < 1 ? 1 : lo) + 60);
@@ -452,6 +455,9 @@ static void maxpool_case(void)
     int64_t xd[4] = {rnd_in(1, 2), rnd_in(1, 9), in[0], in[1]}, yd[4] = {-1, -1, -1, -1};
     tb_model *t = tb_new(13);
     add_input(t, &c, "x", 4, xd);
+    for (int64_t i = 0; square3 && i < count(4, xd); i++)
+        if (rnd() % 7 == 0)
+            ((float *)c.in[0].data)[i] = NAN;
     tb_node(t, "MaxPool", "x", "y");
     tb_attr_ints(t, "kernel_shape", 2, k);
     tb_attr_ints(t, "strides", 2, s);
@@ -475,7 +481,15 @@ START_TEST(maxpool_matches_reference)
 {
     rng_state = 31337u;
     for (int i = 0; i < 60; i++)
-        maxpool_case();
+        maxpool_case(0);
+}
+END_TEST
+
+START_TEST(maxpool_3x3_matches_reference)
+{
+    rng_state = 4242u;
+    for (int i = 0; i < 40; i++)
+        maxpool_case(1);
 }
 END_TEST
 
@@ -911,6 +925,7 @@ static Suite *kernels_suite(void)
     tc = tcase_create("pool");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, maxpool_matches_reference);
+    tcase_add_test(tc, maxpool_3x3_matches_reference);
     tcase_add_test(tc, global_avgpool_matches_reference);
     suite_add_tcase(s, tc);
     tc = tcase_create("elementwise");
