@@ -222,6 +222,11 @@ static void conv_case(int kind)
         for (int i = 0; i < 2; i++)
             k[i] = rnd_in(1, 4), s[i] = rnd_in(1, 3), d[i] = rnd() % 3 ? 1 : 2;
         break;
+    case 4: /* a first layer: few input channels, horizontal stride 2, wide rows */
+        cg = rnd_in(1, 4), mg = rnd_in(1, 70);
+        for (int i = 0; i < 2; i++)
+            k[i] = rnd_in(1, 5), s[i] = i ? 2 : rnd_in(1, 2), d[i] = rnd() % 4 ? 1 : 2;
+        break;
     default:
         group = rnd_in(2, 4), cg = rnd_in(1, 6), mg = rnd_in(1, 7);
         for (int i = 0; i < 2; i++)
@@ -235,8 +240,8 @@ static void conv_case(int kind)
         k[0] = s[0] = d[0] = 1, pads[0] = pads[2] = 0;
     for (int i = 0; i < 2; i++) {
         int64_t span = (k[i] - 1) * d[i] + 1, lo = span - pads[i] - pads[i + 2];
-        /* Depthwise rows long enough for the vector paths of every level. */
-        in[i] = rnd_in(lo < 1 ? 1 : lo, lo + (kind == 1 ? 70 : 25));
+        /* Depthwise and first-layer rows long enough for the vector paths of every level. */
+        in[i] = rnd_in(lo < 1 ? 1 : lo, lo + (kind == 1 ? 70 : kind == 4 ? 130 : 25));
     }
     if (nsp == 1)
         in[0] = 1;
@@ -913,7 +918,7 @@ static Suite *kernels_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("conv");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, conv_matches_reference, 0, 4);
+    tcase_add_loop_test(tc, conv_matches_reference, 0, 5);
     tcase_add_test(tc, conv_pointwise_large);
     suite_add_tcase(s, tc);
     tc = tcase_create("gemm");
