@@ -21,6 +21,9 @@
 /* Budget for one band of im2col rows (floats), sized to stay in L2 with the packed weights. */
 #define BAND_FLOATS (48 * 1024)
 
+/* Plane rows up to this many floats are copied inline rather than by memcpy. */
+#define PLANE_SHORT_ROW 16
+
 typedef struct geom {
     int64_t n, c, ih, iw, m, group, cg, mg;
     int64_t kh, kw, sh, sw, dh, dw, pt, pl;
@@ -161,7 +164,10 @@ void eg_x86_plane_copy(const eg_x86_kernels *kn, const float *xc, int64_t ih, in
         if (iy < 0 || iy >= ih || hi <= x0)
             continue; /* padding rows are the same for every plane: still the fill value */
         const float *src = xc + iy * iw;
-        if (sw == 1)
+        if (sw == 1 && hi - x0 <= PLANE_SHORT_ROW) /* a call to memcpy costs more */
+            for (int64_t t = 0; t < hi - x0; t++)
+                r0[x0 + t] = src[t];
+        else if (sw == 1)
             memcpy(r0 + x0, src, (size_t)(hi - x0) * sizeof *src);
         else /* src[t] is padded column x0 + t: even t to one plane, odd to the other */
             kn->deinterleave(src, hi - x0, x0 & 1 ? r1 + (x0 >> 1) : r0 + (x0 >> 1),
@@ -205,6 +211,8 @@ static int conv_depthwise(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, c
                           const float *w, const float *b, float *y)
 {
     const eg_node *nd = eg_node_of(k);
+    if (kn->narrow && g->ow <= kn->narrow->vw)
+        kn = kn->narrow;
     int64_t ow_v = (g->ow + kn->vw - 1) / kn->vw * kn->vw;
     int64_t pw = ow_v + (g->kw - 1) * g->dw / g->sw + 1;
     int64_t ph = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
