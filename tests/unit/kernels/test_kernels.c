@@ -223,7 +223,7 @@ static void conv_case(int kind)
             k[i] = rnd_in(1, 4), s[i] = rnd_in(1, 3), d[i] = rnd() % 3 ? 1 : 2;
         break;
     case 4: /* a first layer: few input channels, horizontal stride 2, wide rows */
-        cg = rnd_in(1, 4), mg = rnd_in(1, 70);
+        cg = rnd_in(1, 3), mg = rnd_in(1, 40);
         for (int i = 0; i < 2; i++)
             k[i] = rnd_in(1, 5), s[i] = i ? 2 : rnd_in(1, 2), d[i] = rnd() % 4 ? 1 : 2;
         break;
@@ -241,7 +241,7 @@ static void conv_case(int kind)
     for (int i = 0; i < 2; i++) {
         int64_t span = (k[i] - 1) * d[i] + 1, lo = span - pads[i] - pads[i + 2];
         /* Depthwise and first-layer rows long enough for the vector paths of every level. */
-        in[i] = rnd_in(lo < 1 ? 1 : lo, lo + (kind == 1 ? 70 : kind == 4 ? 130 : 25));
+        in[i] = rnd_in(lo < 1 ? 1 : lo, lo + (kind == 1 || kind == 4 ? 70 : 25));
     }
     if (nsp == 1)
         in[0] = 1;
