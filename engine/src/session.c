@@ -8,8 +8,9 @@
  * its slot (a data-dependent shape grew) gets a heap buffer for that run and the next run
  * records again. Subgraphs (the branches of If) run in their own frames on the heap.
  * A session may own a small group of helper threads (ember_session_set_threads) that kernels
- * split one node's work across (eg_parallel); they wait on a condition variable between
- * nodes.
+ * split one node's work across (eg_parallel); between nodes they spin a short while for the
+ * next job (nodes follow each other within microseconds during a run), then sleep on a
+ * condition variable.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -54,7 +55,7 @@ typedef struct tgroup {
     pthread_cond_t go, done;
     pthread_t *th;
     int nth;      /* helpers started */
-    uint64_t gen; /* job generation */
+    _Atomic uint64_t gen; /* job generation (written under mu, read without it to spin) */
     int active;   /* helpers taking parts of the current job */
     int stop;
     _Atomic int next; /* next part to hand out */
@@ -390,6 +391,37 @@ static void take_parts(tgroup *tg, eg_part_fn fn, void *arg, int nparts, int thr
         fn(arg, part, nparts, thread);
 }
 
+/* How long a helper that finished a job watches for the next one before it sleeps: a
+ * condition-variable wake-up costs tens of microseconds (more on a busy machine), longer
+ * than many nodes take, so a sleeping helper would arrive after the work is done. */
+#define HELPER_SPIN_NS (100 * 1000)
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* Spins until the job generation moves past seen or HELPER_SPIN_NS pass. */
+static void helper_spin(const tgroup *tg, uint64_t seen)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (atomic_load_explicit(&tg->gen, memory_order_relaxed) != seen)
+                return;
+            cpu_relax();
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > HELPER_SPIN_NS)
+            return;
+    }
+}
+
 static void *helper_main(void *p)
 {
     tgroup *tg = ((helper_arg *)p)->tg;
@@ -398,6 +430,11 @@ static void *helper_main(void *p)
     uint64_t seen = 0;
     pthread_mutex_lock(&tg->mu);
     for (;;) {
+        if (!tg->stop && tg->gen == seen && seen != 0) {
+            pthread_mutex_unlock(&tg->mu);
+            helper_spin(tg, seen);
+            pthread_mutex_lock(&tg->mu);
+        }
         while (!tg->stop && tg->gen == seen)
             pthread_cond_wait(&tg->go, &tg->mu);
         if (tg->stop)

@@ -35,6 +35,8 @@ typedef int vmask; /* lanes [0, vmask) */
 /* a where a > b (or < b) or a is NaN, else b: the reference's Max and Min. */
 #define VPICK_GT(a, b) vbslq_f32(vorrq_u32(vcgtq_f32(a, b), vmvnq_u32(vceqq_f32(a, a))), a, b)
 #define VPICK_LT(a, b) vbslq_f32(vorrq_u32(vcltq_f32(a, b), vmvnq_u32(vceqq_f32(a, a))), a, b)
+/* Whether any lane of a equals the same lane of b. */
+#define VANY_EQ(a, b) (vmaxvq_u32(vceqq_f32(a, b)) != 0)
 #define SIMD_NAME eg_arm_neon
 
 /* Lanes [0, n) set, n clamped to [0, 4]. */

@@ -39,6 +39,8 @@ typedef __m256i vmask;
 #define VPICK_LT(a, b)                                                                             \
     _mm256_blendv_ps(                                                                              \
         b, a, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ), _mm256_cmp_ps(a, a, _CMP_UNORD_Q)))
+/* Whether any lane of a equals the same lane of b. */
+#define VANY_EQ(a, b) (_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_EQ_OQ)) != 0)
 #define SIMD_NAME eg_x86_avx2
 
 /* Lanes [0, n) set, n clamped to [0, 8]. */

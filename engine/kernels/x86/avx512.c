@@ -41,6 +41,10 @@ typedef __mmask16 vmask;
 #define VPICK_LT(a, b)                                                                             \
     _mm512_mask_blend_ps(                                                                          \
         _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ) | _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), b, a)
+/* Whether any lane of a equals the same lane of b. */
+#define VANY_EQ(a, b) (_mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ) != 0)
+#define NV_WIDE 4
+#define SIMD_NARROW (&eg_x86_avx2)
 #define SIMD_NAME eg_x86_avx512
 
 /* Lanes [0, n) set, n clamped to [0, 16]. */

@@ -21,6 +21,9 @@
 /* Budget for one band of im2col rows (floats), sized to stay in L2 with the packed weights. */
 #define BAND_FLOATS (48 * 1024)
 
+/* Plane rows up to this many floats are copied inline rather than by memcpy. */
+#define PLANE_SHORT_ROW 16
+
 typedef struct geom {
     int64_t n, c, ih, iw, m, group, cg, mg;
     int64_t kh, kw, sh, sw, dh, dw, pt, pl;
@@ -161,7 +164,10 @@ void eg_x86_plane_copy(const eg_x86_kernels *kn, const float *xc, int64_t ih, in
         if (iy < 0 || iy >= ih || hi <= x0)
             continue; /* padding rows are the same for every plane: still the fill value */
         const float *src = xc + iy * iw;
-        if (sw == 1)
+        if (sw == 1 && hi - x0 <= PLANE_SHORT_ROW) /* a call to memcpy costs more */
+            for (int64_t t = 0; t < hi - x0; t++)
+                r0[x0 + t] = src[t];
+        else if (sw == 1)
             memcpy(r0 + x0, src, (size_t)(hi - x0) * sizeof *src);
         else /* src[t] is padded column x0 + t: even t to one plane, odd to the other */
             kn->deinterleave(src, hi - x0, x0 & 1 ? r1 + (x0 >> 1) : r0 + (x0 >> 1),
@@ -205,6 +211,8 @@ static int conv_depthwise(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, c
                           const float *w, const float *b, float *y)
 {
     const eg_node *nd = eg_node_of(k);
+    if (kn->narrow && g->ow <= kn->narrow->vw)
+        kn = kn->narrow;
     int64_t ow_v = (g->ow + kn->vw - 1) / kn->vw * kn->vw;
     int64_t pw = ow_v + (g->kw - 1) * g->dw / g->sw + 1;
     int64_t ph = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
@@ -250,8 +258,10 @@ static int64_t cdiv(int64_t a, int64_t b)
     return a >= 0 ? (a + b - 1) / b : -(-a / b);
 }
 
-/* im2col rows of one band of output columns [j0, j1) for group gi of image ni. */
-static void band_fill(const geom *g, const float *xg, float *buf, int64_t j0, int64_t j1)
+/* im2col rows of one band of output columns [j0, j1) for group gi of image ni; odd (g->ow
+ * floats) takes the odd columns a stride-2 row's deinterleave leaves aside. */
+static void band_fill(const eg_x86_kernels *kn, const geom *g, const float *xg, float *buf,
+                      float *odd, int64_t j0, int64_t j1)
 {
     int64_t nb = j1 - j0, row = 0;
     for (int64_t c = 0; c < g->cg; c++) {
@@ -284,8 +294,11 @@ static void band_fill(const geom *g, const float *xg, float *buf, int64_t j0, in
                             hi = hi < lo ? lo : hi > cnt ? cnt : hi;
                             int64_t x0 = ox * g->sw + off;
                             memset(o, 0, (size_t)lo * sizeof *o);
-                            for (int64_t t = lo; t < hi; t++)
-                                o[t] = xr[x0 + t * g->sw];
+                            if (g->sw == 2 && hi > lo)
+                                kn->deinterleave(xr + x0 + 2 * lo, 2 * (hi - lo) - 1, o + lo, odd);
+                            else
+                                for (int64_t t = lo; t < hi; t++)
+                                    o[t] = xr[x0 + t * g->sw];
                             memset(o + hi, 0, (size_t)(cnt - hi) * sizeof *o);
                         }
                     }
@@ -304,7 +317,7 @@ typedef struct band_job {
     const float *x, *wp, *bias;
     float *y;
     int64_t per, nb, nbands;
-    float *buf; /* one band buffer of kk * nb floats per thread */
+    float *buf; /* per thread: a band buffer of kk * nb floats, then ow for band_fill */
     eg_gemm p;  /* m, k, ldc and the activation set */
 } band_job;
 
@@ -314,12 +327,13 @@ static void band_part(void *arg, int part, int nparts, int thread)
     const geom *g = j->g;
     int64_t ohw = g->oh * g->ow, units = g->n * g->group * j->nbands;
     int64_t u0 = units * part / nparts, u1 = units * (part + 1) / nparts;
-    float *buf = j->buf + thread * j->p.k * j->nb;
+    float *buf = j->buf + thread * (j->p.k * j->nb + g->ow);
     eg_gemm p = j->p;
     for (int64_t u = u0; u < u1; u++) {
         int64_t band = u % j->nbands, gi = u / j->nbands % g->group, ni = u / j->nbands / g->group;
         int64_t j0 = band * j->nb, j1 = j0 + j->nb < ohw ? j0 + j->nb : ohw;
-        band_fill(g, j->x + (ni * g->c + gi * g->cg) * g->ih * g->iw, buf, j0, j1);
+        band_fill(j->kn, g, j->x + (ni * g->c + gi * g->cg) * g->ih * g->iw, buf,
+                  buf + j->p.k * j->nb, j0, j1);
         p.ap = j->wp + gi * j->per;
         p.bias_row = j->bias ? j->bias + gi * g->mg : NULL;
         p.b = buf;
@@ -466,7 +480,7 @@ int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
         parts = parts > units ? units : parts;
         parts = parts < 1 || threads < 2 ? 1 : parts;
         threads = parts > 1 ? threads : 1;
-        if (!(j.buf = eg_scratch(k, (size_t)(threads * kk * nb) * sizeof *j.buf)))
+        if (!(j.buf = eg_scratch(k, (size_t)(threads * (kk * nb + g.ow)) * sizeof *j.buf)))
             return EMBER_ENOMEM;
         eg_parallel(k, band_part, &j, (int)parts);
     }

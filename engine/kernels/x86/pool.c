@@ -5,7 +5,7 @@
  * Each plane is copied once into scratch padded with -inf (even and odd columns apart for
  * horizontal stride 2), so every window is a run of contiguous vector maxima with no bounds
  * checks; ceil_mode's overhanging windows read the -inf padding too. A NaN input is skipped
- * rather than propagated.
+ * rather than propagated, except that a window of NaNs only is NaN, as in the reference.
  */
 #include <math.h>
 #include <string.h>
@@ -93,8 +93,10 @@ int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn)
     d.planes[0] = planes;
     d.planes[1] = planes + ph * d.pw;
     const float *X = x->data;
+    d.ih = ih, d.iw = iw, d.pt = pt, d.pl = pl;
     for (int64_t p = 0; p < n * c; p++) {
-        eg_x86_plane_copy(kn, X + p * ih * iw, ih, iw, pt, pl, d.sw, planes, ph, d.pw);
+        d.x = X + p * ih * iw;
+        eg_x86_plane_copy(kn, d.x, ih, iw, pt, pl, d.sw, planes, ph, d.pw);
         d.y = y + p * d.oh * d.ow;
         kn->maxpool(&d);
     }

@@ -51,6 +51,10 @@ typedef struct eg_dw {
     float *y;
     int act;
     float alpha, beta;
+    /* Max pool only: the unpadded input plane [ih, iw] at offset (pt, pl) in the planes, read
+     * again for the rare windows whose taps are all NaN or -inf. */
+    const float *x;
+    int64_t ih, iw, pt, pl;
 } eg_dw;
 
 /* The binary operators of eg_x86_kernels.binary. */
@@ -61,6 +65,9 @@ enum { EG_UN_RELU, EG_UN_HARDSIGMOID, EG_UN_HARDSWISH };
 
 typedef struct eg_x86_kernels {
     int vw; /* floats per vector */
+    /* A level of narrower vectors the same CPU runs, for planes whose rows are no wider than
+     * its vectors (a 7-wide depthwise row fills 7 of 8 lanes rather than 7 of 16), or NULL. */
+    const struct eg_x86_kernels *narrow;
     void (*gemm)(const eg_gemm *p);
     void (*dw)(const eg_dw *p);
     /* The same walk as dw taking the maximum of the taps (w, bias and act unused). */

@@ -222,6 +222,11 @@ static void conv_case(int kind)
         for (int i = 0; i < 2; i++)
             k[i] = rnd_in(1, 4), s[i] = rnd_in(1, 3), d[i] = rnd() % 3 ? 1 : 2;
         break;
+    case 4: /* a first layer: few input channels, horizontal stride 2, wide rows */
+        cg = rnd_in(1, 3), mg = rnd_in(1, 40);
+        for (int i = 0; i < 2; i++)
+            k[i] = rnd_in(1, 5), s[i] = i ? 2 : rnd_in(1, 2), d[i] = rnd() % 4 ? 1 : 2;
+        break;
     default:
         group = rnd_in(2, 4), cg = rnd_in(1, 6), mg = rnd_in(1, 7);
         for (int i = 0; i < 2; i++)
@@ -235,8 +240,8 @@ static void conv_case(int kind)
         k[0] = s[0] = d[0] = 1, pads[0] = pads[2] = 0;
     for (int i = 0; i < 2; i++) {
         int64_t span = (k[i] - 1) * d[i] + 1, lo = span - pads[i] - pads[i + 2];
-        /* Depthwise rows long enough for the vector paths of every level. */
-        in[i] = rnd_in(lo < 1 ? 1 : lo, lo + (kind == 1 ? 70 : 25));
+        /* Depthwise and first-layer rows long enough for the vector paths of every level. */
+        in[i] = rnd_in(lo < 1 ? 1 : lo, lo + (kind == 1 || kind == 4 ? 70 : 25));
     }
     if (nsp == 1)
         in[0] = 1;
@@ -437,14 +442,17 @@ START_TEST(gemm_crosses_column_tiles)
 }
 END_TEST
 
-static void maxpool_case(void)
+/* A random MaxPool; square3 draws only the 3x3 windows with dilation 1 and horizontal stride
+ * 1 or 2 the kernels specialize, on inputs with some NaNs (which the pool skips). */
+static void maxpool_case(int square3)
 {
     kcase c;
     memset(&c, 0, sizeof c);
     c.op = "MaxPool";
     int64_t k[2], s[2], d[2], pads[4], in[2], ceil_mode = rnd() % 2;
     for (int i = 0; i < 2; i++) {
-        k[i] = rnd_in(1, 4), s[i] = rnd_in(1, 3), d[i] = rnd() % 4 ? 1 : 2;
+        k[i] = square3 ? 3 : rnd_in(1, 4), s[i] = rnd_in(1, square3 && i ? 2 : 3);
+        d[i] = square3 || rnd() % 4 ? 1 : 2;
         pads[i] = rnd_in(0, k[i] - 1), pads[i + 2] = rnd_in(0, k[i] - 1);
         int64_t lo = (k[i] - 1) * d[i] + 1 - pads[i] - pads[i + 2];
         in[i] = rnd_in(lo < 1 ? 1 : lo, (lo < 1 ? 1 : lo) + 60);
@@ -452,6 +460,9 @@ static void maxpool_case(void)
     int64_t xd[4] = {rnd_in(1, 2), rnd_in(1, 9), in[0], in[1]}, yd[4] = {-1, -1, -1, -1};
     tb_model *t = tb_new(13);
     add_input(t, &c, "x", 4, xd);
+    for (int64_t i = 0; square3 && i < count(4, xd); i++)
+        if (rnd() % 7 == 0)
+            ((float *)c.in[0].data)[i] = NAN;
     tb_node(t, "MaxPool", "x", "y");
     tb_attr_ints(t, "kernel_shape", 2, k);
     tb_attr_ints(t, "strides", 2, s);
@@ -475,7 +486,15 @@ START_TEST(maxpool_matches_reference)
 {
     rng_state = 31337u;
     for (int i = 0; i < 60; i++)
-        maxpool_case();
+        maxpool_case(0);
+}
+END_TEST
+
+START_TEST(maxpool_3x3_matches_reference)
+{
+    rng_state = 4242u;
+    for (int i = 0; i < 40; i++)
+        maxpool_case(1);
 }
 END_TEST
 
@@ -899,7 +918,7 @@ static Suite *kernels_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("conv");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, conv_matches_reference, 0, 4);
+    tcase_add_loop_test(tc, conv_matches_reference, 0, 5);
     tcase_add_test(tc, conv_pointwise_large);
     suite_add_tcase(s, tc);
     tc = tcase_create("gemm");
@@ -911,6 +930,7 @@ static Suite *kernels_suite(void)
     tc = tcase_create("pool");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, maxpool_matches_reference);
+    tcase_add_test(tc, maxpool_3x3_matches_reference);
     tcase_add_test(tc, global_avgpool_matches_reference);
     suite_add_tcase(s, tc);
     tc = tcase_create("elementwise");
