@@ -86,58 +86,85 @@ static const double scan_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e
                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Eight ASCII digits in a little-endian word: every byte 0x30..0x39. */
+static int eight_digits(uint64_t w)
+{
+    return ((w & UINT64_C(0xF0F0F0F0F0F0F0F0)) |
+            (((w + UINT64_C(0x0606060606060606)) & UINT64_C(0xF0F0F0F0F0F0F0F0)) >> 4)) ==
+           UINT64_C(0x3333333333333333);
+}
+
+/* Their value, by pairing neighbours: 8 digits -> 4 of 0..99 -> 2 of 0..9999 -> one. */
+static uint64_t eight_digits_value(uint64_t w)
+{
+    w -= UINT64_C(0x3030303030303030);
+    w = w * 10 + (w >> 8);
+    w = (((w & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x000F424000000064)) +
+         (((w >> 16) & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x0000271000000001))) >>
+        32;
+    return w & 0xFFFFFFFFu;
+}
+#endif
+
+/* Digits from s[i] on, appended to *m (which may wrap past 19 digits: the caller counts
+ * them); returns how many there were. */
+static size_t scan_digits(const char *s, size_t i, size_t n, uint64_t *m)
+{
+    size_t start = i;
+    uint64_t v = *m;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (!eight_digits(w))
+            break;
+        v = v * 100000000u + eight_digits_value(w);
+        i += 8;
+    }
+#endif
+    for (; i < n && (unsigned char)(s[i] - '0') < 10; i++)
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    *m = v;
+    return i - start;
+}
+
 /*
  * A JSON number at s[i] into the double strtod gives for it (what cJSON stores). Up to 19
- * significant digits make an exact integer m; when m <= 2^53 and the power of ten is within
- * 10^+-22, one correctly rounded multiply or divide is the correctly rounded result
- * (Clinger's fast path). Anything else goes to strtod on a copy, as cJSON does.
+ * digits make an exact integer m; when m <= 2^53 and the power of ten is within 10^+-22,
+ * one correctly rounded multiply or divide is the correctly rounded result (Clinger's fast
+ * path). Anything else goes to strtod on a copy, as cJSON does.
  */
 static int scan_number(scanner *sc, double *out)
 {
     const char *s = sc->s;
-    size_t i = sc->i, n = sc->n, start = i;
-    int neg = 0, digits = 0, slow = 0, e10 = 0;
+    size_t i = sc->i, n = sc->n, start = i, digits;
+    int neg = s[i] == '-';
     uint64_t m = 0;
-    if (s[i] == '-') {
-        neg = 1;
-        i++;
-    }
-    if (i >= n || s[i] < '0' || s[i] > '9')
+    i += (size_t)neg;
+    if (i >= n || (unsigned char)(s[i] - '0') >= 10)
         return SCAN_REFUSE;
-    if (s[i] == '0') {
-        i++;
-    } else {
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-            if (digits < 19) {
-                m = m * 10 + (uint64_t)(s[i] - '0');
-                digits++;
-            } else {
-                slow = 1;
-            }
-        }
-    }
+    if (s[i] == '0')
+        digits = 1, i++;
+    else
+        digits = scan_digits(s, i, n, &m), i += digits;
+    int e10 = 0;
     if (i < n && s[i] == '.') {
-        i++;
-        if (i >= n || s[i] < '0' || s[i] > '9')
+        size_t frac = scan_digits(s, i + 1, n, &m);
+        if (frac == 0)
             return SCAN_REFUSE;
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-            if (digits < 19) {
-                m = m * 10 + (uint64_t)(s[i] - '0');
-                digits += m != 0; /* leading zeros are not significant */
-                e10--;
-            } else {
-                slow = 1;
-            }
-        }
+        i += 1 + frac;
+        digits += frac;
+        e10 = -(int)frac;
     }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    if (i < n && (s[i] | 0x20) == 'e') {
         i++;
         int eneg = 0, e = 0;
         if (i < n && (s[i] == '+' || s[i] == '-'))
             eneg = s[i++] == '-';
-        if (i >= n || s[i] < '0' || s[i] > '9')
+        if (i >= n || (unsigned char)(s[i] - '0') >= 10)
             return SCAN_REFUSE;
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        for (; i < n && (unsigned char)(s[i] - '0') < 10; i++)
             if (e < 100000)
                 e = e * 10 + (s[i] - '0');
         e10 += eneg ? -e : e;
@@ -146,9 +173,9 @@ static int scan_number(scanner *sc, double *out)
         return SCAN_REFUSE;
     sc->i = i;
     double d;
-    if (!slow && m == 0) {
+    if (digits <= 19 && m == 0) {
         d = 0.0;
-    } else if (!slow && m <= (UINT64_C(1) << 53) && e10 >= -22 && e10 <= 22) {
+    } else if (digits <= 19 && m <= (UINT64_C(1) << 53) && e10 >= -22 && e10 <= 22) {
         d = e10 < 0 ? (double)m / scan_pow10[-e10] : (double)m * scan_pow10[e10];
     } else {
         char buf[SCAN_MAX_NUMBER + 1];
@@ -244,7 +271,13 @@ static int scan_leaf(scanner *sc, kserve_leaves *lv, int level)
     unsigned char kind;
     size_t start, len;
     if (c == '-' || (c >= '0' && c <= '9')) {
-        rc = scan_number(sc, &d);
+        if ((rc = scan_number(sc, &d)) != 0)
+            return rc;
+        if (lv->n < lv->cap && lv->leaf_level == level) { /* the usual case, without a call */
+            lv->num[lv->n] = d;
+            lv->kind[lv->n++] = KSERVE_LEAF_NUMBER;
+            return 0;
+        }
         kind = KSERVE_LEAF_NUMBER;
     } else if (c == '"') {
         rc = scan_string(sc, &start, &len);
