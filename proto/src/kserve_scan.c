@@ -197,12 +197,16 @@ static int scan_literal(scanner *sc, const char *word)
     return 0;
 }
 
-static int scan_enter(scanner *sc)
+/* Into the array or object at s[i]; *more is 0 when it closes at once (it is then left). */
+static int scan_open(scanner *sc, char close, int *more)
 {
     if (++sc->depth > SCAN_MAX_DEPTH)
         return SCAN_REFUSE;
     sc->i++;
     scan_ws(sc);
+    *more = scan_next(sc) != close;
+    if (!*more)
+        sc->i++;
     return 0;
 }
 
@@ -280,7 +284,8 @@ static int scan_leaf(scanner *sc, kserve_leaves *lv, int level)
         }
         kind = KSERVE_LEAF_NUMBER;
     } else if (c == '"') {
-        rc = scan_string(sc, &start, &len);
+        if ((rc = scan_string(sc, &start, &len)) != 0)
+            return rc;
         const char *p = sc->s + start;
         kind = len == 3 && memcmp(p, "NaN", 3) == 0         ? KSERVE_LEAF_NAN
                : len == 8 && memcmp(p, "Infinity", 8) == 0  ? KSERVE_LEAF_INF
@@ -304,13 +309,10 @@ static int scan_leaf(scanner *sc, kserve_leaves *lv, int level)
 /* A (nested) "data" array at s[i] == '['; level is its array depth, the outermost 1. */
 static int scan_data(scanner *sc, kserve_leaves *lv, int level)
 {
-    int rc = scan_enter(sc);
+    int more, rc = scan_open(sc, ']', &more);
     if (rc)
         return rc;
     int64_t n = 0;
-    int more = scan_next(sc) != ']';
-    if (!more)
-        sc->i++;
     for (; more; n++) {
         rc = scan_next(sc) == '[' ? scan_data(sc, lv, level + 1) : scan_leaf(sc, lv, level);
         if (rc || (rc = scan_after(sc, ']', &more)))
@@ -349,16 +351,11 @@ static int scan_tensor_data(scanner *sc, int k)
 
 static int scan_object(scanner *sc, scan_role role, int k)
 {
-    int rc = scan_enter(sc);
+    int more, rc = scan_open(sc, '}', &more);
     if (rc)
         return rc;
-    if (scan_next(sc) == '}') {
-        sc->i++;
-        sc->depth--;
-        return 0;
-    }
     int seen = 0; /* cJSON finds a key's first member: later ones are not special */
-    for (int more = 1; more;) {
+    while (more) {
         size_t key, len;
         if (scan_next(sc) != '"' || (rc = scan_string(sc, &key, &len)))
             return rc ? rc : SCAN_REFUSE;
@@ -387,16 +384,10 @@ static int scan_object(scanner *sc, scan_role role, int k)
 
 static int scan_array(scanner *sc, scan_role role)
 {
-    int rc = scan_enter(sc);
+    int more, rc = scan_open(sc, ']', &more);
     if (rc)
         return rc;
-    if (scan_next(sc) == ']') {
-        sc->i++;
-        sc->depth--;
-        return 0;
-    }
-    int k = 0;
-    for (int more = 1; more; k++) {
+    for (int k = 0; more; k++) {
         if (role == ROLE_LIST && k >= EMBER_KSERVE_MAX_TENSORS)
             return SCAN_REFUSE; /* the decoder's own check words this one */
         rc = scan_value(sc, role == ROLE_LIST ? ROLE_ELEM : ROLE_ANY, k);
