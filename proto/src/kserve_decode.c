@@ -2,12 +2,15 @@
  * KServe v2 JSON decoding: infer requests (checked against a model's inputs and outputs) and
  * infer responses (for clients) into ember_tensors whose data this file allocates.
  *
- * cJSON parses the body into a tree; each tensor object is then read in three steps: its
- * "datatype" and "shape" (rank, dims, element count within EMBER_KSERVE_MAX_ELEMENTS), the
- * caller's checks against the model, and "data", which is first counted (flat or nested,
- * no deeper than the rank) and only then converted element by element into one allocation.
+ * cJSON parses the body into a tree, except each tensor's "data" array, which the fast reader
+ * (kserve_scan.c) turns into flat leaves when it can; each tensor object is then read in
+ * three steps: its "datatype" and "shape" (rank, dims, element count within
+ * EMBER_KSERVE_MAX_ELEMENTS), the caller's checks against the model, and "data", whose
+ * leaves (flat or nested, no deeper than the rank, not ragged) are counted and only then
+ * converted element by element into one allocation.
  * Every rejection names the tensor and, for values, the element's flat index.
  */
+#define _GNU_SOURCE /* memmem */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -311,7 +314,11 @@ static int decode_parse(const char *body, size_t len, cJSON **root, ember_err *e
 static int decode_body(const char *body, size_t len, const char *list, kserve_scan *sc,
                        cJSON **root, ember_err *err)
 {
-    int rc = kserve_scan_body(body, len, list, sc);
+    /* A body with no "data" key (the binary extension's JSON header) has nothing for the
+     * fast reader: its walk would only add a pass. */
+    int rc = memmem(body, len, "\"data\"", 6) ? kserve_scan_body(body, len, list, sc) : 0;
+    if (rc == 0)
+        memset(sc, 0, sizeof *sc);
     if (rc < 0)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory reading the body");
     if (rc == 1) {
