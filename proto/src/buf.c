@@ -49,10 +49,18 @@ int proto_buf_puts(proto_buf *b, const char *s)
 
 int proto_buf_printf(proto_buf *b, const char *fmt, ...)
 {
+    /* Format straight into the spare room; only text that does not fit is formatted again. */
     va_list ap;
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
+    if (n >= 0 && (size_t)n < room) {
+        b->len += (size_t)n;
+        return 0;
+    }
+    if (room)
+        b->data[b->len] = '\0'; /* the cut-off attempt wrote past len */
     if (n < 0 || proto_buf_reserve(b, (size_t)n) < 0)
         return EMBER_ENOMEM;
     va_start(ap, fmt);

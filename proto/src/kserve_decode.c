@@ -2,12 +2,15 @@
  * KServe v2 JSON decoding: infer requests (checked against a model's inputs and outputs) and
  * infer responses (for clients) into ember_tensors whose data this file allocates.
  *
- * cJSON parses the body into a tree; each tensor object is then read in three steps: its
- * "datatype" and "shape" (rank, dims, element count within EMBER_KSERVE_MAX_ELEMENTS), the
- * caller's checks against the model, and "data", which is first counted (flat or nested,
- * no deeper than the rank) and only then converted element by element into one allocation.
+ * cJSON parses the body into a tree, except each tensor's "data" array, which the fast reader
+ * (kserve_scan.c) turns into flat leaves when it can; each tensor object is then read in
+ * three steps: its "datatype" and "shape" (rank, dims, element count within
+ * EMBER_KSERVE_MAX_ELEMENTS), the caller's checks against the model, and "data", whose
+ * leaves (flat or nested, no deeper than the rank, not ragged) are counted and only then
+ * converted element by element into one allocation.
  * Every rejection names the tensor and, for values, the element's flat index.
  */
+#define _GNU_SOURCE /* memmem */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -39,29 +42,44 @@ static void info_shape_format(const ember_io_info *io, char *s, size_t cap)
     shape_format(&t, s, cap);
 }
 
-static const char *json_kind(const cJSON *v)
+static const char *leaf_kind_name(int kind)
 {
+    switch (kind) {
+    case KSERVE_LEAF_TRUE:
+    case KSERVE_LEAF_FALSE: return "a boolean";
+    case KSERVE_LEAF_NULL: return "null";
+    case KSERVE_LEAF_OBJECT: return "an object";
+    case KSERVE_LEAF_NUMBER: return "a number";
+    default: return "a string";
+    }
+}
+
+/* A leaf of a cJSON "data" tree as the fast reader describes leaves. */
+static int node_leaf(const cJSON *v, double *d)
+{
+    *d = 0;
     if (cJSON_IsString(v))
-        return "a string";
+        return strcmp(v->valuestring, "NaN") == 0         ? KSERVE_LEAF_NAN
+               : strcmp(v->valuestring, "Infinity") == 0  ? KSERVE_LEAF_INF
+               : strcmp(v->valuestring, "-Infinity") == 0 ? KSERVE_LEAF_NINF
+                                                          : KSERVE_LEAF_STRING;
     if (cJSON_IsBool(v))
-        return "a boolean";
+        return cJSON_IsTrue(v) ? KSERVE_LEAF_TRUE : KSERVE_LEAF_FALSE;
     if (cJSON_IsNull(v))
-        return "null";
+        return KSERVE_LEAF_NULL;
     if (cJSON_IsObject(v))
-        return "an object";
-    if (cJSON_IsArray(v))
-        return "an array";
-    return "a number";
+        return KSERVE_LEAF_OBJECT;
+    *d = v->valuedouble;
+    return KSERVE_LEAF_NUMBER;
 }
 
 /* The integral value of a JSON number within [lo, hi], or an error naming element i. */
-static int element_integer(const cJSON *v, double lo, double hi, const char *type, int64_t i,
+static int element_integer(int kind, double d, double lo, double hi, const char *type, int64_t i,
                            const char *what, double *out, ember_err *err)
 {
-    if (!cJSON_IsNumber(v))
+    if (kind != KSERVE_LEAF_NUMBER)
         return ember_err_set(err, EMBER_EINVAL, "%s: element %lld is %s, not a number", what,
-                             (long long)i, json_kind(v));
-    double d = v->valuedouble;
+                             (long long)i, leaf_kind_name(kind));
     if (!isfinite(d) || d < lo || d > hi)
         return ember_err_set(err, EMBER_EINVAL, "%s: element %lld (%.17g) is out of range for %s",
                              what, (long long)i, d, type);
@@ -72,65 +90,63 @@ static int element_integer(const cJSON *v, double lo, double hi, const char *typ
     return 0;
 }
 
-static int element_float(const cJSON *v, int64_t i, const char *what, float *out, ember_err *err)
+static int element_float(int kind, double d, int64_t i, const char *what, float *out,
+                         ember_err *err)
 {
-    if (cJSON_IsString(v)) {
-        if (strcmp(v->valuestring, "NaN") == 0)
-            *out = NAN;
-        else if (strcmp(v->valuestring, "Infinity") == 0)
-            *out = INFINITY;
-        else if (strcmp(v->valuestring, "-Infinity") == 0)
-            *out = -INFINITY;
-        else
-            return ember_err_set(err, EMBER_EINVAL,
-                                 "%s: element %lld is a string other than \"NaN\", \"Infinity\" "
-                                 "or \"-Infinity\", not a number",
+    float f;
+    switch (kind) {
+    case KSERVE_LEAF_NUMBER:
+        f = (float)d;
+        if (!isfinite(d) || isinf(f))
+            return ember_err_set(err, EMBER_EINVAL, "%s: element %lld is out of range for FP32",
                                  what, (long long)i);
+        *out = f;
         return 0;
-    }
-    if (!cJSON_IsNumber(v))
+    case KSERVE_LEAF_NAN: *out = NAN; return 0;
+    case KSERVE_LEAF_INF: *out = INFINITY; return 0;
+    case KSERVE_LEAF_NINF: *out = -INFINITY; return 0;
+    case KSERVE_LEAF_STRING:
+        return ember_err_set(err, EMBER_EINVAL,
+                             "%s: element %lld is a string other than \"NaN\", \"Infinity\" "
+                             "or \"-Infinity\", not a number",
+                             what, (long long)i);
+    default:
         return ember_err_set(err, EMBER_EINVAL, "%s: element %lld is %s, not a number", what,
-                             (long long)i, json_kind(v));
-    double d = v->valuedouble;
-    float f = (float)d;
-    if (!isfinite(d) || isinf(f))
-        return ember_err_set(err, EMBER_EINVAL, "%s: element %lld is out of range for FP32", what,
-                             (long long)i);
-    *out = f;
-    return 0;
+                             (long long)i, leaf_kind_name(kind));
+    }
 }
 
-static int element_decode(const cJSON *v, ember_dtype dt, void *data, int64_t i, const char *what,
-                          ember_err *err)
+static int element_decode(int kind, double v, ember_dtype dt, void *data, int64_t i,
+                          const char *what, ember_err *err)
 {
     double d;
     int rc;
     switch (dt) {
-    case EMBER_DT_FLOAT: return element_float(v, i, what, (float *)data + i, err);
+    case EMBER_DT_FLOAT: return element_float(kind, v, i, what, (float *)data + i, err);
     case EMBER_DT_BOOL:
-        if (!cJSON_IsBool(v))
+        if (kind != KSERVE_LEAF_TRUE && kind != KSERVE_LEAF_FALSE)
             return ember_err_set(err, EMBER_EINVAL, "%s: element %lld is %s, not a boolean", what,
-                                 (long long)i, json_kind(v));
-        ((uint8_t *)data)[i] = cJSON_IsTrue(v) ? 1 : 0;
+                                 (long long)i, leaf_kind_name(kind));
+        ((uint8_t *)data)[i] = kind == KSERVE_LEAF_TRUE;
         return 0;
     case EMBER_DT_INT64:
-        rc = element_integer(v, -KSERVE_EXACT_INT, KSERVE_EXACT_INT, "INT64 (JSON carries +-2^53)",
-                             i, what, &d, err);
+        rc = element_integer(kind, v, -KSERVE_EXACT_INT, KSERVE_EXACT_INT,
+                             "INT64 (JSON carries +-2^53)", i, what, &d, err);
         if (rc == 0)
             ((int64_t *)data)[i] = (int64_t)d;
         return rc;
     case EMBER_DT_INT32:
-        rc = element_integer(v, INT32_MIN, INT32_MAX, "INT32", i, what, &d, err);
+        rc = element_integer(kind, v, INT32_MIN, INT32_MAX, "INT32", i, what, &d, err);
         if (rc == 0)
             ((int32_t *)data)[i] = (int32_t)d;
         return rc;
     case EMBER_DT_INT8:
-        rc = element_integer(v, INT8_MIN, INT8_MAX, "INT8", i, what, &d, err);
+        rc = element_integer(kind, v, INT8_MIN, INT8_MAX, "INT8", i, what, &d, err);
         if (rc == 0)
             ((int8_t *)data)[i] = (int8_t)d;
         return rc;
     case EMBER_DT_UINT8:
-        rc = element_integer(v, 0, UINT8_MAX, "UINT8", i, what, &d, err);
+        rc = element_integer(kind, v, 0, UINT8_MAX, "UINT8", i, what, &d, err);
         if (rc == 0)
             ((uint8_t *)data)[i] = (uint8_t)d;
         return rc;
@@ -138,34 +154,18 @@ static int element_decode(const cJSON *v, ember_dtype dt, void *data, int64_t i,
     }
 }
 
-/* Count the leaves of a flat or nested "data" array, at most max_depth arrays deep. */
-static int data_count(const cJSON *node, int depth, int max_depth, int64_t *n, const char *what,
-                      ember_err *err)
+/* The leaves of a cJSON "data" array, as the fast reader collects them. */
+static int tree_leaves(const cJSON *node, int level, kserve_leaves *lv)
 {
-    for (const cJSON *c = node->child; c; c = c->next) {
-        if (cJSON_IsArray(c)) {
-            if (depth + 1 > max_depth)
-                return ember_err_set(err, EMBER_ESHAPE,
-                                     "%s: \"data\" is nested deeper than the shape's rank", what);
-            int rc = data_count(c, depth + 1, max_depth, n, what, err);
-            if (rc < 0)
-                return rc;
-        } else {
-            (*n)++;
-        }
-    }
-    return 0;
-}
-
-static int data_fill(const cJSON *node, ember_dtype dt, void *data, int64_t *i, const char *what,
-                     ember_err *err)
-{
-    for (const cJSON *c = node->child; c; c = c->next) {
-        int rc = cJSON_IsArray(c) ? data_fill(c, dt, data, i, what, err)
-                                  : element_decode(c, dt, data, (*i)++, what, err);
+    int64_t n = 0;
+    for (const cJSON *c = node->child; c; c = c->next, n++) {
+        double d;
+        int kind = cJSON_IsArray(c) ? -1 : node_leaf(c, &d);
+        int rc = kind < 0 ? tree_leaves(c, level + 1, lv) : kserve_leaves_push(lv, level, d, kind);
         if (rc < 0)
             return rc;
     }
+    kserve_leaves_array(lv, level, n);
     return 0;
 }
 
@@ -226,32 +226,57 @@ static int tensor_count(const ember_tensor *t, const char *what, int64_t *count,
     return 0;
 }
 
-/* Read "data" into a fresh allocation of count elements of t->dtype. */
-static int tensor_data(const cJSON *obj, const char *what, ember_tensor *t, int64_t count,
-                       ember_err *err)
+/* Read "data" into a fresh allocation of count elements of t->dtype. lv holds its leaves
+ * when the fast reader took the body, else they are collected from the cJSON tree. */
+static int tensor_data(const cJSON *obj, const kserve_leaves *lv, const char *what,
+                       ember_tensor *t, int64_t count, ember_err *err)
 {
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
     if (!data)
         return ember_err_set(err, EMBER_EINVAL, "%s has no \"data\"", what);
     if (!cJSON_IsArray(data))
         return ember_err_set(err, EMBER_EINVAL, "%s: \"data\" must be an array", what);
-    int64_t n = 0;
-    int rc = data_count(data, 1, t->rank > 0 ? t->rank : 1, &n, what, err);
-    if (rc < 0)
-        return rc;
-    if (n != count) {
+    kserve_leaves tree = {0};
+    int rc = 0;
+    if (!lv) {
+        if (tree_leaves(data, 1, &tree) < 0) {
+            kserve_leaves_free(&tree);
+            return ember_err_set(err, EMBER_ENOMEM, "%s: out of memory", what);
+        }
+        lv = &tree;
+    }
+    if (lv->depth > (t->rank > 0 ? t->rank : 1)) {
+        rc = ember_err_set(err, EMBER_ESHAPE, "%s: \"data\" is nested deeper than the shape's rank",
+                           what);
+    } else if (lv->ragged) {
+        rc = ember_err_set(err, EMBER_ESHAPE,
+                           "%s: \"data\" is ragged: its nested arrays differ in length or "
+                           "depth",
+                           what);
+    } else if (lv->n != count) {
         char s[160];
         shape_format(t, s, sizeof s);
-        return ember_err_set(err, EMBER_ESHAPE,
-                             "%s: \"data\" has %lld elements, shape %s needs %lld", what,
-                             (long long)n, s, (long long)count);
+        rc = ember_err_set(err, EMBER_ESHAPE, "%s: \"data\" has %lld elements, shape %s needs %lld",
+                           what, (long long)lv->n, s, (long long)count);
+    } else {
+        size_t bytes = (size_t)count * kserve_dtype_size(t->dtype);
+        t->data = malloc(bytes ? bytes : 1);
+        if (!t->data)
+            rc = ember_err_set(err, EMBER_ENOMEM, "%s: out of memory for %zu bytes", what, bytes);
     }
-    size_t bytes = (size_t)count * kserve_dtype_size(t->dtype);
-    t->data = malloc(bytes ? bytes : 1);
-    if (!t->data)
-        return ember_err_set(err, EMBER_ENOMEM, "%s: out of memory for %zu bytes", what, bytes);
     int64_t i = 0;
-    rc = data_fill(data, t->dtype, t->data, &i, what, err);
+    if (rc == 0 && t->dtype == EMBER_DT_FLOAT) {
+        /* The common case, kept tight: numbers that fit a float. */
+        float *f = t->data;
+        for (; i < count && lv->kind[i] == KSERVE_LEAF_NUMBER; i++) {
+            f[i] = (float)lv->num[i];
+            if (isinf(f[i]) || !isfinite(lv->num[i]))
+                break;
+        }
+    }
+    for (; rc == 0 && i < count; i++)
+        rc = element_decode(lv->kind[i], lv->num[i], t->dtype, t->data, i, what, err);
+    kserve_leaves_free(&tree);
     if (rc < 0) {
         free(t->data);
         t->data = NULL;
@@ -281,6 +306,30 @@ static int decode_parse(const char *body, size_t len, cJSON **root, ember_err *e
         return ember_err_set(err, EMBER_EINVAL, "body must be a JSON object");
     }
     return 0;
+}
+
+/* Parse a body whose tensor list is `list`: through the fast reader when it takes the body
+ * (sc then holds the "data" leaves and cJSON parses only the rest), else with cJSON alone,
+ * which also words every syntax error (sc left empty). */
+static int decode_body(const char *body, size_t len, const char *list, kserve_scan *sc,
+                       cJSON **root, ember_err *err)
+{
+    /* A body with no "data" key (the binary extension's JSON header) has nothing for the
+     * fast reader: its walk would only add a pass. */
+    int rc = memmem(body, len, "\"data\"", 6) ? kserve_scan_body(body, len, list, sc) : 0;
+    if (rc == 0)
+        memset(sc, 0, sizeof *sc);
+    if (rc < 0)
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory reading the body");
+    if (rc == 1) {
+        *root = sc->doc ? cJSON_ParseWithLength(sc->doc, sc->doc_len)
+                        : cJSON_ParseWithLength(body, len);
+        if (cJSON_IsObject(*root))
+            return 0;
+        cJSON_Delete(*root);
+        kserve_scan_free(sc);
+    }
+    return decode_parse(body, len, root, err);
 }
 
 /* Optional string member; EINVAL when present but not a string or too long. */
@@ -398,8 +447,9 @@ static int tensor_binary(const cJSON *obj, const char *what, ember_tensor *t, in
     return 1;
 }
 
-static int request_inputs(const cJSON *root, const ember_io_info *inputs, int ninputs,
-                          binary_cursor *bin, ember_infer_request *out, ember_err *err)
+static int request_inputs(const cJSON *root, const kserve_scan *sc, const ember_io_info *inputs,
+                          int ninputs, binary_cursor *bin, ember_infer_request *out,
+                          ember_err *err)
 {
     const cJSON *list;
     int n;
@@ -432,7 +482,8 @@ static int request_inputs(const cJSON *root, const ember_io_info *inputs, int ni
             (rc = request_check_input(&inputs[idx], t, what, err)) < 0 ||
             (rc = tensor_count(t, what, &count, err)) < 0 ||
             (rc = tensor_binary(obj, what, t, count, bin, err)) < 0 ||
-            (rc == 0 && (rc = tensor_data(obj, what, t, count, err)) < 0))
+            (rc == 0 &&
+             (rc = tensor_data(obj, kserve_scan_leaves(sc, k), what, t, count, err)) < 0))
             return rc;
     }
     if (bin->left)
@@ -527,13 +578,15 @@ int ember_kserve_decode_request_binary(const char *body, size_t len, size_t head
                              header_len, len);
     binary_cursor bin = {body + header_len, len - header_len};
     cJSON *root;
-    int rc = decode_parse(body, header_len, &root, err);
+    kserve_scan sc;
+    int rc = decode_body(body, header_len, "inputs", &sc, &root, err);
     if (rc < 0)
         return rc;
     if ((rc = decode_opt_string(root, "id", EMBER_KSERVE_MAX_ID, &out->id, err)) == 0 &&
-        (rc = request_inputs(root, inputs, ninputs, &bin, out, err)) == 0)
+        (rc = request_inputs(root, &sc, inputs, ninputs, &bin, out, err)) == 0)
         rc = request_outputs(root, outputs, noutputs, out, err);
     cJSON_Delete(root);
+    kserve_scan_free(&sc);
     if (rc < 0)
         ember_infer_request_clear(out);
     return rc;
@@ -556,7 +609,8 @@ int ember_kserve_decode_response(const char *body, size_t len, ember_infer_respo
 {
     memset(out, 0, sizeof *out);
     cJSON *root;
-    int rc = decode_parse(body, len, &root, err);
+    kserve_scan sc;
+    int rc = decode_body(body, len, "outputs", &sc, &root, err);
     if (rc < 0)
         return rc;
     const cJSON *list;
@@ -593,11 +647,12 @@ int ember_kserve_decode_response(const char *body, size_t len, ember_infer_respo
         ember_tensor *t = &out->outputs[k];
         if ((rc = tensor_head(obj, what, t, err)) < 0 ||
             (rc = tensor_count(t, what, &count, err)) < 0 ||
-            (rc = tensor_data(obj, what, t, count, err)) < 0)
+            (rc = tensor_data(obj, kserve_scan_leaves(&sc, k), what, t, count, err)) < 0)
             goto done;
     }
 done:
     cJSON_Delete(root);
+    kserve_scan_free(&sc);
     if (rc < 0)
         ember_infer_response_clear(out);
     return rc;

@@ -10,6 +10,8 @@
 #   (c) 1,000 idle connections held at once (does the daemon keep them, does it still answer,
 #       what /metrics counts), and emberd's RSS idle with only its built-in model.
 # Prints a table of targets and measured values. Run by hand; not part of the test command.
+# With --callgrind N it instead counts emberd's instructions per request under callgrind
+# (runs of N and 2N requests on one connection, subtracted), and the engine's share of them.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +19,7 @@ root=$(cd "$here/../.." && pwd)
 build=$root/build
 duration=5
 idle_conns=1000
+callgrind=0
 model=$root/../shared/models/audio/hey_jarvis_v0.1.onnx
 
 usage() {
@@ -29,6 +32,7 @@ Usage: tests/bench/daemon_bench.sh [--build DIR] [--duration SECONDS] [--idle N]
   --idle N            idle connections to hold for (c) (default 1000)
   --model ONNX        model to serve (default ../shared/models/audio/hey_jarvis_v0.1.onnx);
                       its NAME.ref/input_0.npy (FP32) is the request's input
+  --callgrind N       count instructions per request under valgrind instead of timing
 EOF
 }
 
@@ -38,6 +42,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift 2 ;;
     --idle) idle_conns=$2; shift 2 ;;
     --model) model=$2; shift 2 ;;
+    --callgrind) callgrind=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
     esac
@@ -84,6 +89,7 @@ open(tmp + '/req.bin', 'wb').write(h + data)
 open(tmp + '/req.bin.hlen', 'w').write(str(len(h)))
 EOF
 hlen=$(cat "$tmp/req.bin.hlen")
+infer=/v2/models/$name/infer
 
 # emberd's CPU time so far (user + system, every thread) in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
@@ -99,7 +105,47 @@ field() { sed -n 's/^RESULT //p' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 metric() {
     curl -s --unix-socket "$tmp/sock" http://localhost/metrics | sed -n "s/^$1 //p" | head -n 1
 }
-infer=/v2/models/$name/infer
+
+# Instructions (Ir) of emberd under callgrind serving $1 requests of body $2 (extra loadgen
+# arguments after), and of ember_session_run within them, as "TOTAL ENGINE".
+callgrind_run() {
+    n=$1 body=$2
+    shift 2
+    out=$tmp/cg.$n.out
+    : >"$tmp/emberd.log"
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$emberd" --socket "$tmp/sock" \
+        --dev --models "$tmp/models" --workers 1 --log-level warn 2>"$tmp/emberd.log" &
+    pid=$!
+    i=0
+    until grep -q 'listening on' "$tmp/emberd.log"; do
+        i=$((i + 1))
+        [ $i -gt 600 ] && { echo "daemon_bench: emberd did not start under valgrind" >&2; exit 1; }
+        sleep 0.1
+    done
+    "$loadgen" --socket "$tmp/sock" --path "$infer" --body "$body" --connections 1 \
+        --warmup 0 --requests "$n" "$@" >/dev/null
+    kill -INT "$pid"
+    wait "$pid" || true
+    pid=
+    callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk '
+        /PROGRAM TOTALS/ { gsub(",", "", $1); total = $1 }
+        /:ember_session_run / { gsub(",", "", $1); engine = $1 }
+        END { print total, engine }'
+}
+if [ "$callgrind" -gt 0 ]; then
+    command -v valgrind >/dev/null || { echo "daemon_bench: valgrind is not installed" >&2; exit 77; }
+    printf '%-8s %-22s %-22s %s\n' body "instructions/request" "engine's share" "emberd's own"
+    for k in json bin; do
+        set --
+        [ $k = bin ] && set -- --header "Inference-Header-Content-Length: $hlen"
+        a=$(callgrind_run "$callgrind" "$tmp/req.$k" "$@")
+        b=$(callgrind_run $((2 * callgrind)) "$tmp/req.$k" "$@")
+        echo "$a $b" | awk -v n="$callgrind" -v k="$k" '{
+            t = ($3 - $1) / n; e = ($4 - $2) / n
+            printf "%-8s %-22.0f %-22.0f %.0f\n", k, t, e, t - e }'
+    done
+    exit 0
+fi
 
 echo "daemon_bench: $(nproc) CPUs, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "daemon_bench: model $model, request input ${ref}"

@@ -286,7 +286,10 @@ START_TEST(governor_follows_the_queue)
     ck_assert(state_num(cJSON_GetArrayItem(pols, 1), "frequency_khz") == 600000);
     cJSON_Delete(j);
 
-    /* A request asking for its energy, while the meter runs, gets a positive share. */
+    /* A request asking for its energy, while the meter runs, gets a positive share. The
+     * share comes from joules per busy worker-second over past samples, so it is positive
+     * once a sample has seen a worker busy while the meter moved: a request shorter than a
+     * sample may come before that, and the client asks again (a bounded number of times). */
     meter m = {.root = root, .uj = 6000000};
     pthread_t th;
     ck_assert(pthread_create(&th, NULL, meter_run, &m) == 0);
@@ -295,17 +298,23 @@ START_TEST(governor_follows_the_queue)
     ck_assert(asking != NULL);
     sprintf(asking, "{\"parameters\":{\"energy\":true},%s", big + 1);
     ember_client *e = it_client(d.socket);
-    send_infer(e, asking);
-    ember_response r = recv_answer(e);
+    double joules = 0;
+    ember_response r;
+    for (int k = 0; k < 200 && !(joules > 0); k++) {
+        send_infer(e, asking);
+        r = recv_answer(e);
+        it_assert_infer_ok(&r, &ref, 0, BURST_ROWS, NULL);
+        j = it_json(&r);
+        const cJSON *ej = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(j, "parameters"), "energy_joules");
+        ck_assert_msg(cJSON_IsNumber(ej), "energy_joules in '%.200s'", r.body);
+        joules = ej->valuedouble;
+        cJSON_Delete(j);
+        ember_response_free(&r);
+    }
     m.stop = 1;
     pthread_join(th, NULL);
-    it_assert_infer_ok(&r, &ref, 0, BURST_ROWS, NULL);
-    j = it_json(&r);
-    const cJSON *ej = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(j, "parameters"), "energy_joules");
-    ck_assert_msg(cJSON_IsNumber(ej) && ej->valuedouble > 0, "energy_joules in '%.200s'", r.body);
-    cJSON_Delete(j);
-    ember_response_free(&r);
+    ck_assert_msg(joules > 0, "no request got a positive energy share");
     /* One that does not ask gets no parameters. */
     send_infer(e, big);
     r = recv_answer(e);

@@ -621,6 +621,30 @@ START_TEST(test_peek_sched)
 }
 END_TEST
 
+/* The peek skips values eight bytes at a time; brackets and quotes inside strings, at every
+ * offset within a word, must not throw it off. */
+START_TEST(test_peek_sched_long_body)
+{
+    static const char *const tricky[] = {"\"[\"", "\"]}\"", "\"\\\"{\"", "{\"a\":[1,\"}\"]}",
+                                         "[[],{}]"};
+    for (int shift = 0; shift < 8; shift++) {
+        char body[8192];
+        int len = snprintf(body, sizeof body, "{\"id\":\"%.*s\",\"inputs\":[{\"data\":[", shift,
+                           "xxxxxxxx");
+        for (int i = 0; i < 300; i++)
+            len += snprintf(body + len, sizeof body - (size_t)len, "%s%s", i ? "," : "",
+                            i % 7 ? "0.125" : tricky[(i / 7) % 5]);
+        len += snprintf(body + len, sizeof body - (size_t)len,
+                        "]}],\"parameters\":{\"priority\":\"low\",\"timeout_ms\":7}}");
+        ember_kserve_sched sp;
+        ember_err err = {{0}};
+        ck_assert_int_eq(ember_kserve_peek_sched(body, (size_t)len, &sp, &err), 0);
+        ck_assert_int_eq(sp.priority, 2);
+        ck_assert_int_eq(sp.timeout_ms, 7);
+    }
+}
+END_TEST
+
 static Suite *kserve_suite(void)
 {
     Suite *s = suite_create("proto-kserve");
@@ -645,6 +669,7 @@ static Suite *kserve_suite(void)
     tcase_add_test(enc, test_binary_round_trip);
     tcase_add_test(enc, test_encode_bytes);
     tcase_add_test(enc, test_peek_sched);
+    tcase_add_test(enc, test_peek_sched_long_body);
     suite_add_tcase(s, enc);
     return s;
 }
