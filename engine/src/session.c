@@ -101,14 +101,14 @@ struct ember_session {
     int nsubs;
     int count_macs; /* ember_session_count_macs: add each node's MACs to macs */
     int64_t macs;
-    int profile;           /* ember_session_profile: add each node's own time to its slot */
-    prof_slot *prof;       /* every node of every graph, in profile order (prof_order) */
-    int nprof;             /* slots: nodes in the model's graph and all its subgraphs */
-    prof_graph *prof_g;    /* per graph, where its nodes' slots are */
+    int profile;        /* ember_session_profile: add each node's own time to its slot */
+    prof_slot *prof;    /* every node of every graph, in profile order (prof_order) */
+    int nprof;          /* slots: nodes in the model's graph and all its subgraphs */
+    prof_graph *prof_g; /* per graph, where its nodes' slots are */
     int nprof_g;
-    int64_t prof_inner;    /* ns spent in nodes that finished, for the enclosing node's self */
-    int64_t prof_runs;     /* runs profiled since it was turned on */
-    tgroup *tg;        /* helper threads, NULL when the session runs on one */
+    int64_t prof_inner; /* ns spent in nodes that finished, for the enclosing node's self */
+    int64_t prof_runs;  /* runs profiled since it was turned on */
+    tgroup *tg;         /* helper threads, NULL when the session runs on one */
 };
 
 struct eg_kctx {
