@@ -19,6 +19,7 @@
 
 #include <ember/engine.h>
 
+#include "../../../engine/kernels/x86/rnn.h"
 #include "../../../engine/kernels/x86/x86ops.h"
 #include "../engine/onnx_builder.h"
 #include "cpu.h"
@@ -26,7 +27,7 @@
 #include "op.h"
 
 #define F32 EMBER_DT_FLOAT
-#define MAX_IN 3
+#define MAX_IN 6
 
 /* A fixed-seed generator, so a failing case is the same on every run. */
 static uint32_t rng_state;
@@ -196,6 +197,172 @@ static const char *add_act(tb_model *t, int act)
     default: return "none";
     }
 }
+
+/* One random LSTM, checked on one of its three outputs (the others omitted or not read):
+ * every direction and layout, odd hidden and input sizes, with and without bias, initial
+ * states, sequence_lens (equal or differing, zeros included), peepholes, clip and
+ * input_forget; weights constant (packed at load) or inputs (packed per run). A node with
+ * other activations must run the reference kernel whatever the level. */
+static void lstm_case(int i)
+{
+    static const char *const dirs[] = {"forward", "reverse", "bidirectional"};
+    kcase c;
+    memset(&c, 0, sizeof c);
+    c.op = "LSTM";
+    int ndir = (int)rnd_in(1, 3), layout = rnd() % 3 == 0, wconst = rnd() % 4 != 0;
+    const char *dir = dirs[ndir - 1];
+    ndir = ndir == 3 ? 2 : 1;
+    int64_t seq = rnd_in(1, 6), batch = rnd_in(1, 4), in = rnd_in(1, 40);
+    int64_t hid = i % 8 == 7 ? rnd_in(60, 140) : rnd_in(1, 37);
+    int bias = rnd() % 4 != 0, h0 = rnd() % 2, c0 = rnd() % 2, peep = rnd() % 4 == 0;
+    int lens = (int)rnd_in(0, 2), clip = rnd() % 4 == 0, forget = rnd() % 5 == 0;
+    int out = (int)rnd_in(0, 2), acts = i % 10 == 9; /* acts: relu for g, not the default */
+    c.packed = wconst && !acts;
+    c.slack = (int)(in + hid) * (int)seq;
+    int64_t G = 4 * hid;
+    int64_t xd[3] = {layout ? batch : seq, layout ? seq : batch, in};
+    int64_t wd[3] = {ndir, G, in}, rd[3] = {ndir, G, hid}, bd[2] = {ndir, 2 * G};
+    int64_t sd[3] = {layout ? batch : ndir, layout ? ndir : batch, hid}, pd[2] = {ndir, 3 * hid};
+    int64_t ld[1] = {batch}, yd[4] = {-1, -1, -1, -1};
+    tb_model *t = tb_new(14);
+    add_input(t, &c, "x", 3, xd);
+    if (wconst) {
+        add_const(t, "w", 3, wd);
+        add_const(t, "r", 3, rd);
+    } else {
+        add_input(t, &c, "w", 3, wd);
+        add_input(t, &c, "r", 3, rd);
+    }
+    if (bias)
+        add_const(t, "b", 2, bd);
+    if (lens) {
+        int32_t lv[4];
+        for (int b = 0; b < batch; b++)
+            lv[b] = lens == 1 ? (int32_t)seq : (int32_t)rnd_in(0, seq);
+        tb_init(t, "lens", EMBER_DT_INT32, 1, ld, lv, (size_t)batch * sizeof *lv);
+    }
+    if (h0)
+        add_input(t, &c, "h0", 3, sd);
+    if (c0)
+        add_input(t, &c, "c0", 3, sd);
+    if (peep)
+        add_const(t, "p", 2, pd);
+    char ins[64];
+    snprintf(ins, sizeof ins, "x,w,r,%s,%s,%s,%s,%s", bias ? "b" : "", lens ? "lens" : "",
+             h0 ? "h0" : "", c0 ? "c0" : "", peep ? "p" : "");
+    tb_node(t, "LSTM", ins, out == 0 ? "y" : out == 1 ? ",y" : "yy,,y");
+    tb_attr_int(t, "hidden_size", hid);
+    tb_attr_string(t, "direction", dir);
+    tb_attr_int(t, "layout", layout);
+    if (clip)
+        tb_attr_float(t, "clip", 0.5f + (float)rnd_in(0, 20) / 10.0f);
+    if (forget)
+        tb_attr_int(t, "input_forget", 1);
+    if (acts)
+        tb_attr_strings(t, "activations",
+                        ndir == 2 ? "Sigmoid,Relu,Tanh,Sigmoid,Relu,Tanh" : "Sigmoid,Relu,Tanh");
+    tb_output(t, "y", F32, out == 0 ? 4 : 3, yd);
+    c.len = tb_pack(t, &c.buf);
+    tb_free(t);
+    snprintf(c.what, sizeof c.what,
+             "LSTM %s layout %d seq %lld batch %lld in %lld hid %lld W,R%s bias %d lens %d h0 %d "
+             "c0 %d peepholes %d clip %d input_forget %d output %d%s",
+             dir, layout, (long long)seq, (long long)batch, (long long)in, (long long)hid,
+             wconst ? " const" : " input", bias, lens, h0, c0, peep, clip, forget, out,
+             acts ? " activations Sigmoid,Relu,Tanh" : "");
+    check_case(&c);
+}
+
+START_TEST(lstm_matches_reference)
+{
+    rng_state = 31337u;
+    for (int i = 0; i < 80; i++)
+        lstm_case(i);
+}
+END_TEST
+
+/* The recurrent kernels of a level this CPU supports, or NULL. */
+static const eg_x86_rnn_kernels *rnn_kernels(int level)
+{
+    if (!eg_cpu_supported(level))
+        return NULL;
+#if defined(__x86_64__)
+    if (level == EG_CPU_AVX2)
+        return &eg_x86_avx2_rnn;
+    if (level == EG_CPU_AVX512)
+        return &eg_x86_avx512_rnn;
+#elif defined(__aarch64__)
+    if (level == EG_CPU_NEON)
+        return &eg_arm_neon_rnn;
+#endif
+    return NULL;
+}
+
+/* The vectorized sigmoid and tanh against libm's (in double) over [-30, 30] and at the
+ * edges, on lengths that leave every tail size; nothing past n is written. */
+START_TEST(rnn_activations_match_libm)
+{
+    enum { N = 6001 };
+    static float x[N + 1], y[N + 1];
+    for (int i = 0; i < N; i++)
+        x[i] = (float)(i - N / 2) / 100.0f;
+    x[0] = -1e30f, x[1] = 1e30f, x[2] = -0.0f, x[3] = 1e-30f, x[4] = -89.0f, x[5] = 89.0f;
+    for (int level = EG_CPU_REF + 1; level < EG_CPU_COUNT; level++) {
+        const eg_x86_rnn_kernels *rk = rnn_kernels(level);
+        if (!rk)
+            continue;
+        for (int fn = 0; fn < 2; fn++) {
+            for (int64_t n = N - 17; n <= N; n++) {
+                y[n] = 12345.0f;
+                (fn ? rk->tanh : rk->sigmoid)(y, x, n);
+                ck_assert_float_eq(y[n], 12345.0f);
+            }
+            for (int i = 0; i < N; i++) {
+                double want = fn ? tanh((double)x[i]) : 1.0 / (1.0 + exp(-(double)x[i]));
+                ck_assert_msg(fabs(y[i] - want) <= 3e-7, "%s %s(%g) = %.9g, libm %.9g",
+                              eg_cpu_name(level), fn ? "tanh" : "sigmoid", (double)x[i],
+                              (double)y[i], want);
+            }
+        }
+    }
+}
+END_TEST
+
+/* One GEMV on packed weights per shape (odd k and n, n across several panels and not a
+ * multiple of any vector width) against a plain double-accumulated product. */
+START_TEST(rnn_gemv_matches_plain)
+{
+    rng_state = 2718u;
+    for (int level = EG_CPU_REF + 1; level < EG_CPU_COUNT; level++) {
+        const eg_x86_rnn_kernels *rk = rnn_kernels(level);
+        if (!rk)
+            continue;
+        for (int i = 0; i < 40; i++) {
+            int64_t k = rnd_in(1, 150), n = rnd_in(1, 150);
+            float *x = rnd_floats(k), *b = rnd_floats(k * n), *bias = rnd_floats(n);
+            float *bp = malloc((size_t)eg_pack_b_size(k, n) * sizeof *bp);
+            float *y = malloc((size_t)(n + 1) * sizeof *y);
+            ck_assert(bp && y);
+            eg_pack_b(bp, b, k, n, n, 1);
+            int with_bias = i % 2;
+            y[n] = 12345.0f;
+            rk->gemv(y, x, bp, k, n, with_bias ? bias : NULL);
+            ck_assert_float_eq(y[n], 12345.0f);
+            for (int64_t j = 0; j < n; j++) {
+                double want = with_bias ? bias[j] : 0.0;
+                for (int64_t p = 0; p < k; p++)
+                    want += (double)x[p] * b[p * n + j];
+                ck_assert_msg(fabs(y[j] - want) <= 1e-5 * (double)(k + 1),
+                              "%s k %lld n %lld: "
+                              "y[%lld] = %.7g, want %.7g",
+                              eg_cpu_name(level), (long long)k, (long long)n, (long long)j,
+                              (double)y[j], want);
+            }
+            free(x), free(b), free(bias), free(bp), free(y);
+        }
+    }
+}
+END_TEST
 
 /* One random Conv: kind 0 pointwise, 1 depthwise, 2 dense, 3 grouped. */
 static void conv_case(int kind)
@@ -907,6 +1074,12 @@ static Suite *kernels_suite(void)
     tcase_add_test(tc, gemm_matches_reference);
     tcase_add_test(tc, matmul_matches_reference);
     tcase_add_test(tc, gemm_crosses_column_tiles);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("rnn");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, lstm_matches_reference);
+    tcase_add_test(tc, rnn_activations_match_libm);
+    tcase_add_test(tc, rnn_gemv_matches_plain);
     suite_add_tcase(s, tc);
     tc = tcase_create("pool");
     tcase_set_timeout(tc, 120);
