@@ -4,7 +4,7 @@
  * of the reference families when eg_cpu_level() allows.
  */
 #include "../../src/cpu.h"
-#include "../x86/rnn.h"
+#include "../x86/seq.h"
 #include "../x86/x86ops.h"
 #include "arm.h"
 
@@ -85,7 +85,7 @@ static int hardswish_neon(eg_kctx *k)
 
 static int lstm_neon(eg_kctx *k)
 {
-    return eg_x86_lstm_run(k, &eg_arm_neon, &eg_arm_neon_rnn);
+    return eg_x86_lstm_run(k, &eg_arm_neon, &eg_arm_neon_seq);
 }
 
 const eg_fast_op eg_ops_arm_neon[] = {

@@ -51,4 +51,4 @@ static inline vmask VMASK(int64_t n)
 }
 
 #include "simd.inc"
-#include "simd_rnn.inc"
+#include "simd_seq.inc"

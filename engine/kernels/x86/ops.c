@@ -4,7 +4,7 @@
  * them ahead of the reference families when eg_cpu_level() allows.
  */
 #include "../../src/cpu.h"
-#include "rnn.h"
+#include "seq.h"
 #include "x86ops.h"
 
 static int conv_avx2(eg_kctx *k)
@@ -159,12 +159,12 @@ static int pow_avx512(eg_kctx *k)
 
 static int lstm_avx2(eg_kctx *k)
 {
-    return eg_x86_lstm_run(k, &eg_x86_avx2, &eg_x86_avx2_rnn);
+    return eg_x86_lstm_run(k, &eg_x86_avx2, &eg_x86_avx2_seq);
 }
 
 static int lstm_avx512(eg_kctx *k)
 {
-    return eg_x86_lstm_run(k, &eg_x86_avx512, &eg_x86_avx512_rnn);
+    return eg_x86_lstm_run(k, &eg_x86_avx512, &eg_x86_avx512_seq);
 }
 
 const eg_fast_op eg_ops_x86_avx2[] = {

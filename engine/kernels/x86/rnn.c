@@ -13,7 +13,7 @@
 #include <stdlib.h>
 
 #include "../ref/kutil.h"
-#include "rnn.h"
+#include "seq.h"
 
 /* What lstm_prepare leaves in n->kdata: per direction W^T and R^T packed, and Wb + Rb (zero
  * without B), all in the same allocation after this header. */
@@ -117,7 +117,7 @@ int eg_x86_lstm_prepare(eg_node *n, const eg_graph *g, ember_err *err)
 
 typedef struct lstm_run {
     const eg_x86_kernels *kn;
-    const eg_x86_rnn_kernels *rk;
+    const eg_x86_seq_kernels *rk;
     const lstm_pack *lp;
     int64_t seq, batch, in, hid;
     int ndir, reverse, layout, input_forget;
@@ -218,7 +218,7 @@ static int dims_are(const ember_tensor *t, int rank, const int64_t *dims)
     return 1;
 }
 
-int eg_x86_lstm_run(eg_kctx *k, const eg_x86_kernels *kn, const eg_x86_rnn_kernels *rk)
+int eg_x86_lstm_run(eg_kctx *k, const eg_x86_kernels *kn, const eg_x86_seq_kernels *rk)
 {
     const eg_node *nd = eg_node_of(k);
     const ember_tensor *x = eg_in(k, 0), *w = eg_in(k, 1), *rt = eg_in(k, 2), *b = eg_in(k, 3);

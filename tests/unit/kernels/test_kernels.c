@@ -19,11 +19,12 @@
 
 #include <ember/engine.h>
 
-#include "../../../engine/kernels/x86/rnn.h"
+#include "../../../engine/kernels/x86/seq.h"
 #include "../../../engine/kernels/x86/x86ops.h"
 #include "../engine/onnx_builder.h"
 #include "cpu.h"
 #include "model.h"
+#include "passes.h"
 #include "op.h"
 
 #define F32 EMBER_DT_FLOAT
@@ -282,18 +283,18 @@ START_TEST(lstm_matches_reference)
 END_TEST
 
 /* The recurrent kernels of a level this CPU supports, or NULL. */
-static const eg_x86_rnn_kernels *rnn_kernels(int level)
+static const eg_x86_seq_kernels *seq_kernels(int level)
 {
     if (!eg_cpu_supported(level))
         return NULL;
 #if defined(__x86_64__)
     if (level == EG_CPU_AVX2)
-        return &eg_x86_avx2_rnn;
+        return &eg_x86_avx2_seq;
     if (level == EG_CPU_AVX512)
-        return &eg_x86_avx512_rnn;
+        return &eg_x86_avx512_seq;
 #elif defined(__aarch64__)
     if (level == EG_CPU_NEON)
-        return &eg_arm_neon_rnn;
+        return &eg_arm_neon_seq;
 #endif
     return NULL;
 }
@@ -308,7 +309,7 @@ START_TEST(rnn_activations_match_libm)
         x[i] = (float)(i - N / 2) / 100.0f;
     x[0] = -1e30f, x[1] = 1e30f, x[2] = -0.0f, x[3] = 1e-30f, x[4] = -89.0f, x[5] = 89.0f;
     for (int level = EG_CPU_REF + 1; level < EG_CPU_COUNT; level++) {
-        const eg_x86_rnn_kernels *rk = rnn_kernels(level);
+        const eg_x86_seq_kernels *rk = seq_kernels(level);
         if (!rk)
             continue;
         for (int fn = 0; fn < 2; fn++) {
@@ -334,7 +335,7 @@ START_TEST(rnn_gemv_matches_plain)
 {
     rng_state = 2718u;
     for (int level = EG_CPU_REF + 1; level < EG_CPU_COUNT; level++) {
-        const eg_x86_rnn_kernels *rk = rnn_kernels(level);
+        const eg_x86_seq_kernels *rk = seq_kernels(level);
         if (!rk)
             continue;
         for (int i = 0; i < 40; i++) {
@@ -360,6 +361,112 @@ START_TEST(rnn_gemv_matches_plain)
             }
             free(x), free(b), free(bias), free(bp), free(y);
         }
+    }
+}
+END_TEST
+
+/* The narrow product (few columns, packed A) against a plain double-accumulated one: odd
+ * row counts, reductions longer than its B chunk, B through row strides or a row offset
+ * table, with and without row bias, every in-kernel activation, and nothing written past the
+ * columns it owns. */
+START_TEST(gemm_narrow_matches_plain)
+{
+    rng_state = 1618u;
+    for (int level = EG_CPU_REF + 1; level < EG_CPU_COUNT; level++) {
+        const eg_x86_seq_kernels *sk = seq_kernels(level);
+        if (!sk)
+            continue;
+        for (int i = 0; i < 60; i++) {
+            int64_t m = rnd_in(1, 40), n = rnd_in(1, 20), k = rnd_in(1, i % 4 ? 60 : 700);
+            int64_t ldb = n + rnd_in(0, 3), ldc = n + 1;
+            int offs = i % 3 == 0, act = (int)rnd_in(0, 3);
+            float *a = rnd_floats(m * k), *b = rnd_floats(k * ldb + n), *bias = rnd_floats(m);
+            float *ap = malloc((size_t)eg_pack_a_size(m, k) * sizeof *ap);
+            float *c = malloc((size_t)(m * ldc) * sizeof *c);
+            int64_t *koff = malloc((size_t)k * sizeof *koff);
+            ck_assert(ap && c && koff);
+            eg_pack_a(ap, a, m, k, k, 1);
+            for (int64_t p = 0; p < k; p++) /* rows of B in a scrambled order */
+                koff[p] = ((p * 7) % k) * ldb;
+            for (int64_t j = 0; j < m * ldc; j++)
+                c[j] = 12345.0f;
+            eg_gemm g = {.m = m,
+                         .n = n,
+                         .k = k,
+                         .ap = ap,
+                         .b = b,
+                         .ldb = ldb,
+                         .c = c,
+                         .ldc = ldc,
+                         .bias_row = i % 2 ? bias : NULL,
+                         .koff = offs ? koff : NULL,
+                         .act = act == 1   ? EG_ACT_RELU
+                                : act == 2 ? EG_ACT_CLIP
+                                : act == 3 ? EG_ACT_LEAKY_RELU
+                                           : 0,
+                         .alpha = act == 3 ? 0.1f : -0.25f,
+                         .beta = 0.5f};
+            sk->gemm_narrow(&g);
+            for (int64_t r = 0; r < m; r++) {
+                ck_assert_float_eq(c[r * ldc + n], 12345.0f);
+                for (int64_t j = 0; j < n; j++) {
+                    double want = g.bias_row ? bias[r] : 0.0;
+                    for (int64_t p = 0; p < k; p++)
+                        want += (double)a[r * k + p] * b[(offs ? koff[p] : p * ldb) + j];
+                    if (act == 1)
+                        want = want > 0 ? want : 0;
+                    else if (act == 2)
+                        want = want < -0.25 ? -0.25 : want > 0.5 ? 0.5 : want;
+                    else if (act == 3)
+                        want = want >= 0 ? want : 0.1 * want;
+                    ck_assert_msg(fabs(c[r * ldc + j] - want) <= 1e-5 * (double)(k + 1),
+                                  "%s m %lld n %lld k %lld: c[%lld, %lld] = %.7g, want %.7g",
+                                  eg_cpu_name(level), (long long)m, (long long)n, (long long)k,
+                                  (long long)r, (long long)j, (double)c[r * ldc + j], want);
+                }
+            }
+            free(a), free(b), free(bias), free(ap), free(c), free(koff);
+        }
+    }
+}
+END_TEST
+
+/* 1-D convolutions over a few frames, as in Silero VAD: an STFT as a strided Conv with a long
+ * kernel and many output channels, and encoder layers of many channels over 1 to 4 frames
+ * (stride 1 and 2), so the output is narrower than a vector. */
+START_TEST(conv1d_few_frames_matches_reference)
+{
+    rng_state = 4711u;
+    static const int64_t shapes[][6] = {
+        /* c, m, k, stride, pad, length */
+        {1, 258, 256, 128, 0, 640}, {129, 128, 3, 1, 1, 4}, {128, 64, 3, 2, 1, 4},
+        {64, 64, 3, 2, 1, 2},       {64, 128, 3, 1, 1, 1},  {128, 1, 1, 1, 0, 1},
+        {37, 29, 5, 3, 2, 11},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int64_t *s = shapes[i];
+        kcase c;
+        memset(&c, 0, sizeof c);
+        c.op = "Conv";
+        c.packed = 1;
+        c.slack = (int)(s[0] * s[2]);
+        int64_t xd[3] = {1, s[0], s[5]}, wd[3] = {s[1], s[0], s[2]}, bd[1] = {s[1]};
+        int64_t yd[3] = {-1, -1, -1}, pads[2] = {s[4], s[4]};
+        tb_model *t = tb_new(13);
+        add_input(t, &c, "x", 3, xd);
+        add_const(t, "w", 3, wd);
+        add_const(t, "b", 1, bd);
+        tb_node(t, "Conv", "x,w,b", "p");
+        tb_attr_ints(t, "strides", 1, &s[3]);
+        tb_attr_ints(t, "pads", 2, pads);
+        add_act(t, 1);
+        tb_output(t, "y", F32, 3, yd);
+        c.len = tb_pack(t, &c.buf);
+        tb_free(t);
+        snprintf(c.what, sizeof c.what, "Conv1d %lld->%lld k %lld stride %lld pad %lld on %lld",
+                 (long long)s[0], (long long)s[1], (long long)s[2], (long long)s[3],
+                 (long long)s[4], (long long)s[5]);
+        check_case(&c);
     }
 }
 END_TEST
@@ -1068,6 +1175,8 @@ static Suite *kernels_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, conv_matches_reference, 0, 4);
     tcase_add_test(tc, conv_pointwise_large);
+    tcase_add_test(tc, conv1d_few_frames_matches_reference);
+    tcase_add_test(tc, gemm_narrow_matches_plain);
     suite_add_tcase(s, tc);
     tc = tcase_create("gemm");
     tcase_set_timeout(tc, 120);
