@@ -1,7 +1,9 @@
 /*
  * Kernels for sequence (audio) models that the GEMM of simd.inc serves badly, per SIMD level
  * (simd_seq.inc, compiled with the level's flags next to simd.inc): products with only a few
- * output columns (1-D convolutions over a handful of frames), a matrix-vector product on
+ * output columns (1-D convolutions over a handful of frames), 2x2 max pooling read straight
+ * from the rows (small CNNs: its planes are too small to pay for a padded copy each), a
+ * matrix-vector product on
  * packed weights, and the fused LSTM cell with vectorized sigmoid and tanh.
  *
  * The LSTM driver (rnn.c) computes X * W^T for every time step in one GEMM
@@ -34,6 +36,9 @@ typedef struct eg_x86_seq_kernels {
      * but efficient when it is below the vector width: A must be packed (p->ap), B read
      * through p->b and p->ldb or p->koff; bias_col is not supported. */
     void (*gemm_narrow)(const eg_gemm *p);
+    /* MaxPool, 2x2 windows, stride 2, no padding, of planes [ih, iw] into [ih / 2, iw / 2]
+     * (NaN inputs skipped, as by eg_x86_kernels.maxpool). */
+    void (*maxpool2x2)(const float *x, int64_t planes, int64_t ih, int64_t iw, float *y);
     /* y[j] = (bias ? bias[j] : 0) + sum over p < k of x[p] * B(p, j) for j < n, B packed by
      * eg_pack_b. */
     void (*gemv)(float *y, const float *x, const float *bp, int64_t k, int64_t n,
@@ -55,6 +60,11 @@ const eg_x86_seq_kernels *eg_x86_seq_of(const eg_x86_kernels *kn);
 /* kn->gemm(p), or the narrow product when p has fewer columns than a vector holds and a
  * packed A: there the GEMM's register tile would be mostly padding. */
 void eg_x86_gemm_any(const eg_x86_kernels *kn, const eg_gemm *p);
+
+/* MaxPool by the 2x2 kernel when d (as pool.c reads the node) is exactly that form: 1 when
+ * done, 0 when the caller must pool. */
+int eg_x86_maxpool2x2(const eg_x86_kernels *kn, const eg_dw *d, int64_t pt, int64_t pl,
+                      const float *x, int64_t planes, int64_t ih, int64_t iw, float *y);
 
 /* LSTM: the packing of constant W, R and B at load, and the run. Default activations only;
  * other nodes (and anything malformed) go to the reference kernel. */
