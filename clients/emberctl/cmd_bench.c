@@ -62,7 +62,9 @@ static void print_usage(void)
            "  -p, --profile             also print where the timed runs spent their time:\n"
            "                            per operator type (total ms, share of all node\n"
            "                            time, node count), then the %d slowest nodes\n"
-           "                            (text format only)\n"
+           "                            (text format only). Nodes inside If branches\n"
+           "                            count as themselves ('IF > NODE'); an If only\n"
+           "                            for its own overhead\n"
            "  -h, --help                show this help and exit\n"
            "\n"
            "Exit status: 0 on success, 2 for a usage error, an unreadable or invalid model\n"
@@ -169,10 +171,12 @@ static int cmp_node_time(const void *a, const void *b)
 }
 
 /* The --profile report: node times summed per operator type, biggest first, with each type's
- * share of all node time, then the slowest nodes. Times are per run (averaged). */
+ * share of all node time, then the slowest nodes. Times are per run (averaged). Nodes inside
+ * subgraphs (If branches) count as themselves, and an If only for its own overhead; nodes
+ * that never ran (a branch not taken) are left out. */
 static int print_profile(const ember_session *s)
 {
-    int nn = ember_session_profile_nodes(s), nops = 0;
+    int nn = ember_session_profile_nodes(s), ran = 0, nops = 0;
     ember_node_time *nt = calloc((size_t)nn + 1, sizeof *nt);
     op_share *ops = calloc((size_t)nn + 1, sizeof *ops);
     if (!nt || !ops) {
@@ -183,19 +187,22 @@ static int print_profile(const ember_session *s)
     }
     int64_t total = 0, runs = 1;
     for (int i = 0; i < nn; i++) {
-        ember_session_profile_node(s, i, &nt[i]);
-        total += nt[i].ns;
-        runs = nt[i].runs > 0 ? nt[i].runs : 1;
+        ember_node_time *t = &nt[ran];
+        if (ember_session_profile_node(s, i, t) != 0 || t->calls == 0)
+            continue;
+        ran++;
+        total += t->ns;
+        runs = t->runs > 0 ? t->runs : 1;
         int j = 0;
-        while (j < nops && (strcmp(ops[j].op, nt[i].op) || strcmp(ops[j].domain, nt[i].domain)))
+        while (j < nops && (strcmp(ops[j].op, t->op) || strcmp(ops[j].domain, t->domain)))
             j++;
         if (j == nops)
-            ops[nops++] = (op_share){nt[i].domain, nt[i].op, 0, 0};
-        ops[j].ns += nt[i].ns;
+            ops[nops++] = (op_share){t->domain, t->op, 0, 0};
+        ops[j].ns += t->ns;
         ops[j].nodes++;
     }
     qsort(ops, (size_t)nops, sizeof *ops, cmp_op_share);
-    qsort(nt, (size_t)nn, sizeof *nt, cmp_node_time);
+    qsort(nt, (size_t)ran, sizeof *nt, cmp_node_time);
     double all = total > 0 ? (double)total : 1.0;
     printf("\nprofile:    %.5f ms of node time per run, %lld runs\n"
            "%-28s %10s %7s %6s\n",
@@ -208,9 +215,10 @@ static int print_profile(const ember_session *s)
                100.0 * (double)ops[j].ns / all, ops[j].nodes);
     }
     printf("\n%-28s %10s %7s  %s\n", "slowest nodes: op", "ms/run", "share", "node");
-    for (int i = 0; i < nn && i < BENCH_PROFILE_TOP_NODES; i++)
-        printf("%-28s %10.5f %6.2f%%  %s\n", nt[i].op, (double)nt[i].ns / 1e6 / (double)runs,
-               100.0 * (double)nt[i].ns / all, nt[i].name[0] ? nt[i].name : "(unnamed)");
+    for (int i = 0; i < ran && i < BENCH_PROFILE_TOP_NODES; i++)
+        printf("%-28s %10.5f %6.2f%%  %s%s%s\n", nt[i].op, (double)nt[i].ns / 1e6 / (double)runs,
+               100.0 * (double)nt[i].ns / all, nt[i].parent, nt[i].parent[0] ? " > " : "",
+               nt[i].name[0] ? nt[i].name : "(unnamed)");
     free(nt);
     free(ops);
     return 0;

@@ -6,7 +6,8 @@
  * HardSigmoid and Sigmoid that are the only reader of a Conv or Gemm are folded into it as
  * an epilogue (attributes "ember.activation", "ember.alpha", "ember.beta", so a compiled
  * model carries them); and nodes nothing reads are removed. Each pass leaves a valid graph,
- * re-linked, so any subset is safe.
+ * re-linked, so any subset is safe. Subgraphs (If branches) get the same passes after the
+ * graph around them, reading its constants as their own.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -254,7 +255,62 @@ static void mark_dead(const eg_graph *g, unsigned char *drop)
     free(needed);
 }
 
+static int optimize_one(eg_graph *g, ember_err *err);
+
+/* While a subgraph is optimized, its references to constants of the graph around it read as
+ * constants of its own (borrowing the data), so the passes fold through them; marks which. */
+static void import_outer_constants(const eg_graph *g, eg_graph *sub, unsigned char *imported)
+{
+    for (int i = 0; i < sub->nval; i++) {
+        eg_value *v = &sub->val[i];
+        const eg_value *o = v->kind == EG_VAL_OUTER ? &g->val[v->outer] : NULL;
+        if (!o || o->kind != EG_VAL_CONST)
+            continue;
+        v->kind = EG_VAL_CONST;
+        v->dtype = o->dtype;
+        v->rank = o->rank;
+        memcpy(v->dims, o->dims, sizeof v->dims);
+        v->data = o->data;
+        imported[i] = 1;
+    }
+}
+
+/* ...and afterwards are references again, so the weights stay stored once. */
+static void unimport_outer_constants(eg_graph *sub, const unsigned char *imported, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (imported[i]) {
+            sub->val[i].kind = EG_VAL_OUTER;
+            sub->val[i].data = NULL;
+        }
+}
+
+/* The passes below, then the same on every subgraph (If branches), outermost first so a
+ * branch sees what folded around it: its constants then fold once here instead of on every
+ * run. */
 int eg_optimize(eg_graph *g, ember_err *err)
+{
+    int rc = optimize_one(g, err), subs = 0;
+    for (int i = 0; i < g->nnode && rc == 0; i++)
+        for (int j = 0; j < g->node[i].nattr && rc == 0; j++) {
+            eg_graph *sub = g->node[i].attr[j].g;
+            if (!sub)
+                continue;
+            int nval = sub->nval;
+            unsigned char *imported = calloc((size_t)nval + 1, 1);
+            if (!imported)
+                return ember_err_set(err, EMBER_ENOMEM, "out of memory");
+            import_outer_constants(g, sub, imported);
+            rc = eg_optimize(sub, err);
+            unimport_outer_constants(sub, imported, nval);
+            free(imported);
+            subs = 1;
+        }
+    /* Branches may read fewer outer values now; that shortens lifetimes here. */
+    return rc == 0 && subs ? eg_graph_link(g, err) : rc;
+}
+
+static int optimize_one(eg_graph *g, ember_err *err)
 {
     unsigned char *drop = calloc((size_t)g->nnode + 1, 1);
     if (!drop)

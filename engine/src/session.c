@@ -64,6 +64,22 @@ typedef struct tgroup {
     int nparts;
 } tgroup;
 
+/* The profile: one slot per node of the model's graph and of every subgraph in it, listed
+ * depth first (a node, then the nodes of its subgraphs, then the next node). A slot holds
+ * the node's own time: a node that runs subgraphs (If) gets its total minus the time of the
+ * nodes they ran, which their own slots hold. */
+typedef struct prof_slot {
+    const eg_node *n;
+    const eg_node *parent; /* the node whose subgraph holds n; NULL at the top */
+    int depth;
+    int64_t ns, calls;
+} prof_slot;
+
+typedef struct prof_graph {
+    const eg_graph *g;
+    int *slot; /* slot of node i of g */
+} prof_graph;
+
 /* One kept frame per subgraph, so running an If costs no allocation after the first run. */
 typedef struct subframe {
     const eg_graph *g;
@@ -89,10 +105,14 @@ struct ember_session {
     int nsubs;
     int count_macs; /* ember_session_count_macs: add each node's MACs to macs */
     int64_t macs;
-    int profile;       /* ember_session_profile: add each top-level node's time to prof_ns */
-    int64_t *prof_ns;  /* per node of the top graph, allocated when profiling is first on */
-    int64_t prof_runs; /* runs profiled since it was turned on */
-    tgroup *tg;        /* helper threads, NULL when the session runs on one */
+    int profile;        /* ember_session_profile: add each node's own time to its slot */
+    prof_slot *prof;    /* every node of every graph, in profile order (prof_order) */
+    int nprof;          /* slots: nodes in the model's graph and all its subgraphs */
+    prof_graph *prof_g; /* per graph, where its nodes' slots are */
+    int nprof_g;
+    int64_t prof_inner; /* ns spent in nodes that finished, for the enclosing node's self */
+    int64_t prof_runs;  /* runs profiled since it was turned on */
+    tgroup *tg;         /* helper threads, NULL when the session runs on one */
 };
 
 struct eg_kctx {
@@ -103,6 +123,8 @@ struct eg_kctx {
     frame *sub;  /* frame of the last eg_subgraph_run, until released */
     int sub_kept; /* sub belongs to the session's kept frames (else it is freed on release) */
 };
+
+static void prof_free(ember_session *s);
 
 static void *aligned_alloc64(size_t bytes)
 {
@@ -663,14 +685,24 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static const int *prof_slots_of(const ember_session *s, const eg_graph *g)
+{
+    for (int i = 0; i < s->nprof_g; i++)
+        if (s->prof_g[i].g == g)
+            return s->prof_g[i].slot;
+    return NULL;
+}
+
 static int run_graph(ember_session *s, frame *f, ember_err *err)
 {
     const eg_graph *g = f->g;
-    int timed = s->profile && !f->parent;
+    const int *slots = s->profile ? prof_slots_of(s, g) : NULL;
+    int timed = slots != NULL;
     for (int i = 0; i < g->nnode; i++) {
         const eg_node *n = &g->node[i];
         eg_kctx k = {.s = s, .f = f, .n = n, .err = err};
         int64_t t0 = timed ? now_ns() : 0;
+        int64_t inner0 = s->prof_inner;
         for (int j = 0; j < n->nin; j++) {
             if (n->in[j] >= 0 && !f->t[n->in[j]].data && g->val[n->in[j]].kind != EG_VAL_CONST)
                 return ember_err_set(err, EMBER_ESTATE, "node '%s' (%s): input '%s' has no data",
@@ -693,8 +725,15 @@ static int run_graph(ember_session *s, frame *f, ember_err *err)
             return rc;
         if (s->count_macs)
             s->macs += node_macs(n, f);
-        if (timed)
-            s->prof_ns[i] += now_ns() - t0;
+        if (timed) {
+            /* Nodes this one ran in its subgraphs added their time to prof_inner; only the
+             * rest is this node's own. The enclosing node then sees all of it as inner. */
+            int64_t spent = now_ns() - t0;
+            prof_slot *ps = &s->prof[slots[i]];
+            ps->ns += spent - (s->prof_inner - inner0);
+            ps->calls++;
+            s->prof_inner = inner0 + spent;
+        }
         for (int j = 0; j < n->nout; j++) {
             int v = n->out[j];
             if (v < 0)
@@ -760,7 +799,7 @@ void ember_session_free(ember_session *s)
     free(s->size);
     free(s->rec);
     free(s->sig);
-    free(s->prof_ns);
+    prof_free(s);
     tgroup_free(s->tg);
     free(s);
 }
@@ -801,14 +840,79 @@ int64_t ember_session_macs(const ember_session *s)
     return s->macs;
 }
 
+static int prof_count(const eg_graph *g)
+{
+    int n = g->nnode;
+    for (int i = 0; i < g->nnode; i++)
+        for (int j = 0; j < g->node[i].nattr; j++)
+            if (g->node[i].attr[j].g)
+                n += prof_count(g->node[i].attr[j].g);
+    return n;
+}
+
+static int prof_graphs(const eg_graph *g)
+{
+    int n = 1;
+    for (int i = 0; i < g->nnode; i++)
+        for (int j = 0; j < g->node[i].nattr; j++)
+            if (g->node[i].attr[j].g)
+                n += prof_graphs(g->node[i].attr[j].g);
+    return n;
+}
+
+/* Lays out the slots of g's nodes from *next on, depth first. */
+static int prof_order(ember_session *s, const eg_graph *g, const eg_node *parent, int depth,
+                      int *next)
+{
+    prof_graph *pg = &s->prof_g[s->nprof_g];
+    pg->g = g;
+    if (!(pg->slot = calloc((size_t)g->nnode + 1, sizeof *pg->slot)))
+        return EMBER_ENOMEM;
+    s->nprof_g++;
+    for (int i = 0; i < g->nnode; i++) {
+        const eg_node *n = &g->node[i];
+        pg->slot[i] = *next;
+        s->prof[(*next)++] = (prof_slot){.n = n, .parent = parent, .depth = depth};
+        for (int j = 0; j < n->nattr; j++)
+            if (n->attr[j].g) {
+                int rc = prof_order(s, n->attr[j].g, n, depth + 1, next);
+                if (rc)
+                    return rc;
+            }
+    }
+    return 0;
+}
+
+static void prof_free(ember_session *s)
+{
+    for (int i = 0; i < s->nprof_g; i++)
+        free(s->prof_g[i].slot);
+    free(s->prof_g);
+    free(s->prof);
+    s->prof_g = NULL;
+    s->prof = NULL;
+    s->nprof_g = s->nprof = 0;
+}
+
 int ember_session_profile(ember_session *s, int on)
 {
     s->profile = 0;
     if (!on)
         return 0;
-    if (!s->prof_ns && !(s->prof_ns = calloc((size_t)s->m->g->nnode + 1, sizeof *s->prof_ns)))
-        return EMBER_ENOMEM;
-    memset(s->prof_ns, 0, (size_t)s->m->g->nnode * sizeof *s->prof_ns);
+    const eg_graph *g = s->m->g;
+    if (!s->prof) {
+        int nslots = prof_count(g), next = 0;
+        s->prof = calloc((size_t)nslots + 1, sizeof *s->prof);
+        s->prof_g = calloc((size_t)prof_graphs(g), sizeof *s->prof_g);
+        if (!s->prof || !s->prof_g || prof_order(s, g, NULL, 0, &next) != 0) {
+            prof_free(s);
+            return EMBER_ENOMEM;
+        }
+        s->nprof = nslots;
+    }
+    for (int i = 0; i < s->nprof; i++)
+        s->prof[i].ns = s->prof[i].calls = 0;
+    s->prof_inner = 0;
     s->prof_runs = 0;
     s->profile = 1;
     return 0;
@@ -816,18 +920,21 @@ int ember_session_profile(ember_session *s, int on)
 
 int ember_session_profile_nodes(const ember_session *s)
 {
-    return s->prof_ns ? s->m->g->nnode : 0;
+    return s->nprof;
 }
 
 int ember_session_profile_node(const ember_session *s, int i, ember_node_time *out)
 {
-    if (i < 0 || i >= ember_session_profile_nodes(s))
+    if (i < 0 || i >= s->nprof)
         return EMBER_EINVAL;
-    const eg_node *n = &s->m->g->node[i];
-    *out = (ember_node_time){.name = n->name,
-                             .domain = n->domain,
-                             .op = n->op,
-                             .ns = s->prof_ns[i],
+    const prof_slot *ps = &s->prof[i];
+    *out = (ember_node_time){.name = ps->n->name,
+                             .domain = ps->n->domain,
+                             .op = ps->n->op,
+                             .parent = ps->parent ? ps->parent->name : "",
+                             .depth = ps->depth,
+                             .ns = ps->ns,
+                             .calls = ps->calls,
                              .runs = s->prof_runs};
     return 0;
 }

@@ -170,10 +170,11 @@ int ember_session_set_threads(ember_session *s, int n, ember_err *err);
 /* Threads the session runs on (1 unless ember_session_set_threads applied more). */
 int ember_session_threads(const ember_session *s);
 
-/* Time every node of the model's graph (a node's subgraphs count in its time) in the runs
- * that follow, when on is non-zero; turning it on clears the totals, which then add up over
- * runs until it is turned off. Off by default; runs then pay nothing for it. 0, or
- * EMBER_ENOMEM (profiling stays off). */
+/* Time every node of the model's graph and of the subgraphs in it (the branches of If, to
+ * any depth) in the runs that follow, when on is non-zero; turning it on clears the totals,
+ * which then add up over runs until it is turned off. A node that runs subgraphs is charged
+ * only its own overhead: the time of the nodes it ran goes to those nodes. Off by default;
+ * runs then pay nothing for it. 0, or EMBER_ENOMEM (profiling stays off). */
 int ember_session_profile(ember_session *s, int on);
 
 /* One node's share of the profiled runs. Strings are borrowed from the model. */
@@ -181,12 +182,16 @@ typedef struct ember_node_time {
     const char *name;
     const char *domain; /* "" for the default ONNX domain */
     const char *op;
-    int64_t ns; /* summed over the profiled runs */
+    const char *parent; /* name of the node whose subgraph holds this one; "" at the top */
+    int depth;          /* 0 for the model's graph, 1 inside its nodes' subgraphs, ... */
+    int64_t ns;         /* own time, summed over the profiled runs */
+    int64_t calls;      /* times the node ran (0 for a branch never taken) */
     int64_t runs;
 } ember_node_time;
 
-/* Number of nodes profiled (those of the model's graph, in execution order; 0 when profiling
- * was never on), and node i's times into *out (0, or EMBER_EINVAL for an i out of range). */
+/* Number of nodes profiled (0 when profiling was never on): every node of the model's graph
+ * in execution order, each followed by the nodes of its subgraphs (depth first); and node
+ * i's times into *out (0, or EMBER_EINVAL for an i out of range). */
 int ember_session_profile_nodes(const ember_session *s);
 int ember_session_profile_node(const ember_session *s, int i, ember_node_time *out);
 

@@ -72,3 +72,4 @@ static inline vf neon_min(vf a, vf b)
 }
 
 #include "../x86/simd.inc"
+#include "../x86/simd_seq.inc"

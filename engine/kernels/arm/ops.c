@@ -1,9 +1,10 @@
 /*
  * The arm64 operator table: the shared operator implementations of kernels/x86/ (conv.c,
- * matmul.c, pool.c, elementwise.c) bound to the NEON kernels. registry.c searches it ahead of
- * the reference families when eg_cpu_level() allows.
+ * matmul.c, pool.c, elementwise.c, rnn.c) bound to the NEON kernels. registry.c searches it ahead
+ * of the reference families when eg_cpu_level() allows.
  */
 #include "../../src/cpu.h"
+#include "../x86/seq.h"
 #include "../x86/x86ops.h"
 #include "arm.h"
 
@@ -82,6 +83,11 @@ static int hardswish_neon(eg_kctx *k)
     return eg_x86_unary_run(k, &eg_arm_neon, EG_UN_HARDSWISH);
 }
 
+static int lstm_neon(eg_kctx *k)
+{
+    return eg_x86_lstm_run(k, &eg_arm_neon, &eg_arm_neon_seq);
+}
+
 const eg_fast_op eg_ops_arm_neon[] = {
     {{"Conv", "", conv_neon}, eg_x86_conv_prepare, EG_CPU_NEON, 1},
     {{"Gemm", "", gemm_neon}, eg_x86_gemm_prepare, EG_CPU_NEON, 1},
@@ -98,5 +104,6 @@ const eg_fast_op eg_ops_arm_neon[] = {
     {{"Relu", "", relu_neon}, NULL, EG_CPU_NEON, 0},
     {{"HardSigmoid", "", hardsigmoid_neon}, NULL, EG_CPU_NEON, 0},
     {{"HardSwish", "", hardswish_neon}, NULL, EG_CPU_NEON, 0},
+    {{"LSTM", "", lstm_neon}, eg_x86_lstm_prepare, EG_CPU_NEON, 0},
     {{NULL, NULL, NULL}, NULL, 0, 0},
 };

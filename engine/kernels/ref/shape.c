@@ -125,8 +125,13 @@ static void walk_copy(const walk *w, const void *src, void *dst, size_t es)
     int64_t len = w->dims[last], step = w->stride[last], rows = n / len;
     int64_t idx[MAX_WALK] = {0}, off = w->base;
     for (int64_t row = 0; row < rows; row++) {
-        for (int64_t j = 0; j < len; j++, d += es)
-            copy_el(d, s + (off + j * step) * (int64_t)es, es);
+        if (step == 1) { /* a contiguous run: one copy */
+            memcpy(d, s + off * (int64_t)es, (size_t)len * es);
+            d += len * (int64_t)es;
+        } else {
+            for (int64_t j = 0; j < len; j++, d += es)
+                copy_el(d, s + (off + j * step) * (int64_t)es, es);
+        }
         for (int a = last - 1; a >= 0; a--) {
             off += w->stride[a];
             if (++idx[a] < w->dims[a])

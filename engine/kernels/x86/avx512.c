@@ -55,3 +55,4 @@ static inline vmask VMASK(int64_t n)
 }
 
 #include "simd.inc"
+#include "simd_seq.inc"

@@ -16,6 +16,7 @@
 
 #include "../../src/passes.h"
 #include "../ref/kutil.h"
+#include "seq.h"
 #include "x86ops.h"
 
 /* Budget for one band of im2col rows (floats), sized to stay in L2 with the packed weights. */
@@ -340,7 +341,7 @@ static void band_part(void *arg, int part, int nparts, int thread)
         p.ldb = j1 - j0;
         p.n = j1 - j0;
         p.c = j->y + (ni * g->m + gi * g->mg) * ohw + j0;
-        j->kn->gemm(&p);
+        eg_x86_gemm_any(j->kn, &p);
     }
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "../ref/kutil.h"
+#include "seq.h"
 #include "x86ops.h"
 
 typedef struct gemm_split {
@@ -64,8 +65,10 @@ void eg_x86_gemm_par(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p)
     int64_t blocks = ((sp.rows ? p->m : p->n) + sp.unit - 1) / sp.unit;
     parts = parts > blocks ? blocks : parts;
     parts = parts > EG_PAR_PARTS_PER_THREAD * threads ? EG_PAR_PARTS_PER_THREAD * threads : parts;
-    if (threads < 2 || parts < 2) {
-        kn->gemm(p);
+    /* A product too narrow for the register tile is never split: each part would choose
+     * its kernel by its own width, and results must not depend on the thread count. */
+    if (threads < 2 || parts < 2 || p->n < kn->vw) {
+        eg_x86_gemm_any(kn, p);
         return;
     }
     eg_parallel(k, gemm_part, &sp, (int)parts);

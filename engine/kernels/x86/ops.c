@@ -1,9 +1,10 @@
 /*
  * The x86 operator tables, one per SIMD level, each binding the shared implementations
- * (conv.c, matmul.c, pool.c, elementwise.c) to that level's kernels. registry.c searches them ahead
- * of the reference families when eg_cpu_level() allows.
+ * (conv.c, matmul.c, pool.c, elementwise.c, rnn.c) to that level's kernels. registry.c searches
+ * them ahead of the reference families when eg_cpu_level() allows.
  */
 #include "../../src/cpu.h"
+#include "seq.h"
 #include "x86ops.h"
 
 static int conv_avx2(eg_kctx *k)
@@ -156,6 +157,16 @@ static int pow_avx512(eg_kctx *k)
     return eg_x86_pow_run(k, &eg_x86_avx512);
 }
 
+static int lstm_avx2(eg_kctx *k)
+{
+    return eg_x86_lstm_run(k, &eg_x86_avx2, &eg_x86_avx2_seq);
+}
+
+static int lstm_avx512(eg_kctx *k)
+{
+    return eg_x86_lstm_run(k, &eg_x86_avx512, &eg_x86_avx512_seq);
+}
+
 const eg_fast_op eg_ops_x86_avx2[] = {
     {{"Conv", "", conv_avx2}, eg_x86_conv_prepare, EG_CPU_AVX2, 1},
     {{"Gemm", "", gemm_avx2}, eg_x86_gemm_prepare, EG_CPU_AVX2, 1},
@@ -172,6 +183,7 @@ const eg_fast_op eg_ops_x86_avx2[] = {
     {{"Relu", "", relu_avx2}, NULL, EG_CPU_AVX2, 0},
     {{"HardSigmoid", "", hardsigmoid_avx2}, NULL, EG_CPU_AVX2, 0},
     {{"HardSwish", "", hardswish_avx2}, NULL, EG_CPU_AVX2, 0},
+    {{"LSTM", "", lstm_avx2}, eg_x86_lstm_prepare, EG_CPU_AVX2, 0},
     {{NULL, NULL, NULL}, NULL, 0, 0},
 };
 
@@ -191,5 +203,6 @@ const eg_fast_op eg_ops_x86_avx512[] = {
     {{"Relu", "", relu_avx512}, NULL, EG_CPU_AVX512, 0},
     {{"HardSigmoid", "", hardsigmoid_avx512}, NULL, EG_CPU_AVX512, 0},
     {{"HardSwish", "", hardswish_avx512}, NULL, EG_CPU_AVX512, 0},
+    {{"LSTM", "", lstm_avx512}, eg_x86_lstm_prepare, EG_CPU_AVX512, 0},
     {{NULL, NULL, NULL}, NULL, 0, 0},
 };

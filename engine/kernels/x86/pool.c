@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "seq.h"
 #include "x86ops.h"
 
 /* The geometry as the reference computes it, or 0 for a form left to the reference. */
@@ -82,6 +83,8 @@ int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn)
     float *y = eg_out(k, 0, EMBER_DT_FLOAT, 4, odims);
     if (!y)
         return EMBER_ENOMEM;
+    if (eg_x86_maxpool2x2(kn, &d, pt, pl, x->data, n * c, ih, iw, y))
+        return 0;
     int64_t ow_v = (d.ow + kn->vw - 1) / kn->vw * kn->vw;
     d.pw = ow_v + (d.kw - 1) * d.dw / d.sw + 1;
     int64_t ph = (d.oh - 1) * d.sh + (d.kh - 1) * d.dh + 1;

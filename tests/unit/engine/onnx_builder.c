@@ -192,6 +192,26 @@ void tb_attr_ints(tb_model *t, const char *name, int n, const int64_t *v)
         memcpy(a->ints, v, (size_t)n * sizeof *v);
 }
 
+void tb_attr_string(tb_model *t, const char *name, const char *v)
+{
+    Onnx__AttributeProto *a = new_attr(t, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    a->has_s = 1;
+    a->s.len = strlen(v);
+    a->s.data = (uint8_t *)tb_strdup(t, v);
+}
+
+void tb_attr_strings(tb_model *t, const char *name, const char *list)
+{
+    Onnx__AttributeProto *a = new_attr(t, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
+    char **items = NULL;
+    size_t n = 0;
+    split_names(t, list, &n, &items);
+    a->n_strings = n;
+    a->strings = tb_alloc(t, (n ? n : 1) * sizeof *a->strings);
+    for (size_t i = 0; i < n; i++)
+        a->strings[i] = (ProtobufCBinaryData){strlen(items[i]), (uint8_t *)items[i]};
+}
+
 size_t tb_pack(tb_model *t, uint8_t **buf)
 {
     size_t len = onnx__model_proto__get_packed_size(&t->model);

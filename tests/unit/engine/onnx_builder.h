@@ -22,6 +22,9 @@ void tb_node(tb_model *t, const char *op, const char *ins, const char *outs);
 void tb_attr_int(tb_model *t, const char *name, int64_t v);
 void tb_attr_float(tb_model *t, const char *name, float v);
 void tb_attr_ints(tb_model *t, const char *name, int n, const int64_t *v);
+void tb_attr_string(tb_model *t, const char *name, const char *v);
+/* list is comma-separated, as for tb_node. */
+void tb_attr_strings(tb_model *t, const char *name, const char *list);
 /* Serialize; *buf is malloc'd, the caller frees it. */
 size_t tb_pack(tb_model *t, uint8_t **buf);
 void tb_free(tb_model *t);

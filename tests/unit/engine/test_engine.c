@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <ember/engine.h>
 
@@ -431,6 +432,108 @@ START_TEST(optimizer_folds_fuses_and_bypasses)
 }
 END_TEST
 
+/* Silero VAD from ../shared (its body is an If with nested Ifs and an LSTM), or NULL with a
+ * note when ../shared is absent. */
+static ember_model *load_silero(const char *test)
+{
+    const char *root = getenv("EMBER_SHARED_MODELS");
+    char path[4096 + 64];
+    snprintf(path, sizeof path, "%s/audio/silero_vad_v5.onnx",
+             root ? root : source_path("../shared/models"));
+    FILE *probe = fopen(path, "rb");
+    if (!probe) {
+        printf("skipping %s: %s is absent\n", test, path);
+        return NULL;
+    }
+    fclose(probe);
+    ember_model *m;
+    ember_err err = {{0}};
+    ck_assert_msg(ember_model_load(path, &m, &err) == 0, "%s", err.msg);
+    return m;
+}
+
+/* The optimizer works inside If branches too, reading the constants around a branch as its
+ * own: Silero's 341 Constant nodes and the Slice/Concat chains that reorder its LSTMs' gate
+ * weights (all in branches; 60 Slices, 26 Concats in the file) fold at load, leaving the Slices and
+ * Concats of values known only at run time (the STFT's and the LSTM state's). */
+START_TEST(optimizer_folds_inside_if_branches)
+{
+    ember_model *m = load_silero("optimizer_folds_inside_if_branches");
+    if (!m)
+        return;
+    ember_model_stats st;
+    ck_assert_int_eq(ember_model_describe(m, &st), 0);
+    ck_assert_int_eq(op_count(&st, "Constant"), 0);
+    ck_assert_int_eq(op_count(&st, "LSTM"), 4); /* two per sample rate: with and without state */
+    ck_assert_int_le(op_count(&st, "Slice"), 10);
+    ck_assert_int_le(op_count(&st, "Concat"), 4);
+    ember_model_free(m);
+}
+END_TEST
+
+/* Silero VAD's body is an If whose branches hold nested Ifs and the LSTM: the profile must
+ * list those nodes with their own times and charge each If only its overhead, so the own
+ * times of all nodes add up to no more than the runs took (with an If's time counted again
+ * in its branch's nodes they would come to about twice that). */
+START_TEST(profile_descends_into_if_branches)
+{
+    ember_model *m = load_silero("profile_descends_into_if_branches");
+    if (!m)
+        return;
+    ember_session *s;
+    ember_err err = {{0}};
+    ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+    ck_assert_int_eq(ember_session_profile_nodes(s), 0);
+    static float x[512], state[2 * 128];
+    for (int i = 0; i < 512; i++)
+        x[i] = sinf((float)i * 0.05f) * 0.3f;
+    int64_t sr = 16000;
+    ember_tensor in[3] = {{F32, 2, {1, 512}, x}, {F32, 3, {2, 1, 128}, state},
+                          {EMBER_DT_INT64, 0, {0}, &sr}};
+    ember_tensor out[2];
+    ck_assert_msg(ember_session_run(s, in, 3, out, 2, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(ember_session_profile(s, 1), 0);
+    const int runs = 5;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int r = 0; r < runs; r++)
+        ck_assert_msg(ember_session_run(s, in, 3, out, 2, &err) == 0, "%s", err.msg);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t wall = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
+
+    int n = ember_session_profile_nodes(s), lstm = 0, top_if = 0, idle = 0, deep = 0;
+    ember_model_stats st;
+    ck_assert_int_eq(ember_model_describe(m, &st), 0);
+    ck_assert_int_eq(n, st.nodes); /* every node of every branch has a slot */
+    int64_t sum = 0;
+    for (int i = 0; i < n; i++) {
+        ember_node_time t;
+        ck_assert_int_eq(ember_session_profile_node(s, i, &t), 0);
+        ck_assert_int_ge(t.ns, 0);
+        ck_assert_int_eq(t.runs, runs);
+        ck_assert_int_eq(t.depth == 0, t.parent[0] == '\0');
+        sum += t.ns;
+        if (strcmp(t.op, "LSTM") == 0 && t.calls == runs) {
+            lstm++;
+            ck_assert_int_ge(t.depth, 2);
+        }
+        if (strcmp(t.op, "If") == 0 && t.depth == 0 && t.calls == runs)
+            top_if++;
+        idle += t.calls == 0;
+        deep += t.depth > 0 && t.calls > 0;
+    }
+    ck_assert_int_eq(lstm, 1);   /* the 16 kHz branch's LSTM ran every time */
+    ck_assert_int_eq(top_if, 1);
+    ck_assert_int_gt(idle, 0);   /* the 8 kHz branch never ran */
+    ck_assert_int_gt(deep, 10);
+    ck_assert_int_le(sum, wall);
+    ember_node_time t;
+    ck_assert_int_eq(ember_session_profile_node(s, n, &t), EMBER_EINVAL);
+    ember_session_free(s);
+    ember_model_free(m);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -453,6 +556,8 @@ static Suite *engine_suite(void)
     tcase_add_test(m, unknown_operator_is_named);
     tcase_add_test(m, digits_model_matches_reference);
     tcase_add_test(m, bad_inputs_name_the_input);
+    tcase_add_test(m, optimizer_folds_inside_if_branches);
+    tcase_add_test(m, profile_descends_into_if_branches);
     suite_add_tcase(s, m);
     return s;
 }

@@ -19,14 +19,16 @@
 
 #include <ember/engine.h>
 
+#include "../../../engine/kernels/x86/seq.h"
 #include "../../../engine/kernels/x86/x86ops.h"
 #include "../engine/onnx_builder.h"
 #include "cpu.h"
 #include "model.h"
+#include "passes.h"
 #include "op.h"
 
 #define F32 EMBER_DT_FLOAT
-#define MAX_IN 3
+#define MAX_IN 6
 
 /* A fixed-seed generator, so a failing case is the same on every run. */
 static uint32_t rng_state;
@@ -139,12 +141,13 @@ static void check_case(kcase *c)
         ck_assert_int_eq(fs.rank, rs.rank);
         for (int d = 0; d < rs.rank; d++)
             ck_assert_int_eq(fs.dims[d], rs.dims[d]);
-        /* Inputs are in [-1, 1]: rounding differences grow with the reduction length. */
+        /* Inputs are in [-1, 1]: rounding differences grow with the reduction length. Equal
+         * values pass as they are (a pool window all padding is -inf in both). */
         double tol = 1e-5 * (1 + c->slack);
         for (int64_t i = 0; i < n; i++)
-            ck_assert_msg(isnan(fast[i])
-                              ? isnan(ref[i])
-                              : fabs((double)fast[i] - ref[i]) <= tol * (1 + fabs(ref[i])),
+            ck_assert_msg(fast[i] == ref[i] || (isnan(fast[i]) ? isnan(ref[i])
+                                                               : fabs((double)fast[i] - ref[i]) <=
+                                                                     tol * (1 + fabs(ref[i]))),
                           "%s at %s: y[%lld] = %.7g, reference %.7g", c->what, eg_cpu_name(level),
                           (long long)i, fast[i], ref[i]);
         free(fast);
@@ -196,6 +199,278 @@ static const char *add_act(tb_model *t, int act)
     default: return "none";
     }
 }
+
+/* One random LSTM, checked on one of its three outputs (the others omitted or not read):
+ * every direction and layout, odd hidden and input sizes, with and without bias, initial
+ * states, sequence_lens (equal or differing, zeros included), peepholes, clip and
+ * input_forget; weights constant (packed at load) or inputs (packed per run). A node with
+ * other activations must run the reference kernel whatever the level. */
+static void lstm_case(int i)
+{
+    static const char *const dirs[] = {"forward", "reverse", "bidirectional"};
+    kcase c;
+    memset(&c, 0, sizeof c);
+    c.op = "LSTM";
+    int ndir = (int)rnd_in(1, 3), layout = rnd() % 3 == 0, wconst = rnd() % 4 != 0;
+    const char *dir = dirs[ndir - 1];
+    ndir = ndir == 3 ? 2 : 1;
+    int64_t seq = rnd_in(1, 6), batch = rnd_in(1, 4), in = rnd_in(1, 40);
+    int64_t hid = i % 8 == 7 ? rnd_in(60, 140) : rnd_in(1, 37);
+    int bias = rnd() % 4 != 0, h0 = rnd() % 2, c0 = rnd() % 2, peep = rnd() % 4 == 0;
+    int lens = (int)rnd_in(0, 2), clip = rnd() % 4 == 0, forget = rnd() % 5 == 0;
+    int out = (int)rnd_in(0, 2), acts = i % 10 == 9; /* acts: relu for g, not the default */
+    c.packed = wconst && !acts;
+    c.slack = (int)(in + hid) * (int)seq;
+    int64_t G = 4 * hid;
+    int64_t xd[3] = {layout ? batch : seq, layout ? seq : batch, in};
+    int64_t wd[3] = {ndir, G, in}, rd[3] = {ndir, G, hid}, bd[2] = {ndir, 2 * G};
+    int64_t sd[3] = {layout ? batch : ndir, layout ? ndir : batch, hid}, pd[2] = {ndir, 3 * hid};
+    int64_t ld[1] = {batch}, yd[4] = {-1, -1, -1, -1};
+    tb_model *t = tb_new(14);
+    add_input(t, &c, "x", 3, xd);
+    if (wconst) {
+        add_const(t, "w", 3, wd);
+        add_const(t, "r", 3, rd);
+    } else {
+        add_input(t, &c, "w", 3, wd);
+        add_input(t, &c, "r", 3, rd);
+    }
+    if (bias)
+        add_const(t, "b", 2, bd);
+    if (lens) {
+        int32_t lv[4];
+        for (int b = 0; b < batch; b++)
+            lv[b] = lens == 1 ? (int32_t)seq : (int32_t)rnd_in(0, seq);
+        tb_init(t, "lens", EMBER_DT_INT32, 1, ld, lv, (size_t)batch * sizeof *lv);
+    }
+    if (h0)
+        add_input(t, &c, "h0", 3, sd);
+    if (c0)
+        add_input(t, &c, "c0", 3, sd);
+    if (peep)
+        add_const(t, "p", 2, pd);
+    char ins[64];
+    snprintf(ins, sizeof ins, "x,w,r,%s,%s,%s,%s,%s", bias ? "b" : "", lens ? "lens" : "",
+             h0 ? "h0" : "", c0 ? "c0" : "", peep ? "p" : "");
+    tb_node(t, "LSTM", ins, out == 0 ? "y" : out == 1 ? ",y" : "yy,,y");
+    tb_attr_int(t, "hidden_size", hid);
+    tb_attr_string(t, "direction", dir);
+    tb_attr_int(t, "layout", layout);
+    if (clip)
+        tb_attr_float(t, "clip", 0.5f + (float)rnd_in(0, 20) / 10.0f);
+    if (forget)
+        tb_attr_int(t, "input_forget", 1);
+    if (acts)
+        tb_attr_strings(t, "activations",
+                        ndir == 2 ? "Sigmoid,Relu,Tanh,Sigmoid,Relu,Tanh" : "Sigmoid,Relu,Tanh");
+    tb_output(t, "y", F32, out == 0 ? 4 : 3, yd);
+    c.len = tb_pack(t, &c.buf);
+    tb_free(t);
+    snprintf(c.what, sizeof c.what,
+             "LSTM %s layout %d seq %lld batch %lld in %lld hid %lld W,R%s bias %d lens %d h0 %d "
+             "c0 %d peepholes %d clip %d input_forget %d output %d%s",
+             dir, layout, (long long)seq, (long long)batch, (long long)in, (long long)hid,
+             wconst ? " const" : " input", bias, lens, h0, c0, peep, clip, forget, out,
+             acts ? " activations Sigmoid,Relu,Tanh" : "");
+    check_case(&c);
+}
+
+START_TEST(lstm_matches_reference)
+{
+    rng_state = 31337u;
+    for (int i = 0; i < 80; i++)
+        lstm_case(i);
+}
+END_TEST
+
+/* The recurrent kernels of a level this CPU supports, or NULL. */
+static const eg_x86_seq_kernels *seq_kernels(int level)
+{
+    if (!eg_cpu_supported(level))
+        return NULL;
+#if defined(__x86_64__)
+    if (level == EG_CPU_AVX2)
+        return &eg_x86_avx2_seq;
+    if (level == EG_CPU_AVX512)
+        return &eg_x86_avx512_seq;
+#elif defined(__aarch64__)
+    if (level == EG_CPU_NEON)
+        return &eg_arm_neon_seq;
+#endif
+    return NULL;
+}
+
+/* The vectorized sigmoid and tanh against libm's (in double) over [-30, 30] and at the
+ * edges, on lengths that leave every tail size; nothing past n is written. */
+START_TEST(rnn_activations_match_libm)
+{
+    enum { N = 6001 };
+    static float x[N + 1], y[N + 1];
+    for (int i = 0; i < N; i++)
+        x[i] = (float)(i - N / 2) / 100.0f;
+    x[0] = -1e30f, x[1] = 1e30f, x[2] = -0.0f, x[3] = 1e-30f, x[4] = -89.0f, x[5] = 89.0f;
+    for (int level = EG_CPU_REF + 1; level < EG_CPU_COUNT; level++) {
+        const eg_x86_seq_kernels *rk = seq_kernels(level);
+        if (!rk)
+            continue;
+        for (int fn = 0; fn < 2; fn++) {
+            for (int64_t n = N - 17; n <= N; n++) {
+                y[n] = 12345.0f;
+                (fn ? rk->tanh : rk->sigmoid)(y, x, n);
+                ck_assert_float_eq(y[n], 12345.0f);
+            }
+            for (int i = 0; i < N; i++) {
+                double want = fn ? tanh((double)x[i]) : 1.0 / (1.0 + exp(-(double)x[i]));
+                ck_assert_msg(fabs(y[i] - want) <= 3e-7, "%s %s(%g) = %.9g, libm %.9g",
+                              eg_cpu_name(level), fn ? "tanh" : "sigmoid", (double)x[i],
+                              (double)y[i], want);
+            }
+        }
+    }
+}
+END_TEST
+
+/* One GEMV on packed weights per shape (odd k and n, n across several panels and not a
+ * multiple of any vector width) against a plain double-accumulated product. */
+START_TEST(rnn_gemv_matches_plain)
+{
+    rng_state = 2718u;
+    for (int level = EG_CPU_REF + 1; level < EG_CPU_COUNT; level++) {
+        const eg_x86_seq_kernels *rk = seq_kernels(level);
+        if (!rk)
+            continue;
+        for (int i = 0; i < 40; i++) {
+            int64_t k = rnd_in(1, 150), n = rnd_in(1, 150);
+            float *x = rnd_floats(k), *b = rnd_floats(k * n), *bias = rnd_floats(n);
+            float *bp = malloc((size_t)eg_pack_b_size(k, n) * sizeof *bp);
+            float *y = malloc((size_t)(n + 1) * sizeof *y);
+            ck_assert(bp && y);
+            eg_pack_b(bp, b, k, n, n, 1);
+            int with_bias = i % 2;
+            y[n] = 12345.0f;
+            rk->gemv(y, x, bp, k, n, with_bias ? bias : NULL);
+            ck_assert_float_eq(y[n], 12345.0f);
+            for (int64_t j = 0; j < n; j++) {
+                double want = with_bias ? bias[j] : 0.0;
+                for (int64_t p = 0; p < k; p++)
+                    want += (double)x[p] * b[p * n + j];
+                ck_assert_msg(fabs(y[j] - want) <= 1e-5 * (double)(k + 1),
+                              "%s k %lld n %lld: "
+                              "y[%lld] = %.7g, want %.7g",
+                              eg_cpu_name(level), (long long)k, (long long)n, (long long)j,
+                              (double)y[j], want);
+            }
+            free(x), free(b), free(bias), free(bp), free(y);
+        }
+    }
+}
+END_TEST
+
+/* The narrow product (few columns, packed A) against a plain double-accumulated one: odd
+ * row counts, reductions longer than its B chunk, B through row strides or a row offset
+ * table, with and without row bias, every in-kernel activation, and nothing written past the
+ * columns it owns. */
+START_TEST(gemm_narrow_matches_plain)
+{
+    rng_state = 1618u;
+    for (int level = EG_CPU_REF + 1; level < EG_CPU_COUNT; level++) {
+        const eg_x86_seq_kernels *sk = seq_kernels(level);
+        if (!sk)
+            continue;
+        for (int i = 0; i < 60; i++) {
+            int64_t m = rnd_in(1, 40), n = rnd_in(1, 20), k = rnd_in(1, i % 4 ? 60 : 700);
+            int64_t ldb = n + rnd_in(0, 3), ldc = n + 1;
+            int offs = i % 3 == 0, act = (int)rnd_in(0, 3);
+            float *a = rnd_floats(m * k), *b = rnd_floats(k * ldb + n), *bias = rnd_floats(m);
+            float *ap = malloc((size_t)eg_pack_a_size(m, k) * sizeof *ap);
+            float *c = malloc((size_t)(m * ldc) * sizeof *c);
+            int64_t *koff = malloc((size_t)k * sizeof *koff);
+            ck_assert(ap && c && koff);
+            eg_pack_a(ap, a, m, k, k, 1);
+            for (int64_t p = 0; p < k; p++) /* rows of B in a scrambled order */
+                koff[p] = ((p * 7) % k) * ldb;
+            for (int64_t j = 0; j < m * ldc; j++)
+                c[j] = 12345.0f;
+            eg_gemm g = {.m = m,
+                         .n = n,
+                         .k = k,
+                         .ap = ap,
+                         .b = b,
+                         .ldb = ldb,
+                         .c = c,
+                         .ldc = ldc,
+                         .bias_row = i % 2 ? bias : NULL,
+                         .koff = offs ? koff : NULL,
+                         .act = act == 1   ? EG_ACT_RELU
+                                : act == 2 ? EG_ACT_CLIP
+                                : act == 3 ? EG_ACT_LEAKY_RELU
+                                           : 0,
+                         .alpha = act == 3 ? 0.1f : -0.25f,
+                         .beta = 0.5f};
+            sk->gemm_narrow(&g);
+            for (int64_t r = 0; r < m; r++) {
+                ck_assert_float_eq(c[r * ldc + n], 12345.0f);
+                for (int64_t j = 0; j < n; j++) {
+                    double want = g.bias_row ? bias[r] : 0.0;
+                    for (int64_t p = 0; p < k; p++)
+                        want += (double)a[r * k + p] * b[(offs ? koff[p] : p * ldb) + j];
+                    if (act == 1)
+                        want = want > 0 ? want : 0;
+                    else if (act == 2)
+                        want = want < -0.25 ? -0.25 : want > 0.5 ? 0.5 : want;
+                    else if (act == 3)
+                        want = want >= 0 ? want : 0.1 * want;
+                    ck_assert_msg(fabs(c[r * ldc + j] - want) <= 1e-5 * (double)(k + 1),
+                                  "%s m %lld n %lld k %lld: c[%lld, %lld] = %.7g, want %.7g",
+                                  eg_cpu_name(level), (long long)m, (long long)n, (long long)k,
+                                  (long long)r, (long long)j, (double)c[r * ldc + j], want);
+                }
+            }
+            free(a), free(b), free(bias), free(ap), free(c), free(koff);
+        }
+    }
+}
+END_TEST
+
+/* 1-D convolutions over a few frames, as in Silero VAD: an STFT as a strided Conv with a long
+ * kernel and many output channels, and encoder layers of many channels over 1 to 4 frames
+ * (stride 1 and 2), so the output is narrower than a vector. */
+START_TEST(conv1d_few_frames_matches_reference)
+{
+    rng_state = 4711u;
+    static const int64_t shapes[][6] = {
+        /* c, m, k, stride, pad, length */
+        {1, 258, 256, 128, 0, 640}, {129, 128, 3, 1, 1, 4}, {128, 64, 3, 2, 1, 4},
+        {64, 64, 3, 2, 1, 2},       {64, 128, 3, 1, 1, 1},  {128, 1, 1, 1, 0, 1},
+        {37, 29, 5, 3, 2, 11},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int64_t *s = shapes[i];
+        kcase c;
+        memset(&c, 0, sizeof c);
+        c.op = "Conv";
+        c.packed = 1;
+        c.slack = (int)(s[0] * s[2]);
+        int64_t xd[3] = {1, s[0], s[5]}, wd[3] = {s[1], s[0], s[2]}, bd[1] = {s[1]};
+        int64_t yd[3] = {-1, -1, -1}, pads[2] = {s[4], s[4]};
+        tb_model *t = tb_new(13);
+        add_input(t, &c, "x", 3, xd);
+        add_const(t, "w", 3, wd);
+        add_const(t, "b", 1, bd);
+        tb_node(t, "Conv", "x,w,b", "p");
+        tb_attr_ints(t, "strides", 1, &s[3]);
+        tb_attr_ints(t, "pads", 2, pads);
+        add_act(t, 1);
+        tb_output(t, "y", F32, 3, yd);
+        c.len = tb_pack(t, &c.buf);
+        tb_free(t);
+        snprintf(c.what, sizeof c.what, "Conv1d %lld->%lld k %lld stride %lld pad %lld on %lld",
+                 (long long)s[0], (long long)s[1], (long long)s[2], (long long)s[3],
+                 (long long)s[4], (long long)s[5]);
+        check_case(&c);
+    }
+}
+END_TEST
 
 /* One random Conv: kind 0 pointwise, 1 depthwise, 2 dense, 3 grouped. */
 static void conv_case(int kind)
@@ -442,25 +717,31 @@ START_TEST(gemm_crosses_column_tiles)
 }
 END_TEST
 
-/* A random MaxPool; square3 draws only the 3x3 windows with dilation 1 and horizontal stride
- * 1 or 2 the kernels specialize, on inputs with some NaNs (which the pool skips). */
-static void maxpool_case(int square3)
+/* A random MaxPool of a kind: 0 any; MAXPOOL_3X3 only the 3x3 windows with dilation 1 and
+ * horizontal stride 1 or 2 the kernels specialize, on inputs with some NaNs (which the pool
+ * skips); MAXPOOL_2X2 the stride-2 unpadded form that has its own kernel, on odd and even
+ * sizes, or one end pad that leaves it that form or not. */
+enum { MAXPOOL_ANY, MAXPOOL_3X3, MAXPOOL_2X2 };
+static void maxpool_case(int kind)
 {
     kcase c;
     memset(&c, 0, sizeof c);
     c.op = "MaxPool";
-    int64_t k[2], s[2], d[2], pads[4], in[2], ceil_mode = rnd() % 2;
+    int square3 = kind == MAXPOOL_3X3, two = kind == MAXPOOL_2X2;
+    int64_t k[2], s[2], d[2], pads[4], in[2], ceil_mode = two ? 0 : rnd() % 2;
     for (int i = 0; i < 2; i++) {
         k[i] = square3 ? 3 : rnd_in(1, 4), s[i] = rnd_in(1, square3 && i ? 2 : 3);
         d[i] = square3 || rnd() % 4 ? 1 : 2;
         pads[i] = rnd_in(0, k[i] - 1), pads[i + 2] = rnd_in(0, k[i] - 1);
+        if (two)
+            k[i] = s[i] = 2, d[i] = 1, pads[i] = 0, pads[i + 2] = rnd() % 4 == 0;
         int64_t lo = (k[i] - 1) * d[i] + 1 - pads[i] - pads[i + 2];
         in[i] = rnd_in(lo < 1 ? 1 : lo, (lo < 1 ? 1 : lo) + 60);
     }
     int64_t xd[4] = {rnd_in(1, 2), rnd_in(1, 9), in[0], in[1]}, yd[4] = {-1, -1, -1, -1};
     tb_model *t = tb_new(13);
     add_input(t, &c, "x", 4, xd);
-    for (int64_t i = 0; square3 && i < count(4, xd); i++)
+    for (int64_t i = 0; kind != MAXPOOL_ANY && i < count(4, xd); i++)
         if (rnd() % 7 == 0)
             ((float *)c.in[0].data)[i] = NAN;
     tb_node(t, "MaxPool", "x", "y");
@@ -485,8 +766,8 @@ static void maxpool_case(int square3)
 START_TEST(maxpool_matches_reference)
 {
     rng_state = 31337u;
-    for (int i = 0; i < 60; i++)
-        maxpool_case(0);
+    for (int i = 0; i < 90; i++)
+        maxpool_case(i % 3 == 0 ? MAXPOOL_2X2 : MAXPOOL_ANY);
 }
 END_TEST
 
@@ -494,7 +775,7 @@ START_TEST(maxpool_3x3_matches_reference)
 {
     rng_state = 4242u;
     for (int i = 0; i < 40; i++)
-        maxpool_case(1);
+        maxpool_case(MAXPOOL_3X3);
 }
 END_TEST
 
@@ -920,12 +1201,20 @@ static Suite *kernels_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, conv_matches_reference, 0, 5);
     tcase_add_test(tc, conv_pointwise_large);
+    tcase_add_test(tc, conv1d_few_frames_matches_reference);
+    tcase_add_test(tc, gemm_narrow_matches_plain);
     suite_add_tcase(s, tc);
     tc = tcase_create("gemm");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, gemm_matches_reference);
     tcase_add_test(tc, matmul_matches_reference);
     tcase_add_test(tc, gemm_crosses_column_tiles);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("rnn");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, lstm_matches_reference);
+    tcase_add_test(tc, rnn_activations_match_libm);
+    tcase_add_test(tc, rnn_gemv_matches_plain);
     suite_add_tcase(s, tc);
     tc = tcase_create("pool");
     tcase_set_timeout(tc, 120);
