@@ -28,6 +28,7 @@ void daemon_config_free(daemon_config *c)
     free(c->models_dir);
     free(c->power_policy);
     free(c->power_sysfs);
+    free(c->power_profile);
     free(c->trust_dir);
     free(c->revoked_path);
     free(c->device_key_path);
@@ -155,6 +156,8 @@ static int config_member(const char *path, const cJSON *it, daemon_config *c, em
     }
     if (strcmp(k, "power_sysfs") == 0)
         return config_string(path, it, &c->power_sysfs, err);
+    if (strcmp(k, "power_profile") == 0)
+        return config_string(path, it, &c->power_profile, err);
     if (strcmp(k, "power_sample_ms") == 0)
         return config_int(path, it, 1, EMBERD_MAX_POWER_SAMPLE_MS, &c->power_sample_ms, err);
     if (strcmp(k, "log_level") == 0) {
@@ -236,7 +239,8 @@ int daemon_config_merge(daemon_config *dst, const daemon_config *src)
     if (src->tls_anonymous >= 0)
         dst->tls_anonymous = src->tls_anonymous;
     if (merge_string(&dst->power_policy, src->power_policy) < 0 ||
-        merge_string(&dst->power_sysfs, src->power_sysfs) < 0)
+        merge_string(&dst->power_sysfs, src->power_sysfs) < 0 ||
+        merge_string(&dst->power_profile, src->power_profile) < 0)
         return EMBER_ENOMEM;
     if (src->power_sample_ms > 0)
         dst->power_sample_ms = src->power_sample_ms;

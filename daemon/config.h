@@ -24,7 +24,7 @@ typedef struct daemon_config {
     int log_level;                          /* a syslog priority; -1 when unset */
     int header_timeout_ms, idle_timeout_ms; /* 0 when unset */
     /* The power governor (docs/config.md): malloc'd, NULL when unset (no governor). */
-    char *power_policy, *power_sysfs;
+    char *power_policy, *power_sysfs, *power_profile;
     int power_sample_ms; /* 0 when unset */
     /* Sealed models (docs/security.md): malloc'd paths, NULL when unset. */
     char *trust_dir, *revoked_path, *device_key_path, *state_dir;

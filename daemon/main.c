@@ -60,6 +60,7 @@ static void usage(FILE *out)
             "              [--dev] [--workers N] [--queue N] [--max-connections N]\n"
             "              [--log-level LEVEL]\n"
             "              [--power-policy P] [--power-sysfs DIR] [--power-sample-ms N]\n"
+            "              [--power-profile NAME|FILE]\n"
             "              [--trust DIR --device-key FILE --state DIR [--revoked FILE]]\n"
             "              [--tls-listen HOST:PORT --tls-cert FILE --tls-key FILE\n"
             "               [--tls-client-ca FILE]]\n"
@@ -112,6 +113,9 @@ static void usage(FILE *out)
             "  --power-sysfs DIR  Find cpufreq, powercap and hwmon below DIR instead of\n"
             "                     /sys (a fake tree, in tests).\n"
             "  --power-sample-ms N  Tick the governor every N ms, 1 to %d. Default: %d.\n"
+            "  --power-profile NAME|FILE  Plan with this device profile's power per\n"
+            "                     frequency, memory-bound share and ondemand tunables: a\n"
+            "                     file, or a name 'emberctl power-sim --list-profiles' shows.\n"
             "  --trust DIR        Serve sealed model bundles signed by a key in DIR (one\n"
             "                     *.pub per signer, optionally limited to model names).\n"
             "                     Outside --dev only sealed bundles are served: a\n"
@@ -158,7 +162,8 @@ static void usage(FILE *out)
             "SIGTERM or SIGINT stops it: it stops accepting, lets requests in flight finish,\n"
             "closes the connections, removes the socket file and exits with status 0.\n"
             "SIGHUP reads --config again (log level, models, dev take effect; socket,\n"
-            "workers, queue and timeouts need a restart) and reloads the model directory.\n"
+            "workers, queue, timeouts and the power settings need a restart) and reloads\n"
+            "the model directory.\n"
             "\n"
             "Exit status: 0 after a clean shutdown, 1 when it cannot start, 2 for a usage\n"
             "or configuration error.\n"
@@ -226,6 +231,7 @@ static int parse_options(int argc, char **argv, options *o)
         OPT_VERSION,
         OPT_POWER_POLICY,
         OPT_POWER_SYSFS,
+        OPT_POWER_PROFILE,
         OPT_POWER_SAMPLE,
         OPT_TRUST,
         OPT_REVOKED,
@@ -250,6 +256,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"version", no_argument, NULL, OPT_VERSION},
         {"power-policy", required_argument, NULL, OPT_POWER_POLICY},
         {"power-sysfs", required_argument, NULL, OPT_POWER_SYSFS},
+        {"power-profile", required_argument, NULL, OPT_POWER_PROFILE},
         {"power-sample-ms", required_argument, NULL, OPT_POWER_SAMPLE},
         {"trust", required_argument, NULL, OPT_TRUST},
         {"revoked", required_argument, NULL, OPT_REVOKED},
@@ -302,14 +309,17 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         }
         case OPT_POWER_POLICY:
-        case OPT_POWER_SYSFS: {
+        case OPT_POWER_SYSFS:
+        case OPT_POWER_PROFILE: {
             ember_power_policy pol;
             ember_err why = {{0}};
             if (c == OPT_POWER_POLICY && ember_power_policy_parse(optarg, &pol, &why) < 0) {
                 fprintf(stderr, "emberd: --power-policy: %s\n", why.msg);
                 return -1;
             }
-            char **dst = c == OPT_POWER_POLICY ? &f->power_policy : &f->power_sysfs;
+            char **dst = c == OPT_POWER_POLICY    ? &f->power_policy
+                         : c == OPT_POWER_PROFILE ? &f->power_profile
+                                                  : &f->power_sysfs;
             free(*dst);
             *dst = strdup(optarg);
             if (!*dst)
@@ -405,6 +415,11 @@ static int config_check(const options *o)
         return 2;
     }
     int bad = 0;
+    ember_power_profile prof;
+    if (cfg.power_profile && power_profile_load(cfg.power_profile, &prof, &err) < 0) {
+        fprintf(stderr, "emberd: %s\n", err.msg);
+        bad = 1;
+    }
     tls_settings tls = tls_settings_of(&cfg);
     if (tls_settings_check(&tls, &err) < 0) {
         fprintf(stderr, "emberd: %s\n", err.msg);
@@ -501,9 +516,10 @@ static void signals_on_hup(uv_signal_t *h, int signum)
         cfg.queue != run->queue || cfg.max_connections != run->max_connections ||
         str_differs(cfg.tls_listen, run->tls_listen) || str_differs(cfg.tls_cert, run->tls_cert) ||
         str_differs(cfg.tls_key, run->tls_key) ||
-        str_differs(cfg.tls_client_ca, run->tls_client_ca))
-        log_warn(s->log, "emberd: SIGHUP: socket, workers, queue, max_connections and the TLS "
-                         "listener change only on restart");
+        str_differs(cfg.tls_client_ca, run->tls_client_ca) ||
+        str_differs(cfg.power_profile, run->power_profile))
+        log_warn(s->log, "emberd: SIGHUP: socket, workers, queue, max_connections, the TLS "
+                         "listener and the power profile change only on restart");
     s->log->level = cfg.log_level;
     registry_set_repository(s->reg, cfg.models_dir, cfg.dev);
     log_info(s->log, "emberd: SIGHUP: settings read again%s%s; rescanning the models",
@@ -536,6 +552,13 @@ int main(int argc, char **argv)
     ember_err err = {{0}};
     if (config_build(&opt, &cfg, &err) < 0) {
         fprintf(stderr, "emberd: %s\n", err.msg);
+        daemon_config_free(&opt.flags);
+        return 2;
+    }
+    ember_power_profile prof;
+    if (cfg.power_profile && power_profile_load(cfg.power_profile, &prof, &err) < 0) {
+        fprintf(stderr, "emberd: %s\n", err.msg);
+        daemon_config_free(&cfg);
         daemon_config_free(&opt.flags);
         return 2;
     }
@@ -607,7 +630,11 @@ int main(int argc, char **argv)
         daemon_power pw;
         const char *sysfs = cfg.power_sysfs ? cfg.power_sysfs : EMBERD_DEFAULT_POWER_SYSFS;
         power_settings ps = {
-            .policy = cfg.power_policy, .sysfs = sysfs, .sample_ms = cfg.power_sample_ms};
+            .policy = cfg.power_policy,
+            .sysfs = sysfs,
+            .sample_ms = cfg.power_sample_ms,
+            .profile = cfg.power_profile ? &prof : NULL,
+        };
         if (power_start(&pw, &loop, &srv.infer, &ps, &lg, &err) < 0)
             log_error(&lg, "emberd: running without the power governor: %s", err.msg);
         srv.router.power = &pw;

@@ -244,6 +244,13 @@ static void power_on_timer(uv_timer_t *t)
     }
 }
 
+int power_profile_load(const char *arg, ember_power_profile *out, ember_err *err)
+{
+    ember_err why = {{0}};
+    int rc = ember_power_profile_find(arg, out, &why);
+    return rc < 0 ? ember_err_set(err, rc, "power_profile: %s", why.msg) : 0;
+}
+
 int power_start(daemon_power *p, uv_loop_t *loop, infer_queue *q, const power_settings *settings,
                 const daemon_log *lg, ember_err *err)
 {
@@ -276,7 +283,10 @@ int power_start(daemon_power *p, uv_loop_t *loop, infer_queue *q, const power_se
         .hwmon_root = hwmon,
         .workers = q->nworkers,
         .sample_ms = settings->sample_ms,
+        .profile = settings->profile,
     };
+    if (settings->profile)
+        snprintf(p->profile, sizeof p->profile, "%s", settings->profile->name);
     ember_err warn = {{0}};
     int rc = ember_power_ctl_open(&cc, &p->ctl, &warn);
     if (rc < 0)
@@ -298,11 +308,14 @@ int power_start(daemon_power *p, uv_loop_t *loop, infer_queue *q, const power_se
     q->observe_ctx = p;
     uv_timer_start(&p->timer, power_on_timer, (uint64_t)p->sample_ms, (uint64_t)p->sample_ms);
     p->on = 1;
-    log_info(lg, "power: policy %s every %d ms; %d cpufreq polic%s under %s%s; energy from %s",
+    log_info(lg,
+             "power: policy %s every %d ms; %d cpufreq polic%s under %s%s; energy from %s; "
+             "profile %s",
              ember_power_policy_name(p->policy), p->sample_ms, ember_cpufreq_npolicies(cf),
              ember_cpufreq_npolicies(cf) == 1 ? "y" : "ies", cpu,
              ember_cpufreq_available(cf) ? "" : " (no DVFS)",
-             ember_energy_source_name(p->status.energy_source));
+             ember_energy_source_name(p->status.energy_source),
+             p->profile[0] ? p->profile : "none");
     return 0;
 }
 
@@ -325,6 +338,10 @@ static cJSON *power_json(const daemon_power *p)
     cJSON *root = cJSON_CreateObject();
     const ember_cpufreq *cf = p->ctl ? ember_power_ctl_cpufreq(p->ctl) : NULL;
     cJSON_AddStringToObject(root, "policy", ember_power_policy_name(p->policy));
+    if (p->profile[0])
+        cJSON_AddStringToObject(root, "profile", p->profile);
+    else
+        cJSON_AddNullToObject(root, "profile");
     cJSON_AddBoolToObject(root, "dvfs", p->status.dvfs);
     cJSON_AddNumberToObject(root, "frequency_khz", p->status.dvfs ? p->status.freq_khz : 0);
     cJSON *pols = cJSON_AddArrayToObject(root, "cpufreq");

@@ -25,6 +25,9 @@ typedef struct power_settings {
     const char *policy; /* a policy name; NULL leaves power management off */
     const char *sysfs;  /* the sysfs root: cpufreq, powercap and hwmon are found below it */
     int sample_ms;      /* how often the governor ticks */
+    /* The device profile (power_profile_load) whose power figures, mem_frac and ondemand
+     * tunables the governor plans with; NULL for none. */
+    const ember_power_profile *profile;
 } power_settings;
 
 /* A model's service time (EWMA of the compute time of its requests), scaled to the highest
@@ -53,6 +56,7 @@ typedef struct daemon_power {
     int stopping; /* power_stop ran: the settings are (or are about to be) restored */
     int sample_ms;
     char sysfs[256];
+    char profile[EMBER_POWER_NAME_MAX]; /* the device profile's name; "" without one */
 
     /* Handed to the work thread and back. */
     ember_gov_obs obs;
@@ -80,6 +84,10 @@ typedef struct daemon_power {
     double last_energy;    /* the meter at the last mark */
     uint64_t mark_busy_ns; /* the queue's busy integral at the last mark */
 } daemon_power;
+
+/* Load the device profile the power_profile key (or --power-profile) names: a path, or a
+ * name emberctl power-sim --list-profiles shows. Errors name the key and what is wrong. */
+int power_profile_load(const char *arg, ember_power_profile *out, ember_err *err);
 
 /* Open the governor (settings->policy set) or leave p off (NULL policy). Writes to sysfs only
  * when the tree is writable; a read-only or missing one is "no DVFS" with one warning. Starts

@@ -5,7 +5,8 @@
  * The simulation itself is libember-power's (ember_power_sim_run, the same policy function
  * emberd runs); this file parses arguments, finds a profile by name or path, and prints a
  * table or CSV. Profiles are looked up as NAME.profile in $EMBER_POWER_PROFILES, then in the
- * source tree's power/profiles, then in the installed data directory.
+ * source tree's power/profiles, then in the installed data directory (libember-power's
+ * ember_power_profile_find, which emberd's power_profile uses too).
  */
 #include <dirent.h>
 #include <getopt.h>
@@ -17,8 +18,6 @@
 
 #include "emberctl.h"
 
-#define PROFILE_ENV "EMBER_POWER_PROFILES"
-#define PROFILE_SUFFIX ".profile"
 #define PROFILE_PATH_MAX 1024
 
 static void print_usage(void)
@@ -49,54 +48,25 @@ static void print_usage(void)
            "  -l, --list-profiles     print the known profiles, one a line, name first\n"
            "  -h, --help              show this help and exit\n"
            "\n"
-           "Profiles are NAME" PROFILE_SUFFIX " files, searched in $" PROFILE_ENV ", then in\n"
+           "Profiles are NAME" EMBER_POWER_PROFILE_SUFFIX
+           " files, searched in $" EMBER_POWER_PROFILE_ENV ", then in\n"
            "  " EMBER_POWER_PROFILE_DIR "\n"
            "  " EMBER_POWER_PROFILE_INSTALL_DIR "\n"
            "\n"
            "Exit status: 0 on success, 2 for a usage error or an unreadable trace or profile.\n");
 }
 
-/* The directories searched for profiles, in order; NULL entries are skipped. */
-static void profile_dirs(const char *dirs[3])
-{
-    dirs[0] = getenv(PROFILE_ENV);
-    dirs[1] = EMBER_POWER_PROFILE_DIR;
-    dirs[2] = EMBER_POWER_PROFILE_INSTALL_DIR;
-}
-
-/* Load the profile arg names: a path when it holds a '/', else NAME.profile in the search
- * directories. Prints why and returns -1 when there is none. */
+/* Load the profile arg names (a path, or a name in the profile directories); prints why and
+ * returns -1 when it cannot. */
 static int find_profile(const char *arg, ember_power_profile *out)
 {
     ember_err err = {{0}};
-    if (strchr(arg, '/')) {
-        if (ember_power_profile_load(arg, out, &err) != 0) {
-            emberctl_error("power-sim: %s", err.msg);
-            return -1;
-        }
-        return 0;
-    }
-    const char *dirs[3];
-    profile_dirs(dirs);
-    for (int i = 0; i < 3; i++) {
-        char path[PROFILE_PATH_MAX];
-        FILE *f;
-        if (!dirs[i] || !*dirs[i])
-            continue;
-        if (snprintf(path, sizeof path, "%s/%s%s", dirs[i], arg, PROFILE_SUFFIX) >=
-            (int)sizeof path)
-            continue;
-        if (!(f = fopen(path, "r")))
-            continue;
-        fclose(f);
-        if (ember_power_profile_load(path, out, &err) != 0) {
-            emberctl_error("power-sim: %s", err.msg);
-            return -1;
-        }
-        return 0;
-    }
-    emberctl_error("power-sim: no profile '%s' (see 'emberctl power-sim --list-profiles')", arg);
-    return -1;
+    int rc = ember_power_profile_find(arg, out, &err);
+    if (rc == EMBER_ENOTFOUND)
+        emberctl_error("power-sim: %s; see 'emberctl power-sim --list-profiles'", err.msg);
+    else if (rc != 0)
+        emberctl_error("power-sim: %s", err.msg);
+    return rc == 0 ? 0 : -1;
 }
 
 static int has_suffix(const char *s, const char *suffix)
@@ -109,11 +79,11 @@ static int has_suffix(const char *s, const char *suffix)
  * earlier directory hides the same name later. */
 static int list_profiles(void)
 {
-    const char *dirs[3];
+    const char *dirs[EMBER_POWER_PROFILE_NDIRS];
     char seen[64][EMBER_POWER_NAME_MAX];
     int nseen = 0;
-    profile_dirs(dirs);
-    for (int i = 0; i < 3; i++) {
+    ember_power_profile_dirs(dirs);
+    for (int i = 0; i < EMBER_POWER_PROFILE_NDIRS; i++) {
         struct dirent **names = NULL;
         if (!dirs[i] || !*dirs[i])
             continue;
@@ -123,7 +93,7 @@ static int list_profiles(void)
             ember_power_profile p;
             ember_err err = {{0}};
             int dup = 0;
-            if (has_suffix(names[k]->d_name, PROFILE_SUFFIX) &&
+            if (has_suffix(names[k]->d_name, EMBER_POWER_PROFILE_SUFFIX) &&
                 snprintf(path, sizeof path, "%s/%s", dirs[i], names[k]->d_name) <
                     (int)sizeof path &&
                 ember_power_profile_load(path, &p, &err) == 0) {

@@ -3,8 +3,10 @@
  * meter, so a daemon's timer callback is a single ember_power_ctl_tick.
  *
  * The governor's frequency table comes from cpufreq when DVFS is available, else from the
- * caller's power table, else a single placeholder entry (decisions then only size the
- * workers). Frequencies are written only when they change.
+ * caller's power table (or device profile), else a single placeholder entry (decisions then
+ * only size the workers). The table's figures are fitted to those frequencies, so a profile
+ * for a board serves a kernel whose frequency list differs a little. Frequencies are written
+ * only when they change.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -39,24 +41,32 @@ int ember_power_ctl_open(const ember_power_ctl_config *cfg, ember_power_ctl **ou
         free(c);
         return rc;
     }
+    const ember_power_profile *prof = cfg->profile;
+    const ember_power_table *table = prof ? &prof->table : cfg->table;
     if (ember_cpufreq_available(c->cpufreq)) {
         gc.nfreqs = ember_cpufreq_freqs(c->cpufreq, gc.freqs_khz, EMBER_POWER_MAX_FREQS);
-    } else if (cfg->table && cfg->table->nfreqs > 0) {
-        gc.nfreqs = cfg->table->nfreqs;
-        memcpy(gc.freqs_khz, cfg->table->freqs_khz, sizeof gc.freqs_khz);
+    } else if (table && table->nfreqs > 0) {
+        gc.nfreqs = table->nfreqs;
+        memcpy(gc.freqs_khz, table->freqs_khz, sizeof gc.freqs_khz);
     } else {
         gc.nfreqs = 1;
         gc.freqs_khz[0] = 1;
     }
-    if (cfg->table && cfg->table->nfreqs == gc.nfreqs &&
-        memcmp(cfg->table->freqs_khz, gc.freqs_khz, sizeof gc.freqs_khz[0] * gc.nfreqs) == 0) {
-        memcpy(gc.busy_w, cfg->table->busy_w, sizeof gc.busy_w);
-        memcpy(gc.idle_w, cfg->table->idle_w, sizeof gc.idle_w);
+    /* The power figures at the frequencies the governor will choose from; the energy model
+     * prices the same ones. */
+    ember_power_table fitted;
+    if (table && table->nfreqs > 0 &&
+        ember_power_table_map(table, gc.freqs_khz, gc.nfreqs, &fitted, warn) >= 0) {
+        memcpy(gc.busy_w, fitted.busy_w, sizeof gc.busy_w);
+        memcpy(gc.idle_w, fitted.idle_w, sizeof gc.idle_w);
+        table = &fitted;
     }
+    if (prof)
+        ember_power_profile_tune(prof, &gc);
     ember_err err = {{0}};
     rc = ember_gov_init(&c->gov, &gc, &err);
     if (rc == 0)
-        rc = ember_energy_open(cfg->powercap_root, cfg->hwmon_root, cfg->table, &c->energy, &err);
+        rc = ember_energy_open(cfg->powercap_root, cfg->hwmon_root, table, &c->energy, &err);
     if (rc != 0) {
         ember_cpufreq_close(c->cpufreq);
         free(c);

@@ -4,16 +4,20 @@
  * A profile is a few `key value` lines and one `freq MHZ IDLE_W BUSY_W` line per frequency
  * (ascending), with `#` comments that carry the sources of the figures. A trace is CSV with
  * the header t_ms,model,service_ms,deadline_ms and rows in arrival order. Both parsers name
- * the file and line of the first thing they cannot use.
+ * the file and line of the first thing they cannot use. A profile named without a path is
+ * found in a short list of directories (ember_power_profile_dirs), the same for emberctl and
+ * emberd; ember_power_table_map fits its power figures to the frequencies a machine offers.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ember/power.h>
 
 #define PROFILE_LINE_MAX 512
+#define PROFILE_PATH_MAX 1024
 #define TRACE_LINE_MAX 256
 #define TRACE_HEADER "t_ms,model,service_ms,deadline_ms"
 
@@ -229,4 +233,97 @@ void ember_power_trace_free(ember_power_trace *t)
     free(t->req);
     t->req = NULL;
     t->n = 0;
+}
+
+void ember_power_profile_dirs(const char *dirs[EMBER_POWER_PROFILE_NDIRS])
+{
+    dirs[0] = getenv(EMBER_POWER_PROFILE_ENV);
+    dirs[1] = EMBER_POWER_PROFILE_DIR;
+    dirs[2] = EMBER_POWER_PROFILE_INSTALL_DIR;
+}
+
+int ember_power_profile_find(const char *arg, ember_power_profile *out, ember_err *err)
+{
+    if (strchr(arg, '/'))
+        return ember_power_profile_load(arg, out, err);
+    const char *dirs[EMBER_POWER_PROFILE_NDIRS];
+    ember_power_profile_dirs(dirs);
+    for (int i = 0; i < EMBER_POWER_PROFILE_NDIRS; i++) {
+        char path[PROFILE_PATH_MAX];
+        if (!dirs[i] || !*dirs[i] ||
+            snprintf(path, sizeof path, "%s/%s" EMBER_POWER_PROFILE_SUFFIX, dirs[i], arg) >=
+                (int)sizeof path ||
+            access(path, F_OK) != 0)
+            continue;
+        return ember_power_profile_load(path, out, err);
+    }
+    return ember_err_set(err, EMBER_ENOTFOUND,
+                         "no profile '%.64s': no %.64s" EMBER_POWER_PROFILE_SUFFIX
+                         " in $" EMBER_POWER_PROFILE_ENV
+                         " or the shipped profiles (a path needs a '/')",
+                         arg, arg);
+}
+
+/* src's figures at khz, which lies within src's range. */
+static void table_at(const ember_power_table *src, uint32_t khz, double *idle, double *busy)
+{
+    int hi = 0;
+    while (src->freqs_khz[hi] < khz)
+        hi++;
+    if (src->freqs_khz[hi] == khz || hi == 0) {
+        *idle = src->idle_w[hi];
+        *busy = src->busy_w[hi];
+        return;
+    }
+    int lo = hi - 1;
+    double f =
+        (double)(khz - src->freqs_khz[lo]) / (double)(src->freqs_khz[hi] - src->freqs_khz[lo]);
+    *idle = src->idle_w[lo] + f * (src->idle_w[hi] - src->idle_w[lo]);
+    *busy = src->busy_w[lo] + f * (src->busy_w[hi] - src->busy_w[lo]);
+}
+
+int ember_power_table_map(const ember_power_table *src, const uint32_t *khz, int n,
+                          ember_power_table *out, ember_err *warn)
+{
+    if (src->nfreqs < 1 || src->nfreqs > EMBER_POWER_MAX_FREQS || n < 1 ||
+        n > EMBER_POWER_MAX_FREQS)
+        return ember_err_set(warn, EMBER_EINVAL, "power table: want 1..%d frequencies",
+                             EMBER_POWER_MAX_FREQS);
+    uint32_t lo = src->freqs_khz[0], hi = src->freqs_khz[src->nfreqs - 1];
+    char names[160] = "";
+    size_t len = 0;
+    int clamped = 0;
+    memset(out, 0, sizeof *out);
+    out->nfreqs = n;
+    for (int i = 0; i < n; i++) {
+        uint32_t k = khz[i] < lo ? lo : khz[i] > hi ? hi : khz[i];
+        out->freqs_khz[i] = khz[i];
+        table_at(src, k, &out->idle_w[i], &out->busy_w[i]);
+        if (k == khz[i])
+            continue;
+        if (len < sizeof names) {
+            int w = snprintf(names + len, sizeof names - len, "%s%u", clamped ? ", " : "",
+                             khz[i] / 1000);
+            len += w > 0 ? (size_t)w : 0;
+        }
+        clamped++;
+    }
+    if (clamped && warn)
+        ember_err_set(warn, 0,
+                      "the power table covers %u-%u MHz; %d frequenc%s outside it (%s%s MHz) "
+                      "take the figures of its nearest end",
+                      lo / 1000, hi / 1000, clamped, clamped == 1 ? "y" : "ies", names,
+                      len >= sizeof names ? "..." : "");
+    return clamped;
+}
+
+void ember_power_profile_tune(const ember_power_profile *p, ember_gov_config *cfg)
+{
+    cfg->mem_frac = p->mem_frac;
+    if (p->od_up_threshold > 0)
+        cfg->up_threshold = p->od_up_threshold;
+    if (p->od_sampling_down_factor > 0)
+        cfg->sampling_down_factor = p->od_sampling_down_factor;
+    if (p->od_sampling_ms > 0)
+        cfg->od_sampling_ms = p->od_sampling_ms;
 }

@@ -107,15 +107,9 @@ int ember_power_sim_run(const ember_power_profile *prof, const ember_power_trace
     memcpy(cfg.freqs_khz, tab->freqs_khz, sizeof cfg.freqs_khz);
     memcpy(cfg.busy_w, tab->busy_w, sizeof cfg.busy_w);
     memcpy(cfg.idle_w, tab->idle_w, sizeof cfg.idle_w);
-    cfg.mem_frac = prof->mem_frac;
+    ember_power_profile_tune(prof, &cfg);
     cfg.max_workers = prof->cores;
     cfg.sample_ms = SIM_SAMPLE_MS;
-    if (prof->od_up_threshold > 0)
-        cfg.up_threshold = prof->od_up_threshold;
-    if (prof->od_sampling_down_factor > 0)
-        cfg.sampling_down_factor = prof->od_sampling_down_factor;
-    if (prof->od_sampling_ms > 0)
-        cfg.od_sampling_ms = prof->od_sampling_ms;
     ember_gov gov;
     int rc = ember_gov_init(&gov, &cfg, err);
     if (rc != 0)

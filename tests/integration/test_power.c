@@ -6,7 +6,8 @@
  * frequency and parks a worker; a burst of big requests raises the clock and unparks it; idle
  * again brings both back; energy shows in GET /v2/power, /metrics and, when asked, in an
  * answer's parameters; PUT /v2/power switches policy; SIGTERM restores the governors and
- * limits the tree had. Without --power-policy there is no governor and /v2/power is 404.
+ * limits the tree had. Without --power-policy there is no governor and /v2/power is 404. A
+ * device profile (power_profile) is named in GET /v2/power; a bad one is refused.
  *
  * Nothing here is timed: every wait polls (bounded) for a state the daemon must reach.
  */
@@ -520,6 +521,105 @@ START_TEST(bad_settings_are_refused)
 }
 END_TEST
 
+/* A device profile by name from the config file, and by path from the flag (which wins):
+ * GET /v2/power names the one in force. The file's profile covers 700-1400 MHz, so the fake
+ * tree's 600 and 1500 MHz take its end figures, with one warning naming both. */
+START_TEST(profile_is_loaded_and_named)
+{
+    char root[IT_DIR_MAX], cfg[PATH_MAX], prof[PATH_MAX], log[PATH_MAX];
+    emberd_proc d;
+    it_mkdtemp(root);
+    fake_sysfs(root);
+    snprintf(cfg, sizeof cfg, "%s/emberd.json", root);
+    snprintf(prof, sizeof prof, "%s/narrow.profile", root);
+    snprintf(log, sizeof log, "%s/emberd.log", root);
+    static const char by_name[] = "{\"power_profile\": \"rpi4\"}";
+    it_write_file(cfg, by_name, strlen(by_name));
+    static const char narrow[] = "name narrow\ncores 2\nmem_frac 0.2\n"
+                                 "freq 700 2.0 0.3\nfreq 1400 2.5 0.9\n";
+    it_write_file(prof, narrow, strlen(narrow));
+
+    const char *const extra[] = {
+        "--config",      cfg,  "--workers", WORKERS, "--power-policy", "ember",
+        "--power-sysfs", root, NULL};
+    it_emberd_start_logged(&d, extra, 0, log);
+    cJSON *j = power_state(d.socket);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "profile");
+    ck_assert_msg(cJSON_IsString(name) && strcmp(name->valuestring, "rpi4") == 0,
+                  "GET /v2/power profile is not rpi4");
+    cJSON_Delete(j);
+    it_emberd_stop(&d, SIGTERM);
+    char *text = it_read_file(log, NULL);
+    ck_assert_msg(!strstr(text, "outside it"), "rpi4 covers the tree's frequencies; log: %s", text);
+    free(text);
+
+    const char *const flag[] = {"--config",
+                                cfg,
+                                "--workers",
+                                WORKERS,
+                                "--power-policy",
+                                "ember",
+                                "--power-sysfs",
+                                root,
+                                "--power-profile",
+                                prof,
+                                NULL};
+    it_emberd_start_logged(&d, flag, 0, log);
+    j = power_state(d.socket);
+    name = cJSON_GetObjectItemCaseSensitive(j, "profile");
+    ck_assert_msg(cJSON_IsString(name) && strcmp(name->valuestring, "narrow") == 0,
+                  "GET /v2/power profile is not narrow");
+    cJSON_Delete(j);
+    it_emberd_stop(&d, SIGTERM);
+    text = it_read_file(log, NULL);
+    const char *w = strstr(text, "700-1400 MHz");
+    ck_assert_msg(w && strstr(w, "(600, 1500 MHz)") && !strstr(w + 1, "700-1400 MHz"),
+                  "want one warning naming 600 and 1500 MHz; log: %s", text);
+    free(text);
+}
+END_TEST
+
+/* A profile that does not parse, or a name no directory has: --check-config and startup
+ * both refuse, naming the key and what is wrong. */
+START_TEST(bad_profile_is_refused)
+{
+    const char *emberd = getenv("EMBERD");
+    char dir[IT_DIR_MAX], cfg[PATH_MAX], prof[PATH_MAX], sock[PATH_MAX];
+    it_mkdtemp(dir);
+    snprintf(cfg, sizeof cfg, "%s/emberd.json", dir);
+    snprintf(prof, sizeof prof, "%s/bad.profile", dir);
+    snprintf(sock, sizeof sock, "%s/emberd.sock", dir);
+    static const char bad[] = "name bad\ncores 2\nfreq 1000 2.0\n";
+    it_write_file(prof, bad, strlen(bad));
+    char text[PATH_MAX + 32];
+    snprintf(text, sizeof text, "{\"power_profile\": \"%s\"}", prof);
+    it_write_file(cfg, text, strlen(text));
+    char at_line[PATH_MAX + 8];
+    snprintf(at_line, sizeof at_line, "%s:3:", prof);
+
+    const char *const check[] = {emberd, "--check-config", "--config", cfg, NULL};
+    const char *const start[] = {emberd, "--socket", sock, "--config", cfg, NULL};
+    const char *const *runs[] = {check, start};
+    for (int i = 0; i < 2; i++) {
+        char *out, *err;
+        ck_assert_msg(it_run(runs[i], NULL, NULL, &out, &err) == 2, "%s: bad profile accepted",
+                      runs[i][1]);
+        ck_assert_msg(strstr(err, "power_profile") && strstr(err, at_line) &&
+                          strstr(err, "freq MHZ IDLE_W BUSY_W"),
+                      "%s: stderr '%s'", runs[i][1], err);
+        free(out);
+        free(err);
+    }
+    const char *const unknown[] = {emberd, "--check-config", "--power-profile", "no-such-board",
+                                   NULL};
+    char *out, *err;
+    ck_assert_int_eq(it_run(unknown, NULL, NULL, &out, &err), 2);
+    ck_assert_msg(strstr(err, "power_profile") && strstr(err, "no-such-board"), "stderr '%s'", err);
+    free(out);
+    free(err);
+}
+END_TEST
+
 Suite *it_suite_power(void)
 {
     Suite *s = suite_create("power");
@@ -529,6 +629,8 @@ Suite *it_suite_power(void)
     tcase_add_test(tc, bad_settings_are_refused);
     tcase_add_test(tc, switching_needs_admin);
     tcase_add_test(tc, service_times_are_bounded);
+    tcase_add_test(tc, profile_is_loaded_and_named);
+    tcase_add_test(tc, bad_profile_is_refused);
     suite_add_tcase(s, tc);
     TCase *off = it_tcase("off", 1);
     tcase_add_test(off, off_by_default);

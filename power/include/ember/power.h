@@ -208,7 +208,12 @@ typedef struct ember_power_ctl_config {
     const char *cpufreq_root;       /* normally /sys/devices/system/cpu; a fake tree in tests */
     const char *powercap_root;      /* normally /sys/class/powercap; NULL to skip */
     const char *hwmon_root;         /* normally /sys/class/hwmon; NULL to skip */
-    const ember_power_table *table; /* optional: frequencies without DVFS and the energy model */
+    const ember_power_table *table; /* optional: frequencies without DVFS and the energy model;
+                                     * its figures are fitted to cpufreq's frequencies
+                                     * (ember_power_table_map) for the governor */
+    /* Optional: a device profile, whose table then serves as `table` and whose mem_frac and
+     * ondemand tunables the governor takes. */
+    const struct ember_power_profile *profile;
     int workers;
     double sample_ms;
 } ember_power_ctl_config;
@@ -225,8 +230,9 @@ typedef struct ember_power_status {
 typedef struct ember_power_ctl ember_power_ctl;
 
 /* On success *out is the caller's to ember_power_ctl_close; warn (may be NULL) holds the
- * backend's one warning when DVFS is unavailable, else "". EMBER_EINVAL for a bad worker
- * count or sample period, EMBER_ENOMEM. */
+ * backend's one warning when DVFS is unavailable, or the frequencies the power table had to
+ * be clamped for, else "". EMBER_EINVAL for a bad worker count or sample period,
+ * EMBER_ENOMEM. */
 int ember_power_ctl_open(const ember_power_ctl_config *cfg, ember_power_ctl **out, ember_err *warn);
 /* Decide from obs (cur_khz is filled in when 0), apply the frequency, sample energy at
  * now_ms with the busy workers obs reports. EMBER_EIO if a sysfs write fails (the decision
@@ -267,6 +273,30 @@ typedef struct ember_power_profile {
 
 /* Parse a profile file. EMBER_EIO / EMBER_EFORMAT with "PATH:LINE: what" in err. */
 int ember_power_profile_load(const char *path, ember_power_profile *out, ember_err *err);
+
+/* Take the profile's mem_frac and the ondemand tunables it sets into cfg (the power figures
+ * are the caller's: see ember_power_table_map). */
+void ember_power_profile_tune(const ember_power_profile *p, ember_gov_config *cfg);
+
+/* The directories profiles are found in by name, in order: $EMBER_POWER_PROFILES, the source
+ * tree's power/profiles, the installed data directory. An entry may be NULL or empty. */
+#define EMBER_POWER_PROFILE_NDIRS 3
+#define EMBER_POWER_PROFILE_ENV "EMBER_POWER_PROFILES"
+#define EMBER_POWER_PROFILE_SUFFIX ".profile"
+void ember_power_profile_dirs(const char *dirs[EMBER_POWER_PROFILE_NDIRS]);
+/* Load the profile arg names: a file path when it holds a '/', else NAME.profile from the
+ * first directory above that has one. EMBER_ENOTFOUND when no directory has it; otherwise as
+ * ember_power_profile_load. */
+int ember_power_profile_find(const char *arg, ember_power_profile *out, ember_err *err);
+
+/* Fit src's power figures to another frequency table (khz, n entries, strictly ascending):
+ * out gets khz and, per frequency, src's figures where src has that frequency exactly,
+ * straight-line interpolation between src's neighbouring frequencies inside its range, and
+ * src's lowest or highest frequency's figures outside it (clamped). Returns how many were
+ * clamped; when some were and warn is not NULL, warn names them and src's range. EMBER_EINVAL
+ * for an empty or oversized table. */
+int ember_power_table_map(const ember_power_table *src, const uint32_t *khz, int n,
+                          ember_power_table *out, ember_err *warn);
 
 typedef struct ember_power_request {
     double t_ms, service_ms, deadline_ms; /* service_ms at the profile's highest frequency */

@@ -1045,6 +1045,131 @@ START_TEST(ctl_follows_a_burst_and_restores)
 }
 END_TEST
 
+/* A device profile in the handle: its figures fitted to cpufreq's frequencies price the
+ * energy model (one clamped above the profile's range, with one warning naming it), and its
+ * ondemand tunables reach the governor. */
+START_TEST(ctl_fits_a_profile_to_cpufreq)
+{
+    make_tmpdir();
+    fake_policy(0, "600000 750000 1000000 2500000\n", "ondemand userspace\n", "schedutil\n");
+    ember_power_profile prof = {
+        .name = "tiny",
+        .cores = 2,
+        .od_up_threshold = 50,
+        .table = {.nfreqs = 3,
+                  .freqs_khz = {500000, 1000000, 2000000},
+                  .idle_w = {1.0, 1.2, 1.5},
+                  .busy_w = {0.2, 0.6, 2.0}},
+    };
+    ember_power_ctl_config cfg = {
+        .policy = EMBER_POWER_ONDEMAND,
+        .cpufreq_root = tmpdir,
+        .profile = &prof,
+        .workers = 2,
+        .sample_ms = 10,
+    };
+    ember_power_ctl *c = NULL;
+    ember_err warn = {{0}};
+    ck_assert_int_eq(ember_power_ctl_open(&cfg, &c, &warn), 0);
+    ck_assert_msg(strstr(warn.msg, "500-2000 MHz") && strstr(warn.msg, "(2500 MHz)"), "warn: %s",
+                  warn.msg);
+
+    /* 60 % busy is above the profile's up_threshold (50), not the kernel default's (95):
+     * straight to the maximum. */
+    ember_gov_obs o;
+    memset(&o, 0, sizeof o);
+    o.busy_pct = 60;
+    o.busy_workers = 1;
+    ember_gov_decision d;
+    ck_assert_int_eq(ember_power_ctl_tick(c, 0, &o, &d, NULL), 0);
+    ck_assert_uint_eq(d.freq_khz, 2500000);
+    /* One second at 2500 MHz, one busy core: the 2000 MHz figures, 1.5 + 2.0 W. */
+    ck_assert_int_eq(ember_power_ctl_tick(c, 1000, &o, &d, NULL), 0);
+    ember_power_status st;
+    ember_power_ctl_status(c, &st);
+    ck_assert_int_eq(st.energy_source, EMBER_ENERGY_MODEL);
+    ck_assert_double_eq_tol(st.energy_j, 3.5, 1e-9);
+    ember_power_ctl_close(c);
+
+    /* The same table without the profile: the kernel's threshold keeps 60 % below max. */
+    cfg.profile = NULL;
+    cfg.table = &prof.table;
+    ck_assert_int_eq(ember_power_ctl_open(&cfg, &c, &warn), 0);
+    ck_assert_int_eq(ember_power_ctl_tick(c, 0, &o, &d, NULL), 0);
+    ck_assert_uint_lt(d.freq_khz, 2500000);
+    ember_power_ctl_close(c);
+
+    /* At 600 MHz, between the profile's 500 and 1000: interpolated, 1.04 + 0.28 W (not the
+     * 1000 MHz row's 1.8 W the model would round up to). */
+    cfg.profile = &prof;
+    cfg.policy = EMBER_POWER_POWERSAVE;
+    ck_assert_int_eq(ember_power_ctl_open(&cfg, &c, &warn), 0);
+    ck_assert_int_eq(ember_power_ctl_tick(c, 0, &o, &d, NULL), 0);
+    ck_assert_int_eq(ember_power_ctl_tick(c, 1000, &o, &d, NULL), 0);
+    ck_assert_uint_eq(d.freq_khz, 600000);
+    ember_power_ctl_status(c, &st);
+    ck_assert_double_eq_tol(st.energy_j, 1.32, 1e-9);
+    ember_power_ctl_close(c);
+    remove_tmpdir();
+}
+END_TEST
+
+/* ---- fitting a power table to another frequency list ---- */
+
+START_TEST(table_map_exact_interpolated_clamped)
+{
+    const ember_power_table src = {
+        .nfreqs = 3,
+        .freqs_khz = {500000, 1000000, 2000000},
+        .idle_w = {1.0, 1.2, 1.5},
+        .busy_w = {0.2, 0.6, 2.0},
+    };
+    ember_power_table out;
+    ember_err warn = {{0}};
+
+    /* Every frequency in the profile: the figures as they are, no warning. */
+    ck_assert_int_eq(ember_power_table_map(&src, src.freqs_khz, 3, &out, &warn), 0);
+    ck_assert_str_eq(warn.msg, "");
+    ck_assert_int_eq(out.nfreqs, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_uint_eq(out.freqs_khz[i], src.freqs_khz[i]);
+        ck_assert_double_eq(out.idle_w[i], src.idle_w[i]);
+        ck_assert_double_eq(out.busy_w[i], src.busy_w[i]);
+    }
+
+    /* Between neighbours: on the straight line. Outside: the nearest end, and named. */
+    const uint32_t khz[] = {400000, 500000, 750000, 1500000, 1750000, 2500000};
+    ck_assert_int_eq(ember_power_table_map(&src, khz, 6, &out, &warn), 2);
+    static const double idle[] = {1.0, 1.0, 1.1, 1.35, 1.425, 1.5};
+    static const double busy[] = {0.2, 0.2, 0.4, 1.3, 1.65, 2.0};
+    for (int i = 0; i < 6; i++) {
+        ck_assert_uint_eq(out.freqs_khz[i], khz[i]);
+        ck_assert_double_eq_tol(out.idle_w[i], idle[i], 1e-12);
+        ck_assert_double_eq_tol(out.busy_w[i], busy[i], 1e-12);
+    }
+    ck_assert_msg(strstr(warn.msg, "500-2000 MHz") && strstr(warn.msg, "(400, 2500 MHz)"),
+                  "warn: %s", warn.msg);
+
+    /* A one-row profile serves every frequency, all but its own clamped. */
+    const ember_power_table one = {
+        .nfreqs = 1, .freqs_khz = {1000000}, .idle_w = {2.0}, .busy_w = {1.0}};
+    ck_assert_int_eq(ember_power_table_map(&one, khz, 6, &out, NULL), 6);
+    ck_assert_double_eq(out.busy_w[5], 1.0);
+
+    /* Many clamped frequencies: the warning stays bounded and says it was cut. */
+    uint32_t many[EMBER_POWER_MAX_FREQS];
+    for (int i = 0; i < EMBER_POWER_MAX_FREQS; i++)
+        many[i] = 3000000 + 100000 * (uint32_t)i;
+    ck_assert_int_eq(ember_power_table_map(&src, many, EMBER_POWER_MAX_FREQS, &out, &warn),
+                     EMBER_POWER_MAX_FREQS);
+    ck_assert_ptr_nonnull(strstr(warn.msg, "..."));
+
+    ck_assert_int_eq(ember_power_table_map(&src, khz, 0, &out, &warn), EMBER_EINVAL);
+    ck_assert_int_eq(ember_power_table_map(&src, khz, EMBER_POWER_MAX_FREQS + 1, &out, &warn),
+                     EMBER_EINVAL);
+}
+END_TEST
+
 /* ---- profiles, traces, the simulator ---- */
 
 static const char *tmpfile_with(const char *name, const char *content)
@@ -1383,6 +1508,8 @@ static Suite *power_suite(void)
     tcase_add_test(b, energy_hwmon_integrates_power);
     tcase_add_test(b, energy_model_uses_the_table);
     tcase_add_test(b, ctl_follows_a_burst_and_restores);
+    tcase_add_test(b, ctl_fits_a_profile_to_cpufreq);
+    tcase_add_test(b, table_map_exact_interpolated_clamped);
     suite_add_tcase(s, b);
     TCase *m = tcase_create("simulator");
     tcase_set_timeout(m, 60);
