@@ -52,7 +52,7 @@ typedef struct eg_dw {
     int act;
     float alpha, beta;
     /* Max pool only: the unpadded input plane [ih, iw] at offset (pt, pl) in the planes, read
-     * again for the rare windows whose taps are all NaN or -inf. */
+     * again for the rare windows whose taps are all NaN or -inf (maxpool3 reads only it). */
     const float *x;
     int64_t ih, iw, pt, pl;
 } eg_dw;
