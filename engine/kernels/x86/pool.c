@@ -2,7 +2,10 @@
  * MaxPool (float32, 2-D, without the Indices output) and GlobalAveragePool (float32) on the
  * x86 kernels; other pools and forms go to the reference.
  *
- * Each plane is copied once into scratch padded with -inf (even and odd columns apart for
+ * The 3x3 pools (dilation 1, horizontal stride 1 or 2) read the input plane directly: vectors
+ * of outputs whose windows lie inside it, the border (padding, ceil_mode's overhang) one
+ * output at a time. Other shapes, and rows too narrow for one vector of interior outputs,
+ * copy each plane once into scratch padded with -inf (even and odd columns apart for
  * horizontal stride 2), so every window is a run of contiguous vector maxima with no bounds
  * checks; ceil_mode's overhanging windows read the -inf padding too. A NaN input is skipped
  * rather than propagated, except that a window of NaNs only is NaN, as in the reference.
@@ -85,6 +88,23 @@ int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn)
         return EMBER_ENOMEM;
     if (eg_x86_maxpool2x2(kn, &d, pt, pl, x->data, n * c, ih, iw, y))
         return 0;
+    const float *X = x->data;
+    d.ih = ih, d.iw = iw, d.pt = pt, d.pl = pl;
+    if (d.kh == 3 && d.kw == 3 && d.dh == 1 && d.dw == 1 && n * c > 0) {
+        /* Straight from the input, at the wider level whose vectors fit a row's interior;
+         * the geometry is the same for every plane, so the first says whether any does. */
+        for (const eg_x86_kernels *lv = kn; lv; lv = lv->narrow) {
+            d.x = X, d.y = y;
+            if (!lv->maxpool3(&d))
+                continue;
+            for (int64_t p = 1; p < n * c; p++) {
+                d.x = X + p * ih * iw;
+                d.y = y + p * d.oh * d.ow;
+                lv->maxpool3(&d);
+            }
+            return 0;
+        }
+    }
     int64_t ow_v = (d.ow + kn->vw - 1) / kn->vw * kn->vw;
     d.pw = ow_v + (d.kw - 1) * d.dw / d.sw + 1;
     int64_t ph = (d.oh - 1) * d.sh + (d.kh - 1) * d.dh + 1;
@@ -95,8 +115,6 @@ int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn)
         planes[i] = -INFINITY;
     d.planes[0] = planes;
     d.planes[1] = planes + ph * d.pw;
-    const float *X = x->data;
-    d.ih = ih, d.iw = iw, d.pt = pt, d.pl = pl;
     for (int64_t p = 0; p < n * c; p++) {
         d.x = X + p * ih * iw;
         eg_x86_plane_copy(kn, d.x, ih, iw, pt, pl, d.sw, planes, ph, d.pw);

@@ -52,7 +52,7 @@ typedef struct eg_dw {
     int act;
     float alpha, beta;
     /* Max pool only: the unpadded input plane [ih, iw] at offset (pt, pl) in the planes, read
-     * again for the rare windows whose taps are all NaN or -inf. */
+     * again for the rare windows whose taps are all NaN or -inf (maxpool3 reads only it). */
     const float *x;
     int64_t ih, iw, pt, pl;
 } eg_dw;
@@ -72,6 +72,10 @@ typedef struct eg_x86_kernels {
     void (*dw)(const eg_dw *p);
     /* The same walk as dw taking the maximum of the taps (w, bias and act unused). */
     void (*maxpool)(const eg_dw *p);
+    /* Max pool 3x3, dilation 1, horizontal stride 1 or 2, read from the unpadded input plane
+     * (x, ih, iw, pt, pl; planes and pw unused); 0, writing nothing, if the row is too narrow
+     * for one vector of outputs whose windows lie inside it. */
+    int (*maxpool3)(const eg_dw *p);
     /* y[j] = a[j * sa] op b[j * sb] for j < n (op an EG_BIN_*; Max/Min: a if a > b or a is
      * NaN, else b). */
     void (*binary)(int op, float *y, const float *a, int64_t sa, const float *b, int64_t sb,

@@ -717,33 +717,25 @@ START_TEST(gemm_crosses_column_tiles)
 }
 END_TEST
 
-/* A random MaxPool of a kind: 0 any; MAXPOOL_3X3 only the 3x3 windows with dilation 1 and
- * horizontal stride 1 or 2 the kernels specialize, on inputs with some NaNs (which the pool
- * skips); MAXPOOL_2X2 the stride-2 unpadded form that has its own kernel, on odd and even
- * sizes, or one end pad that leaves it that form or not. */
-enum { MAXPOOL_ANY, MAXPOOL_3X3, MAXPOOL_2X2 };
-static void maxpool_case(int kind)
+/* One MaxPool checked against the reference. special: on inputs with some NaNs (which the
+ * pool skips), the first plane all NaN and the second all -inf (windows the vector maxima
+ * cannot tell apart, recomputed one by one). */
+static void maxpool_check(const int64_t k[2], const int64_t s[2], const int64_t d[2],
+                          const int64_t pads[4], const int64_t xd[4], int64_t ceil_mode,
+                          int special)
 {
     kcase c;
     memset(&c, 0, sizeof c);
     c.op = "MaxPool";
-    int square3 = kind == MAXPOOL_3X3, two = kind == MAXPOOL_2X2;
-    int64_t k[2], s[2], d[2], pads[4], in[2], ceil_mode = two ? 0 : rnd() % 2;
-    for (int i = 0; i < 2; i++) {
-        k[i] = square3 ? 3 : rnd_in(1, 4), s[i] = rnd_in(1, square3 && i ? 2 : 3);
-        d[i] = square3 || rnd() % 4 ? 1 : 2;
-        pads[i] = rnd_in(0, k[i] - 1), pads[i + 2] = rnd_in(0, k[i] - 1);
-        if (two)
-            k[i] = s[i] = 2, d[i] = 1, pads[i] = 0, pads[i + 2] = rnd() % 4 == 0;
-        int64_t lo = (k[i] - 1) * d[i] + 1 - pads[i] - pads[i + 2];
-        in[i] = rnd_in(lo < 1 ? 1 : lo, (lo < 1 ? 1 : lo) + 60);
-    }
-    int64_t xd[4] = {rnd_in(1, 2), rnd_in(1, 9), in[0], in[1]}, yd[4] = {-1, -1, -1, -1};
+    int64_t yd[4] = {-1, -1, -1, -1}, plane = xd[2] * xd[3];
     tb_model *t = tb_new(13);
     add_input(t, &c, "x", 4, xd);
-    for (int64_t i = 0; kind != MAXPOOL_ANY && i < count(4, xd); i++)
-        if (rnd() % 7 == 0)
-            ((float *)c.in[0].data)[i] = NAN;
+    float *x = c.in[0].data;
+    for (int64_t i = 0; special && i < count(4, xd); i++)
+        if (i < plane || rnd() % 7 == 0)
+            x[i] = NAN;
+        else if (i < 2 * plane)
+            x[i] = -INFINITY;
     tb_node(t, "MaxPool", "x", "y");
     tb_attr_ints(t, "kernel_shape", 2, k);
     tb_attr_ints(t, "strides", 2, s);
@@ -756,11 +748,33 @@ static void maxpool_case(int kind)
     snprintf(c.what, sizeof c.what,
              "MaxPool x[%lld,%lld,%lld,%lld] kernel %lld,%lld strides %lld,%lld dilations "
              "%lld,%lld pads %lld,%lld,%lld,%lld ceil_mode %lld",
-             (long long)xd[0], (long long)xd[1], (long long)in[0], (long long)in[1],
+             (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3],
              (long long)k[0], (long long)k[1], (long long)s[0], (long long)s[1], (long long)d[0],
              (long long)d[1], (long long)pads[0], (long long)pads[1], (long long)pads[2],
              (long long)pads[3], (long long)ceil_mode);
     check_case(&c);
+}
+
+/* A random MaxPool of a kind: MAXPOOL_ANY any; MAXPOOL_3X3 only the 3x3 windows with
+ * dilation 1 and horizontal stride 1 or 2 the kernels specialize; MAXPOOL_2X2 the stride-2
+ * unpadded form that has its own kernel, on odd and even sizes, or one end pad that leaves it
+ * that form or not. The specialized kinds get the special inputs of maxpool_check. */
+enum { MAXPOOL_ANY, MAXPOOL_3X3, MAXPOOL_2X2 };
+static void maxpool_case(int kind)
+{
+    int square3 = kind == MAXPOOL_3X3, two = kind == MAXPOOL_2X2;
+    int64_t k[2], s[2], d[2], pads[4], in[2], ceil_mode = two ? 0 : rnd() % 2;
+    for (int i = 0; i < 2; i++) {
+        k[i] = square3 ? 3 : rnd_in(1, 4), s[i] = rnd_in(1, square3 && i ? 2 : 3);
+        d[i] = square3 || rnd() % 4 ? 1 : 2;
+        pads[i] = rnd_in(0, k[i] - 1), pads[i + 2] = rnd_in(0, k[i] - 1);
+        if (two)
+            k[i] = s[i] = 2, d[i] = 1, pads[i] = 0, pads[i + 2] = rnd() % 4 == 0;
+        int64_t lo = (k[i] - 1) * d[i] + 1 - pads[i] - pads[i + 2];
+        in[i] = rnd_in(lo < 1 ? 1 : lo, (lo < 1 ? 1 : lo) + 60);
+    }
+    int64_t xd[4] = {rnd_in(1, 2), rnd_in(kind != MAXPOOL_ANY ? 2 : 1, 9), in[0], in[1]};
+    maxpool_check(k, s, d, pads, xd, ceil_mode, kind != MAXPOOL_ANY);
 }
 
 START_TEST(maxpool_matches_reference)
@@ -776,6 +790,32 @@ START_TEST(maxpool_3x3_matches_reference)
     rng_state = 4242u;
     for (int i = 0; i < 40; i++)
         maxpool_case(MAXPOOL_3X3);
+}
+END_TEST
+
+/* The 3x3 pools read straight from the input: every row width around the vector blocks of
+ * each level (one block of 8 or 16 outputs spans 10, 18, 17 or 33 columns at stride 1 or
+ * 2), with and without padding and ceil_mode's overhang, vertical strides 1 to 3, and
+ * squeezenet1_1's three pools. */
+START_TEST(maxpool_3x3_direct_widths)
+{
+    rng_state = 777u;
+    const int64_t k[2] = {3, 3}, d[2] = {1, 1};
+    for (int64_t iw = 3; iw <= 40; iw++) {
+        int64_t s[2] = {rnd_in(1, 3), 1 + iw % 2}, pads[4], ceil_mode = (iw / 2) % 2;
+        for (int i = 0; i < 4; i++)
+            pads[i] = iw % 3 ? rnd_in(0, 2) : 0;
+        int64_t xd[4] = {1, 3, rnd_in(3, 12), iw};
+        maxpool_check(k, s, d, pads, xd, ceil_mode, 1);
+        s[1] = 3 - s[1]; /* the other horizontal stride at the same width */
+        maxpool_check(k, s, d, pads, xd, 1 - ceil_mode, 1);
+    }
+    const int64_t squeeze[3][2] = {{64, 111}, {128, 55}, {256, 27}}, s2[2] = {2, 2};
+    const int64_t nopad[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        int64_t xd[4] = {1, squeeze[i][0], squeeze[i][1], squeeze[i][1]};
+        maxpool_check(k, s2, d, nopad, xd, 1, 1);
+    }
 }
 END_TEST
 
@@ -1220,6 +1260,7 @@ static Suite *kernels_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, maxpool_matches_reference);
     tcase_add_test(tc, maxpool_3x3_matches_reference);
+    tcase_add_test(tc, maxpool_3x3_direct_widths);
     tcase_add_test(tc, global_avgpool_matches_reference);
     suite_add_tcase(s, tc);
     tc = tcase_create("elementwise");
