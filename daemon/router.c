@@ -87,7 +87,12 @@ static void route_server_metadata(const router *rt, route_reply *reply)
     cJSON_AddStringToObject(root, "name", "ember");
     cJSON_AddStringToObject(root, "version", rt->version);
     cJSON *ext = cJSON_AddArrayToObject(root, "extensions");
-    cJSON_AddItemToArray(ext, cJSON_CreateString("model_repository"));
+    /* The protocol extensions emberd implements, by the names Triton's KServe v2 extension
+     * documents give them (docs/api.md). */
+    static const char *const extensions[] = {"model_repository", "binary_tensor_data",
+                                             "classification"};
+    for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++)
+        cJSON_AddItemToArray(ext, cJSON_CreateString(extensions[i]));
     router_reply_json(reply, 200, root);
 }
 

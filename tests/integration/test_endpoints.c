@@ -65,10 +65,13 @@ START_TEST(server_metadata)
         ck_assert_str_eq(str_of(j, "version"), want_version);
     const cJSON *ext = cJSON_GetObjectItemCaseSensitive(j, "extensions");
     ck_assert_msg(cJSON_IsArray(ext), "extensions is not an array");
-    const cJSON *e;
-    cJSON_ArrayForEach(e, ext)
-    {
+    static const char *const want[] = {"model_repository", "binary_tensor_data",
+                                       "classification"};
+    ck_assert_int_eq(cJSON_GetArraySize(ext), 3);
+    for (int i = 0; i < 3; i++) {
+        const cJSON *e = cJSON_GetArrayItem(ext, i);
         ck_assert_msg(cJSON_IsString(e), "extensions holds a non-string");
+        ck_assert_str_eq(e->valuestring, want[i]);
     }
     cJSON_Delete(j);
     ember_client_close(c);
