@@ -334,6 +334,22 @@ END_TEST
 
 /* ---- ember ---- */
 
+/* A fresh governor settled at the minimum by ten idle ticks, then one tick of a burst: nine
+ * 25 ms requests queued, one worker busy, the given deadline (0: none). o keeps the burst. */
+static ember_gov_decision burst_after_idle(ember_gov *g, const ember_gov_config *c,
+                                           ember_gov_obs *o, double deadline_ms)
+{
+    ck_assert_int_eq(ember_gov_init(g, c, NULL), 0);
+    *o = idle_obs(600000);
+    for (int i = 0; i < 10; i++)
+        tick(g, o);
+    o->queued[1] = 9;
+    o->busy_workers = 1;
+    o->service_ms = 25;
+    o->deadline_ms = deadline_ms;
+    return tick(g, o);
+}
+
 START_TEST(ember_step_load_jumps_to_max_in_one_tick)
 {
     ember_gov_config c;
@@ -358,29 +374,13 @@ START_TEST(ember_step_load_jumps_to_max_in_one_tick)
 
     /* The same burst with a deadline the current clock cannot meet (nine 25 ms requests on
      * four workers end at 75 ms; budget 0.7 x 100 = 70 ms): the maximum, not just enough. */
-    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
-    o = idle_obs(600000);
-    for (int i = 0; i < 10; i++)
-        tick(&g, &o);
-    o.queued[1] = 9;
-    o.busy_workers = 1;
-    o.service_ms = 25;
-    o.deadline_ms = 100;
-    d = tick(&g, &o);
+    d = burst_after_idle(&g, &c, &o, 100);
     ck_assert_uint_eq(d.freq_khz, 1500000);
     ck_assert_int_eq(d.active_workers, 4);
 
     /* With a deadline the minimum meets (budget 350 ms), a deep queue is no reason to race:
      * the lowest clock that suffices, every worker it takes. */
-    ck_assert_int_eq(ember_gov_init(&g, &c, NULL), 0);
-    o = idle_obs(600000);
-    for (int i = 0; i < 10; i++)
-        tick(&g, &o);
-    o.queued[1] = 9;
-    o.busy_workers = 1;
-    o.service_ms = 25;
-    o.deadline_ms = 500;
-    d = tick(&g, &o);
+    d = burst_after_idle(&g, &c, &o, 500);
     ck_assert_uint_eq(d.freq_khz, 600000);
     ck_assert_int_eq(d.active_workers, 1);
     /* ...unless the arrivals keep coming faster than the current clock can carry them: at
