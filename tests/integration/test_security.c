@@ -89,6 +89,19 @@ static void start(const sec_env *e, emberd_proc *d, const char *level)
     it_emberd_start_logged(d, extra, 0, e->log);
 }
 
+/* GET /v2/models/NAME must be 404: the daemon did not take it (why says which case). */
+static void assert_not_served(const char *sock, const char *name, const char *why)
+{
+    char path[96];
+    ember_response r;
+    snprintf(path, sizeof path, "/v2/models/%s", name);
+    ember_client *c = it_client(sock);
+    it_request(c, "GET", path, NULL, &r);
+    it_assert_error(&r, 404, why);
+    ember_response_free(&r);
+    ember_client_close(c);
+}
+
 /* Infer on m and check the answer names m and version. */
 static void assert_serves(const char *sock, const char *version)
 {
@@ -228,12 +241,7 @@ START_TEST(tampered_bundle_refused_keeps_serving)
 
     /* At startup: m is refused (its newest version is bad) and the rest is served. */
     start(&e, &d, "info");
-    ember_client *c = it_client(d.socket);
-    ember_response r;
-    it_request(c, "GET", "/v2/models/m", NULL, &r);
-    it_assert_error(&r, 404, "a tampered bundle at startup");
-    ember_response_free(&r);
-    ember_client_close(c);
+    assert_not_served(d.socket, "m", "a tampered bundle at startup");
     it_assert_healthy(d.socket);
     it_emberd_stop(&d, SIGTERM);
     assert_log_has(&e, "signature");
@@ -262,12 +270,7 @@ START_TEST(older_version_refused_also_after_restart)
 
     /* A restart with the same --state remembers the floor. */
     start(&e, &d, "info");
-    ember_client *c = it_client(d.socket);
-    ember_response r;
-    it_request(c, "GET", "/v2/models/m", NULL, &r);
-    it_assert_error(&r, 404, "an older version after a restart");
-    ember_response_free(&r);
-    ember_client_close(c);
+    assert_not_served(d.socket, "m", "an older version after a restart");
     it_emberd_stop(&d, SIGTERM);
     assert_log_has(&e, "rollback refused");
 }
@@ -281,15 +284,8 @@ START_TEST(bundle_for_another_device_or_name_refused)
     deploy(&e, "m", 1, "other", "m");
     deploy(&e, "m", 1, "gw", "n"); /* a valid bundle of m, placed as n */
     start(&e, &d, "info");
-    ember_client *c = it_client(d.socket);
-    ember_response r;
-    it_request(c, "GET", "/v2/models/m", NULL, &r);
-    it_assert_error(&r, 404, "a bundle for another device");
-    ember_response_free(&r);
-    it_request(c, "GET", "/v2/models/n", NULL, &r);
-    it_assert_error(&r, 404, "a bundle under another name");
-    ember_response_free(&r);
-    ember_client_close(c);
+    assert_not_served(d.socket, "m", "a bundle for another device");
+    assert_not_served(d.socket, "n", "a bundle under another name");
     load_expect(d.socket, 400, "not sealed to this device");
 
     /* Sealed to this device now: served. */
