@@ -245,6 +245,26 @@ static void job_execute(infer_job *head, int worker, int threads)
 static const char job_expired_msg[] =
     "the request's deadline (parameters.timeout_ms) passed before a worker could run it";
 
+/* Split the run of live, live->batch_next, ... (done at now) among them by rows; the last
+ * takes the rounding, so the shares add up to the run's time exactly. */
+static void job_share_compute(infer_job *live, uint64_t now)
+{
+    if (!live)
+        return;
+    uint64_t run = now - live->t_started;
+    if (!live->batch_next) {
+        live->compute_ns = run;
+        return;
+    }
+    uint64_t rows = 0, given = 0;
+    for (const infer_job *j = live; j; j = j->batch_next)
+        rows += (uint64_t)batch_job_rows(j);
+    for (infer_job *j = live; j; j = j->batch_next) {
+        j->compute_ns = j->batch_next ? run * (uint64_t)batch_job_rows(j) / rows : run - given;
+        given += j->compute_ns;
+    }
+}
+
 /* A worker runs the job handed to the pool and the jobs batched with it. */
 static void job_run(void *arg, int worker)
 {
@@ -276,6 +296,7 @@ static void job_run(void *arg, int worker)
         if (!j->json)
             j->status = 500; /* the error body itself could not be allocated */
     }
+    job_share_compute(live, now);
     pthread_mutex_lock(&q->lock);
     if (q->done_tail)
         q->done_tail->next = first;

@@ -68,6 +68,10 @@ typedef struct infer_job {
     size_t cache_len, cache_header_len;
     struct infer_job *batch_next; /* the next job of the batch this one leads or rides in */
     int batch_rows;               /* on a batch's first job: the rows it ran (metrics) */
+    /* Its share of the worker time of the run it was in (metrics, power): t_done - t_started
+     * for a run of its own; in a batch, that run's time split by rows, so the shares of a
+     * batch's jobs add up to the batch's time once, not once per job. */
+    uint64_t compute_ns;
     int workers;                  /* on a job handed to the pool: the workers it occupies */
     infer_queue *queue;
     struct infer_job *next;

@@ -77,8 +77,9 @@ static void usage(FILE *out)
             "                     idle_timeout_ms, among others (see\n"
             "                     docs/config.md). Options given on the\n"
             "                     command line override the file. SIGHUP reads it again.\n"
-            "  --check-config     Check the settings (and each model's config.json in the\n"
-            "                     model directory), say what is wrong, and exit: 0 when\n"
+            "  --check-config     Check the settings and each model of the model\n"
+            "                     directory as loading it would (config.json, model\n"
+            "                     files, shapes), say what is wrong, and exit: 0 when\n"
             "                     all is well, 2 when not.\n"
             "  --socket PATH      Listen on PATH. Default: $EMBER_SOCKET if set, else\n"
             "                     %s. Missing parent directories are created.\n"
@@ -405,7 +406,8 @@ static tls_settings tls_settings_of(const daemon_config *cfg)
     };
 }
 
-/* --check-config: the settings, the TLS listener's files, then every model's config.json. */
+/* --check-config: the settings, the TLS listener's files, the sealed-model keys, then every
+ * model of the repository as loading it would check it (its config.json and its versions). */
 static int config_check(const options *o)
 {
     daemon_config cfg;
@@ -425,6 +427,15 @@ static int config_check(const options *o)
         fprintf(stderr, "emberd: %s\n", err.msg);
         bad = 1;
     }
+    /* The models are checked as loading them would: sealed ones need the keys. */
+    bundle_keys keys;
+    int have_keys = bundle_keys_open(&keys, cfg.trust_dir, cfg.revoked_path,
+                                     cfg.device_key_path, cfg.state_dir, &err) == 0;
+    if (!have_keys) {
+        fprintf(stderr, "emberd: %s\n", err.msg);
+        bad = 1;
+    }
+    daemon_log lg = {.level = cfg.log_level};
     DIR *d = cfg.models_dir ? opendir(cfg.models_dir) : NULL;
     if (cfg.models_dir && !d) {
         fprintf(stderr, "emberd: cannot open the model directory %s: %s\n", cfg.models_dir,
@@ -434,22 +445,20 @@ static int config_check(const options *o)
     for (struct dirent *de; d && (de = readdir(d));) {
         char path[PATH_MAX];
         struct stat st;
-        model_config mc;
         if (de->d_name[0] == '.' ||
             snprintf(path, sizeof path, "%s/%s", cfg.models_dir, de->d_name) >= (int)sizeof path ||
-            stat(path, &st) < 0 || !S_ISDIR(st.st_mode) ||
-            snprintf(path, sizeof path, "%s/%s/config.json", cfg.models_dir, de->d_name) >=
-                (int)sizeof path)
+            stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
             continue;
-        if (registry_config_read(path, &mc, &err) < 0) {
+        if (registry_check_model(cfg.models_dir, de->d_name, cfg.dev,
+                                 have_keys ? &keys : &(bundle_keys){0}, &lg, &err) < 0) {
             fprintf(stderr, "emberd: %s\n", err.msg);
             bad = 1;
-        } else {
-            registry_config_clear(&mc);
         }
     }
     if (d)
         closedir(d);
+    if (have_keys)
+        bundle_keys_free(&keys);
     if (!bad)
         printf("emberd: configuration OK%s%s\n", o->config_path ? ": " : "",
                o->config_path ? o->config_path : "");

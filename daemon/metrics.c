@@ -116,6 +116,7 @@ static void model_observe(metrics *m, const infer_job *job)
             s->batch_buckets[b]++;
         s->batch_count++;
         s->batch_rows += (uint64_t)job->batch_rows;
+        s->batch_ns += job->t_done - job->t_started;
     }
 }
 
@@ -127,7 +128,7 @@ void metrics_observe(metrics *m, const infer_job *job)
     if (job->computed) {
         m->computed++;
         histogram_add(&m->queue_wait, job->t_started - job->t_queued);
-        histogram_add(&m->compute, job->t_done - job->t_started);
+        histogram_add(&m->compute, job->compute_ns);
     } else if (job->status == 504) {
         m->expired++;
     } else if (job->status == 499) {
@@ -261,6 +262,15 @@ static void models_render(text *t, const metrics *m)
                     model, (unsigned long long)s->batch_count, model,
                     (unsigned long long)s->batch_rows, model, (unsigned long long)s->batch_count);
     }
+    text_printf(t, "# HELP emberd_batch_compute_seconds_total Worker time of the runs counted "
+                   "by emberd_batch_size, each run once, by model.\n"
+                   "# TYPE emberd_batch_compute_seconds_total counter\n");
+    for (int i = 0; i < m->nmodels; i++) {
+        const metrics_model *s = &m->models[i];
+        if (s->batch_count)
+            text_printf(t, "emberd_batch_compute_seconds_total{model=\"%s\"} %.9f\n",
+                        label_escape(s->model, model, sizeof model), (double)s->batch_ns / 1e9);
+    }
 }
 
 int metrics_render(const metrics *m, const metrics_gauges *g, char **out, size_t *len)
@@ -296,7 +306,9 @@ int metrics_render(const metrics *m, const metrics_gauges *g, char **out, size_t
                      "Time from queueing to a worker starting, of requests that ran.",
                      &m->queue_wait);
     histogram_render(&t, "emberd_compute_seconds",
-                     "Time a worker spent decoding, running and encoding a request.", &m->compute);
+                     "Time a worker spent decoding, running and encoding a request; a request "
+                     "run in a batch counts its rows' share of the batch's time.",
+                     &m->compute);
     histogram_render(&t, "emberd_request_seconds",
                      "Time from queueing to the answer, of every queued request.", &m->total);
     gauge_render(&t, "emberd_queue_depth", "Requests waiting for a worker.", g->queue_depth);

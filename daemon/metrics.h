@@ -39,6 +39,7 @@ typedef struct metrics_model {
     uint64_t cache_hits, cache_misses;
     uint64_t batch_buckets[METRICS_BATCH_NBUCKETS]; /* not cumulative; +Inf is batch_count */
     uint64_t batch_count, batch_rows;
+    uint64_t batch_ns; /* worker time of those runs, each counted once */
 } metrics_model;
 
 typedef struct metrics {

@@ -102,7 +102,8 @@ static void power_observe(infer_job *job, void *ctx)
     daemon_power *p = ctx;
     if (job->kind != JOB_INFER || !job->computed)
         return;
-    double ms = (double)(job->t_done - job->t_started) / 1e6;
+    /* A batched job's share of its run: a batch of n costs the queue one run, not n. */
+    double ms = (double)job->compute_ns / 1e6;
     double at = p->status.freq_khz && p->max_khz ? (double)p->status.freq_khz / p->max_khz : 1;
     power_model *m = power_model_find(p, job->entry->name, 1);
     m->service_ms = ewma(m->service_ms, ms * at);

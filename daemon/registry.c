@@ -178,14 +178,17 @@ static void io_describe(const ember_io_info *io, int n, char *s, size_t cap)
  * therefore be the batch: symbolic (any size) on all of them. */
 static int entry_check_batch(const model_entry *e, ember_err *err)
 {
-    for (int i = 0; i < e->ninputs + e->noutputs; i++) {
+    for (int i = 0; e->cfg.max_batch > 1 && i < e->ninputs + e->noutputs; i++) {
         const ember_io_info *io = i < e->ninputs ? &e->inputs[i] : &e->outputs[i - e->ninputs];
         if (io->rank < 1 || io->dims[0] >= 0)
             return ember_err_set(err, EMBER_EINVAL,
-                                 "key 'max_batch' needs a dynamic first (batch) dimension on "
-                                 "every input and output; %s '%s' has %s",
+                                 "key 'max_batch' (%d) needs a dynamic first (batch) dimension "
+                                 "on every input and output of model '%s'; version %d %s '%s' "
+                                 "has %s (%lld)",
+                                 e->cfg.max_batch, e->name, e->version,
                                  i < e->ninputs ? "input" : "output", io->name,
-                                 io->rank < 1 ? "none" : "a fixed one");
+                                 io->rank < 1 ? "no dimension" : "a fixed one",
+                                 (long long)(io->rank < 1 ? 0 : io->dims[0]));
     }
     return 0;
 }
@@ -221,9 +224,7 @@ static int entry_new(const char *name, int version, const char *source, const mo
         return ember_err_set(err, EMBER_ENOMEM, "out of memory loading %s", name);
     }
     int rc = 0;
-    if (cfg->max_batch > 1)
-        rc = entry_check_batch(e, err);
-    if (rc == 0 && cfg->cache.entries > 0)
+    if (cfg->cache.entries > 0)
         rc = cache_new(&cfg->cache, &e->cache, err);
     if (rc < 0) {
         entry_free(e);
@@ -496,7 +497,7 @@ static int scan_fail(model_scan *scan, int status, int code, const char *fmt, co
  * and an HTTP status and message. Touches no registry state, so it runs on any thread.
  */
 static int scan_model_read(const char *dir, const char *name, int dev, const bundle_keys *keys,
-                           int nworkers, const daemon_log *lg, model_scan *scan)
+                           int nworkers, int check, const daemon_log *lg, model_scan *scan)
 {
     char mdir[PATH_MAX], vdir[PATH_MAX], path[PATH_MAX];
     memset(scan, 0, sizeof *scan);
@@ -572,13 +573,14 @@ static int scan_model_read(const char *dir, const char *name, int dev, const bun
             return scan_fail(scan, rc == EMBER_EINVAL ? 400 : 500, rc, "%s: %s", path, err.msg);
         scan->n++;
         const model_entry *e = scan->entries[scan->n - 1];
-        if (media_config_check(scan->cfg.media, e->inputs, e->ninputs, &err) < 0)
+        if (media_config_check(scan->cfg.media, e->inputs, e->ninputs, &err) < 0 ||
+            entry_check_batch(e, &err) < 0)
             return scan_fail(scan, 400, EMBER_EINVAL, "%s/config.json: %s", mdir, err.msg);
         if (sealed && best[i] > floor)
             floor = best[i];
     }
     ember_err err = {{0}};
-    if (floor > 0 && bundle_accept(keys, name, floor, &err) < 0)
+    if (!check && floor > 0 && bundle_accept(keys, name, floor, &err) < 0)
         return scan_fail(scan, 500, EMBER_EIO, "cannot record the rollback floor of %s: %s", name,
                          err.msg);
     return 0;
@@ -588,8 +590,23 @@ static int scan_model_read(const char *dir, const char *name, int dev, const bun
 static int scan_model(const char *dir, const char *name, int dev, const bundle_keys *keys,
                       int nworkers, const daemon_log *lg, model_scan *scan)
 {
-    int rc = scan_model_read(dir, name, dev, keys, nworkers, lg, scan);
+    int rc = scan_model_read(dir, name, dev, keys, nworkers, 0, lg, scan);
     registry_config_clear(&scan->cfg);
+    return rc;
+}
+
+int registry_check_model(const char *dir, const char *name, int dev, const bundle_keys *keys,
+                         const daemon_log *lg, ember_err *err)
+{
+    if (!model_name_ok(name))
+        return 0;
+    model_scan scan;
+    int rc = scan_model_read(dir, name, dev, keys, 1, 1, lg, &scan);
+    registry_config_clear(&scan.cfg);
+    for (int i = 0; i < scan.n; i++)
+        registry_entry_unref(scan.entries[i]);
+    if (rc < 0)
+        ember_err_set(err, rc, "model %s: %s", name, scan.err.msg);
     return rc;
 }
 

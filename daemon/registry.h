@@ -88,6 +88,13 @@ void registry_load_dir(registry *reg);
 int registry_model_open(const char *path, const char *name, int version, int dev,
                         const bundle_keys *keys, int *sealed, ember_model **out, ember_err *err);
 
+/* What loading dir/name would say, without serving it or raising its rollback floor: its
+ * config.json, the versions it asks for opened and checked against the config (media inputs,
+ * max_batch). 0 for a folder the repository would ignore (a name it does not serve). Errors
+ * name the model and the file. Any thread (emberd --check-config). */
+int registry_check_model(const char *dir, const char *name, int dev, const bundle_keys *keys,
+                         const daemon_log *lg, ember_err *err);
+
 /* Read and check DIR/NAME/config.json (absent: the defaults). Errors name the file and the
  * key. Runs on any thread. On success the caller releases cfg with registry_config_clear. */
 int registry_config_read(const char *path, model_config *cfg, ember_err *err);

@@ -5,9 +5,11 @@
  * id; with a worker free, the first request waits up to the delay for company; requests of
  * different non-batch shapes are never merged; a request whose deadline passes inside the
  * batch window gets 504 without compute; a model without a dynamic first dimension refuses
- * max_batch. The emberd_batch_size histogram proves what ran, and promtool accepts /metrics
- * with batch and cache series in it.
+ * max_batch, alike at --check-config, at startup and at load. The emberd_batch_size histogram
+ * proves what ran, a batch's time is counted once in emberd_compute_seconds (split among its
+ * requests), and promtool accepts /metrics with batch and cache series in it.
  */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,8 @@
 
 #define BATCHES(m) "emberd_batch_size_count{model=\"" m "\"}"
 #define ROWS(m) "emberd_batch_size_sum{model=\"" m "\"}"
+#define BATCH_COMPUTE(m) "emberd_batch_compute_seconds_total{model=\"" m "\"}"
+#define COMPUTE_SUM "emberd_compute_seconds_sum"
 #define BUCKET(m, le) "emberd_batch_size_bucket{model=\"" m "\",le=\"" le "\"}"
 
 /* dir/name/1/model.onnx: y = Relu(x), FLOAT, with dims (-1: symbolic) on both. */
@@ -76,6 +80,7 @@ START_TEST(batched_answers_equal_unbatched)
     }
     ember_client_close(one);
 
+    double compute0 = it_metric(d.socket, COMPUTE_SUM);
     /* The held request is a run of digits too: IT_SLOW_ROWS rows, alone (over max_batch). */
     ember_client *slow = it_hold_worker(d.socket, &ref);
     for (int i = 0; i < NQUEUED; i++) {
@@ -102,6 +107,13 @@ START_TEST(batched_answers_equal_unbatched)
     ck_assert_double_eq(it_metric(d.socket, BUCKET("digits", "4")), 2);
     ck_assert_double_eq(it_metric(d.socket, BUCKET("digits", "1024")), 2);
     ck_assert_double_eq(it_metric(d.socket, "emberd_compute_seconds_count"), NQUEUED + 1 + NQUEUED);
+    /* Three runs (the held one and two batches); the requests' compute adds up to their time
+     * once. Counting each batched request with its whole batch's time would add it 4 and 2
+     * times, microseconds over the ns the text carries. */
+    double runs = it_metric(d.socket, BATCH_COMPUTE("digits"));
+    double computed = it_metric(d.socket, COMPUTE_SUM) - compute0;
+    ck_assert_msg(runs > 0 && fabs(computed - runs) < 1e-8,
+                  "compute of the batched requests %.9f s, of their runs %.9f s", computed, runs);
     it_emberd_stop(&d, SIGTERM);
 }
 END_TEST
@@ -254,28 +266,87 @@ START_TEST(deadline_inside_window_is_504)
 }
 END_TEST
 
+/* emberd --check-config --dev --models dir: its exit status, its stderr in *err (caller frees). */
+static int check_config(const char *dir, char **err)
+{
+    char *out;
+    const char *argv[] = {getenv("EMBERD"), "--check-config", "--dev", "--models", dir, NULL};
+    int rc = it_run(argv, NULL, NULL, &out, err);
+    free(out);
+    return rc;
+}
+
+/* What --check-config, startup and a load all say about max_batch on a fixed first dimension:
+ * the key, its value, the model, the version and the input or output. */
+static void assert_names_fixed(const char *text, const char *io)
+{
+    ck_assert_msg(strstr(text, "key 'max_batch' (4) needs a dynamic first (batch) dimension") &&
+                      strstr(text, "of model 'fixed'") && strstr(text, io),
+                  "want max_batch, model 'fixed' and \"%s\" in: %s", io, text);
+}
+
 START_TEST(fixed_batch_dimension_refused)
 {
-    static const int64_t dims[] = {2, -1};
+    static const int64_t fixed_in[] = {2, -1};
     emberd_proc d;
-    char dir[IT_DIR_MAX];
+    char dir[IT_DIR_MAX], *err;
     ember_response r;
     it_mkdtemp(dir);
-    put_relu_model(dir, "fixed", 2, dims);
+    it_repo_put_model(dir, "digits", 1);
+    it_repo_put_config(dir, "digits", "{\"max_batch\": 4}");
+    put_relu_model(dir, "fixed", 2, fixed_in);
     it_repo_put_config(dir, "fixed", "{\"max_batch\": 4}");
+
+    /* --check-config opens the model and says what a load will say. */
+    ck_assert_int_eq(check_config(dir, &err), 2);
+    assert_names_fixed(err, "version 1 input 'x' has a fixed one (2)");
+    ck_assert_msg(!strstr(err, "'digits'"), "the batching digits model is fine: %s", err);
+    free(err);
+
+    /* Startup skips it (the other model serves); a load answers the same message as 400. */
     it_repo_start(&d, dir, "1");
     ember_client *c = it_client(d.socket);
+    it_request(c, "GET", "/v2/models/fixed", NULL, &r);
+    ck_assert_int_eq(r.status, 404);
+    ember_response_free(&r);
+    it_request(c, "GET", "/v2/models/digits", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ember_response_free(&r);
     it_request(c, "POST", "/v2/repository/models/fixed/load", "", &r);
     it_assert_error(&r, 400, "max_batch on a fixed first dimension");
-    ck_assert_msg(strstr(r.body, "'max_batch' needs a dynamic first (batch) dimension") &&
-                      strstr(r.body, "input 'x' has a fixed one"),
-                  "%s", r.body);
+    assert_names_fixed(r.body, "input 'x' has a fixed one (2)");
     ember_response_free(&r);
-    /* Without max_batch the same model loads. */
+
+    /* An output without a batch dimension is named the same way. */
+    static const int64_t free_in[] = {-1, 3};
+    tb_model *t = tb_new(13);
+    static const int64_t no_batch_out[] = {2};
+    tb_input(t, "x", 1, 2, free_in);
+    tb_output(t, "n", 7, 1, no_batch_out);
+    tb_node(t, "Shape", "x", "n");
+    uint8_t *buf;
+    size_t len = tb_pack(t, &buf);
+    tb_free(t);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/fixed/1/model.onnx", dir);
+    it_write_file(path, buf, len);
+    free(buf);
+    ck_assert_int_eq(check_config(dir, &err), 2);
+    assert_names_fixed(err, "output 'n' has a fixed one (2)");
+    free(err);
+    it_request(c, "POST", "/v2/repository/models/fixed/load", "", &r);
+    it_assert_error(&r, 400, "max_batch on an output without a batch dimension");
+    assert_names_fixed(r.body, "output 'n' has a fixed one (2)");
+    ember_response_free(&r);
+
+    /* Without max_batch the same model loads, and --check-config passes. */
     it_repo_put_config(dir, "fixed", "{}");
+    ck_assert_int_eq(check_config(dir, &err), 0);
+    free(err);
     it_request(c, "POST", "/v2/repository/models/fixed/load", "", &r);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     ember_response_free(&r);
+    it_assert_healthy(d.socket);
     ember_client_close(c);
     it_emberd_stop(&d, SIGTERM);
 }
