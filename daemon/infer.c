@@ -65,6 +65,7 @@ void infer_job_free(infer_job *job)
     if (job->decoded)
         ember_infer_request_clear(&job->req);
     free(job->cache_body);
+    free(job->media_id);
     free(job->name);
     free(job->body);
     free(job->json);

@@ -47,6 +47,7 @@ typedef struct infer_job {
     size_t header_len; /* bytes of JSON at the body's start; the rest is binary tensor data */
     int media;         /* a raw media body's media_kind (media_input.h); 0: KServe JSON */
     int classify;      /* a raw media body's ?classification=K; 0: none */
+    char *media_id;    /* a raw media body's ?id= (decoded, malloc'd); NULL: none */
     int priority;      /* 0 high, 1 normal, 2 low */
     uint64_t deadline; /* uv_hrtime() nanoseconds after which it must not start; 0: none */
     uint64_t seq;      /* arrival order, set by the queue */

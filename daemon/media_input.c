@@ -484,33 +484,123 @@ media_kind media_kind_of(const char *ct)
     return MEDIA_NONE;
 }
 
-/* The query string of a raw-body request: "classification=K" is the only parameter. */
-static int media_query(const char *query, int *k, char *msg, size_t cap)
+/* What a raw-body request's query string carries in place of a JSON body's "id" and
+ * "parameters": ?id=S&timeout_ms=N&priority=P&classification=K, each at most once. */
+typedef struct media_params {
+    char id[EMBER_KSERVE_MAX_ID + 1];
+    int has_id;
+    int64_t timeout_ms; /* -1: none */
+    int priority;       /* -1: the model's */
+    int classify;       /* 0: none */
+} media_params;
+
+static int hex_digit(int c)
 {
-    *k = 0;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* The n bytes at v percent-decoded ('+' is a space, as in a form) into out (cap bytes with
+ * the NUL). The length, or -1 for a bad escape, a control character or more than cap - 1. */
+static int query_unescape(const char *v, size_t n, char *out, size_t cap)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)v[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 2 < n ? hex_digit((unsigned char)v[i + 1]) : -1;
+            int lo = i + 2 < n ? hex_digit((unsigned char)v[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = hi << 4 | lo;
+            i += 2;
+        }
+        if (c < 0x20 || c == 0x7f || len + 1 >= cap)
+            return -1;
+        out[len++] = (char)c;
+    }
+    out[len] = '\0';
+    return (int)len;
+}
+
+/* A decimal integer of n bytes at v, lo..hi; -1 when it is not one. */
+static long long query_int(const char *v, size_t n, long long lo, long long hi)
+{
+    long long x = 0;
+    if (n == 0 || n > 10)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+        x = x * 10 + (v[i] - '0');
+    }
+    return x < lo || x > hi ? -1 : x;
+}
+
+static int media_query(const char *query, media_params *mp, char *msg, size_t cap)
+{
+    static const char *const keys[] = {"id", "timeout_ms", "priority", "classification"};
+    static const char *const prio[] = {"high", "normal", "low"};
+    int seen[4] = {0};
+    *mp = (media_params){.timeout_ms = -1, .priority = -1};
     for (const char *p = query; p && *p;) {
-        size_t n = strcspn(p, "&");
-        if (n > 15 && strncmp(p, "classification=", 15) == 0) {
-            char num[8];
-            size_t d = n - 15;
-            if (d < sizeof num) {
-                memcpy(num, p + 15, d);
-                num[d] = '\0';
+        size_t n = strcspn(p, "&"), kn = strcspn(p, "=&");
+        const char *v = p + kn + 1;
+        size_t vn = kn < n ? n - kn - 1 : 0;
+        if (n == 0) {
+            p++;
+            continue;
+        }
+        int k = 0;
+        while (k < 4 && !(strlen(keys[k]) == kn && strncmp(p, keys[k], kn) == 0))
+            k++;
+        if (k == 4) {
+            snprintf(msg, cap,
+                     "unknown query parameter '%.*s' (a raw media body takes id, timeout_ms, "
+                     "priority and classification)",
+                     (int)(n > 64 ? 64 : n), p);
+            return -1;
+        }
+        if (seen[k]++) {
+            snprintf(msg, cap, "query parameter %s is given twice", keys[k]);
+            return -1;
+        }
+        long long x;
+        if (k == 0) {
+            mp->has_id = 1;
+            if (kn == n || query_unescape(v, vn, mp->id, sizeof mp->id) < 0) {
+                snprintf(msg, cap,
+                         "query parameter id wants 0 to %d bytes, percent-encoded, without "
+                         "control characters",
+                         EMBER_KSERVE_MAX_ID);
+                return -1;
             }
-            char *end;
-            long v = d < sizeof num && isdigit((unsigned char)num[0]) ? strtol(num, &end, 10) : 0;
-            if (v < 1 || v > EMBER_CLASSIFY_MAX_K || *end != '\0') {
+        } else if (k == 1) {
+            if (kn == n || (x = query_int(v, vn, 0, EMBER_KSERVE_MAX_TIMEOUT_MS)) < 0) {
+                snprintf(msg, cap, "query parameter timeout_ms wants an integer from 0 to %d",
+                         EMBER_KSERVE_MAX_TIMEOUT_MS);
+                return -1;
+            }
+            mp->timeout_ms = x;
+        } else if (k == 2) {
+            for (int i = 0; i < 3 && kn < n; i++)
+                if (strlen(prio[i]) == vn && strncmp(v, prio[i], vn) == 0)
+                    mp->priority = i;
+            if (mp->priority < 0) {
+                snprintf(msg, cap, "query parameter priority wants high, normal or low");
+                return -1;
+            }
+        } else {
+            if (kn == n || (x = query_int(v, vn, 1, EMBER_CLASSIFY_MAX_K)) < 0) {
                 snprintf(msg, cap, "query parameter classification wants an integer from 1 to %d",
                          EMBER_CLASSIFY_MAX_K);
                 return -1;
             }
-            *k = (int)v;
-        } else if (n > 0) {
-            snprintf(msg, cap,
-                     "unknown query parameter '%.*s' (a raw media body takes only "
-                     "classification=K)",
-                     (int)(n > 64 ? 64 : n), p);
-            return -1;
+            mp->classify = (int)x;
         }
         p += n + (p[n] == '&');
     }
@@ -539,19 +629,23 @@ int media_route_infer(model_entry *e, ember_http_request *req, media_kind kind, 
         router_error(reply, 415, msg);
         return 0;
     }
-    int k;
-    if (media_query(req->query, &k, msg, sizeof msg) < 0) {
+    media_params mp;
+    if (media_query(req->query, &mp, msg, sizeof msg) < 0) {
         router_error(reply, 400, msg);
         return 0;
     }
     *job = infer_job_new(e, req->body, req->body_len);
-    if (!*job) {
+    if (!*job || (mp.has_id && !((*job)->media_id = strdup(mp.id)))) {
+        infer_job_free(*job);
+        *job = NULL;
         router_error(reply, 500, "out of memory");
         return 0;
     }
     (*job)->media = (int)kind;
-    (*job)->classify = k;
-    (*job)->priority = e->cfg.priority;
+    (*job)->classify = mp.classify;
+    (*job)->priority = mp.priority >= 0 ? mp.priority : e->cfg.priority;
+    if (mp.timeout_ms >= 0)
+        (*job)->deadline = uv_hrtime() + (uint64_t)mp.timeout_ms * 1000000u;
     req->body = NULL;
     req->body_len = 0;
     return 1;
@@ -599,6 +693,11 @@ int media_decode(const infer_job *job, ember_infer_request *req, ember_err *err)
     req->binary = calloc((size_t)n, 1);
     req->classify = calloc((size_t)n, sizeof *req->classify);
     if (!req->inputs || !req->outputs || !req->binary || !req->classify) {
+        free(t.data);
+        ember_infer_request_clear(req);
+        return ember_err_set(err, EMBER_EIO, "out of memory for the request");
+    }
+    if (job->media_id && !(req->id = strdup(job->media_id))) {
         free(t.data);
         ember_infer_request_clear(req);
         return ember_err_set(err, EMBER_EIO, "out of memory for the request");

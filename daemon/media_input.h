@@ -61,8 +61,10 @@ int media_config_check(const media_config *mc, const ember_io_info *inputs, int 
 media_kind media_kind_of(const char *content_type);
 
 /* A POST .../infer whose Content-Type is of kind (not MEDIA_NONE) for entry e. Loop thread:
- * checks the model is configured for it and reads the query string, without touching the
- * body. Returns 1 with *job (taking req's body) or 0 with *reply filled. */
+ * checks the model is configured for it and reads the query string (id, timeout_ms,
+ * priority and classification, in place of a JSON body's "id" and "parameters"), without
+ * touching the body. Returns 1 with *job (taking req's body) or 0 with *reply filled (400
+ * naming a bad query parameter). */
 int media_route_infer(model_entry *e, ember_http_request *req, media_kind kind, route_reply *reply,
                       infer_job **job);
 

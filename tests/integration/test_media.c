@@ -7,8 +7,8 @@
  * floats the preprocessing computes, a JPEG (upscaled 8x, so libjpeg's 1/8 DCT scaling
  * applies) the reference digit. WAV bodies go to ../shared's melspectrogram model (skipped
  * without ../shared). Classification answers are checked against the reference top-K with
- * labels, as JSON and as binary output; every error has its status and the daemon keeps
- * serving; bad config keys are refused with the file and the key named. The repository
+ * labels, as JSON and as binary output; the query string's id, timeout_ms and priority act
+ * as a JSON body's; every error has its status and the daemon keeps serving; bad config keys are refused with the file and the key named. The repository
  * shipped in models/ answers its sample.png as the docs say.
  */
 #include <math.h>
@@ -504,6 +504,150 @@ START_TEST(errors_and_still_serving)
 }
 END_TEST
 
+/* Send a PNG on c without waiting for the answer (it_recv_answer reads it). */
+static void send_png(ember_client *c, const char *path, const membuf *png)
+{
+    char head[512];
+    ember_err err;
+    int n = snprintf(head, sizeof head,
+                     "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     path, png->len);
+    ck_assert_msg(ember_client_send_raw(c, head, (size_t)n, &err) == 0, "%s", err.msg);
+    ck_assert_msg(ember_client_send_raw(c, png->p, png->len, &err) == 0, "%s", err.msg);
+}
+
+/* The answer's "id", or NULL when it has none (a static copy). */
+static const char *answer_id(const ember_response *r)
+{
+    static char id[300];
+    cJSON *j = it_json(r);
+    const cJSON *v = cJSON_GetObjectItem(j, "id");
+    snprintf(id, sizeof id, "%s", cJSON_IsString(v) ? v->valuestring : "");
+    int has = cJSON_IsString(v);
+    cJSON_Delete(j);
+    return has ? id : NULL;
+}
+
+/* What a JSON body says in "id" and "parameters" a raw body says in its query string: the
+ * id comes back (percent-decoded, up to 256 bytes), a passed timeout_ms is a 504 that costs
+ * no compute, priority=high overtakes a request queued before it, and every bad value is a
+ * 400 naming the parameter after which the daemon keeps serving. */
+START_TEST(raw_query_parameters)
+{
+    char dir[IT_DIR_MAX], log[PATH_MAX], path[600], id[260];
+    emberd_proc d;
+    digits_ref ref;
+    ember_response r;
+    it_ref_load(&ref);
+    it_mkdtemp(dir);
+    put_digits(dir, "digits", image_cfg);
+    put_digits(dir, "second", image_cfg);
+    put_digits(dir, "third", image_cfg);
+    snprintf(log, sizeof log, "%s/emberd.log", dir);
+    const char *const extra[] = {"--dev", "--models",    dir,     "--workers",
+                                 "1",     "--log-level", "debug", NULL};
+    it_emberd_start_logged(&d, extra, 0, log);
+    ember_client *c = it_client(d.socket);
+    membuf png = ref_png(&ref, 0);
+
+    post_body(c, "/v2/models/digits/infer?id=cam%201&classification=2", "image/png", png.p,
+              png.len, &r);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    ck_assert_str_eq(answer_id(&r), "cam 1");
+    ck_assert_msg(strstr(r.body, "\"datatype\":\"BYTES\""), "%s", r.body);
+    ember_response_free(&r);
+    post_body(c, "/v2/models/digits/infer?timeout_ms=60000&id=a+b%2Bc&priority=low", "image/png",
+              png.p, png.len, &r);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    ck_assert_str_eq(answer_id(&r), "a b+c");
+    ember_response_free(&r);
+    post_body(c, "/v2/models/digits/infer", "image/png", png.p, png.len, &r);
+    ck_assert_ptr_null(answer_id(&r));
+    ember_response_free(&r);
+    memset(id, 'x', 256);
+    id[256] = '\0';
+    snprintf(path, sizeof path, "/v2/models/digits/infer?id=%s", id);
+    post_body(c, path, "image/png", png.p, png.len, &r);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    ck_assert_str_eq(answer_id(&r), id);
+    ember_response_free(&r);
+
+    /* timeout_ms 0 has passed before a worker can take it; 1 passes while the worker is
+     * busy, and the queue's timer answers before the worker is free. */
+    double computed = it_metric(d.socket, "emberd_inferences_computed_total");
+    post_body(c, "/v2/models/digits/infer?timeout_ms=0&id=late", "image/png", png.p, png.len, &r);
+    it_assert_error(&r, 504, "?timeout_ms=0");
+    ember_response_free(&r);
+    ck_assert_double_eq(it_metric(d.socket, "emberd_inferences_computed_total"), computed);
+    ember_client *slow = it_hold_worker(d.socket, &ref);
+    post_body(c, "/v2/models/digits/infer?timeout_ms=1", "image/png", png.p, png.len, &r);
+    it_assert_error(&r, 504, "?timeout_ms=1 passing in the queue");
+    ember_response_free(&r);
+    ck_assert_double_eq(it_metric(d.socket, "emberd_workers{state=\"busy\"}"), 1);
+
+    /* Still held: "third" queued first at the model's priority, "second" after it with
+     * priority=high; one worker runs "second" first. */
+    ember_client *first = it_client(d.socket), *vip = it_client(d.socket);
+    send_png(first, "/v2/models/third/infer?id=n", &png);
+    it_wait_metric(d.socket, "emberd_queue_depth", 1);
+    send_png(vip, "/v2/models/second/infer?id=h&priority=high", &png);
+    it_wait_metric(d.socket, "emberd_queue_depth", 2);
+    it_release_worker(slow, &ref);
+    r = it_recv_answer(vip);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    ck_assert_str_eq(answer_id(&r), "h");
+    ember_response_free(&r);
+    r = it_recv_answer(first);
+    ck_assert_str_eq(answer_id(&r), "n");
+    ember_response_free(&r);
+    ember_client_close(first);
+    ember_client_close(vip);
+    ck_assert_double_eq(it_metric(d.socket, "emberd_inferences_computed_total"), computed + 3);
+
+    /* Bad values: 400 naming the parameter, nothing decoded, the daemon serves on. */
+    static const struct {
+        const char *query, *words;
+    } bad[] = {
+        {"timeout_ms=-1", "timeout_ms wants an integer from 0 to 3600000"},
+        {"timeout_ms=3600001", "timeout_ms wants"},
+        {"timeout_ms=1.5", "timeout_ms wants"},
+        {"timeout_ms=", "timeout_ms wants"},
+        {"timeout_ms", "timeout_ms wants"},
+        {"priority=urgent", "priority wants high, normal or low"},
+        {"priority=HIGH", "priority wants"},
+        {"id=%zz", "id wants 0 to 256 bytes"},
+        {"id=%4", "id wants"},
+        {"id=a%0Ab", "without control characters"},
+        {"id=a%00b", "id wants"},
+        {"id", "id wants"},
+        {"id=a&id=b", "id is given twice"},
+        {"deadline=5", "unknown query parameter 'deadline=5'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(path, sizeof path, "/v2/models/digits/infer?%s", bad[i].query);
+        expect_error(c, path, "image/png", png.p, png.len, 400, bad[i].words, &ref);
+    }
+    memset(id, 'x', 257);
+    id[257] = '\0';
+    snprintf(path, sizeof path, "/v2/models/digits/infer?id=%s", id);
+    expect_error(c, path, "image/png", png.p, png.len, 400, "id wants 0 to 256 bytes", &ref);
+    ck_assert_double_eq(it_metric(d.socket, "emberd_requests_expired_total"), 2);
+
+    free(png.p);
+    ember_client_close(c);
+    it_assert_healthy(d.socket);
+    it_emberd_stop(&d, SIGTERM);
+
+    /* One worker answers in the order it ran them; the debug log has one line each. */
+    char *text = it_read_file(log, NULL);
+    const char *hi = strstr(text, "POST /v2/models/second/infer -> 200");
+    const char *lo = strstr(text, "POST /v2/models/third/infer -> 200");
+    ck_assert_msg(hi && lo && hi < lo, "priority=high did not run first; log:\n%s", text);
+    free(text);
+}
+END_TEST
+
 /* Bad preprocessing or labels keys: the load is refused with the file and the key, and the
  * model serves what it served before. */
 START_TEST(config_errors)
@@ -758,6 +902,7 @@ Suite *it_suite_media(void)
     tcase_add_test(tc, classification_json_and_raw);
     tcase_add_test(tc, media_with_cache_and_batching);
     tcase_add_test(tc, errors_and_still_serving);
+    tcase_add_test(tc, raw_query_parameters);
     tcase_add_test(tc, config_errors);
     tcase_add_test(tc, shipped_sample_png);
     tcase_add_test(tc, wav_same_as_json);
