@@ -429,8 +429,8 @@ static int config_check(const options *o)
     }
     /* The models are checked as loading them would: sealed ones need the keys. */
     bundle_keys keys;
-    int have_keys = bundle_keys_open(&keys, cfg.trust_dir, cfg.revoked_path,
-                                     cfg.device_key_path, cfg.state_dir, &err) == 0;
+    int have_keys = bundle_keys_open(&keys, cfg.trust_dir, cfg.revoked_path, cfg.device_key_path,
+                                     cfg.state_dir, &err) == 0;
     if (!have_keys) {
         fprintf(stderr, "emberd: %s\n", err.msg);
         bad = 1;

@@ -8,8 +8,9 @@
  * applies) the reference digit. WAV bodies go to ../shared's melspectrogram model (skipped
  * without ../shared). Classification answers are checked against the reference top-K with
  * labels, as JSON and as binary output; the query string's id, timeout_ms and priority act
- * as a JSON body's; every error has its status and the daemon keeps serving; bad config keys are refused with the file and the key named. The repository
- * shipped in models/ answers its sample.png as the docs say.
+ * as a JSON body's; every error has its status and the daemon keeps serving; bad config
+ * keys are refused with the file and the key named. The repository shipped in models/
+ * answers its sample.png as the docs say.
  */
 #include <math.h>
 #include <signal.h>
@@ -551,8 +552,8 @@ START_TEST(raw_query_parameters)
     ember_client *c = it_client(d.socket);
     membuf png = ref_png(&ref, 0);
 
-    post_body(c, "/v2/models/digits/infer?id=cam%201&classification=2", "image/png", png.p,
-              png.len, &r);
+    post_body(c, "/v2/models/digits/infer?id=cam%201&classification=2", "image/png", png.p, png.len,
+              &r);
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     ck_assert_str_eq(answer_id(&r), "cam 1");
     ck_assert_msg(strstr(r.body, "\"datatype\":\"BYTES\""), "%s", r.body);
