@@ -674,3 +674,11 @@ void it_repo_start(emberd_proc *d, const char *dir, const char *workers)
     const char *const extra[] = {"--dev", "--models", dir, "--workers", workers, NULL};
     it_emberd_start(d, extra, 0);
 }
+
+void it_shipped_start(emberd_proc *d)
+{
+    char models[PATH_MAX];
+    snprintf(models, sizeof models, "%s", it_source_path("models"));
+    const char *const extra[] = {"--dev", "--models", models, NULL};
+    it_emberd_start(d, extra, 0);
+}

@@ -85,6 +85,9 @@ void it_repo_put_config(const char *dir, const char *name, const char *json);
 /* it_emberd_start with --dev --models dir --workers workers. */
 void it_repo_start(emberd_proc *d, const char *dir, const char *workers);
 
+/* it_emberd_start with --dev --models on the checkout's models/ (the shipped repository). */
+void it_shipped_start(emberd_proc *d);
+
 /* Path of a file in the source tree (EMBER_SOURCE_ROOT/rel). Returns a static buffer. */
 const char *it_source_path(const char *rel);
 

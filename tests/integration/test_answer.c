@@ -79,10 +79,7 @@ START_TEST(classification_strings_read)
     ember_response r;
     ember_answer num, num_bin, cls, cls_bin, png_cls;
     ember_err err;
-    char models[PATH_MAX];
-    snprintf(models, sizeof models, "%s", it_source_path("models"));
-    const char *const extra[] = {"--dev", "--models", models, NULL};
-    it_emberd_start(&d, extra, 0);
+    it_shipped_start(&d);
     ember_client *c = it_client(d.socket);
 
     /* The probabilities, as JSON numbers and as binary FP32: the same floats. */

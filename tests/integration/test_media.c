@@ -759,10 +759,7 @@ START_TEST(shipped_sample_png)
     emberd_proc d;
     ember_response r;
     size_t len;
-    char models[PATH_MAX];
-    snprintf(models, sizeof models, "%s", it_source_path("models"));
-    const char *const extra[] = {"--dev", "--models", models, NULL};
-    it_emberd_start(&d, extra, 0);
+    it_shipped_start(&d);
     ember_client *c = it_client(d.socket);
     char *png = it_read_file(it_source_path("models/digits/sample.png"), &len);
     char *expected = it_read_file(it_source_path("models/digits/sample.expected"), NULL);
