@@ -12,6 +12,16 @@
  * submit (up to EMBERD_LOOP_DECODE_MAX): a cache hit is answered there and never reaches a
  * worker, and jobs of one model entry with matching shapes leave the queue together as one
  * run (batch.h). A model with "max_threads" may borrow idle workers for one run.
+ *
+ * Inline runs: for a tiny model the hand-off costs more than the run (two thread wake-ups,
+ * the completion signal and their system calls), so a job whose model's measured runs take
+ * at most inline_max_ns runs on the loop thread, in infer_submit, with the loop's own
+ * session, when nothing waits in the queue and an active worker is free: it is then exactly
+ * the job a worker would take at once, so priorities, deadlines, the 503 bound, the cache
+ * and the governor's accounting see what they would have. Never inline: a model not yet
+ * measured, one that batches or borrows threads, a raw media body, a body over
+ * EMBERD_LOOP_DECODE_MAX, a request for its energy. Inline runs take at most half of the
+ * loop's time in any EMBERD_INLINE_WINDOW_NS, so the loop keeps serving sockets and timers.
  */
 #ifndef EMBERD_INFER_H
 #define EMBERD_INFER_H
@@ -69,6 +79,7 @@ typedef struct infer_job {
     struct infer_job *batch_next; /* the next job of the batch this one leads or rides in */
     int batch_rows;               /* on a batch's first job: the rows it ran (metrics) */
     int workers;                  /* on a job handed to the pool: the workers it occupies */
+    int ran_inline;               /* the loop thread ran it (see above) */
     infer_queue *queue;
     struct infer_job *next;
 } infer_job;
@@ -98,12 +109,16 @@ struct infer_queue {
     pthread_mutex_t lock; /* guards done/done_tail, held only to link or unlink a list */
     infer_job *done, *done_tail;
     int in_flight; /* submitted, not yet handed to on_done; loop thread only */
+    uint64_t inline_max_ns;    /* run inline a model whose runs take at most this; 0: never */
+    uint64_t inline_window_at; /* start of the current budget window (uv_hrtime) */
+    uint64_t inline_spent_ns;  /* inline run time within it */
     infer_done_fn on_done;
     void *ctx;
 };
 
+/* inline_max_us: see inline runs above; 0 turns them off. */
 int infer_queue_init(infer_queue *q, uv_loop_t *loop, int nworkers, int queue_cap,
-                     infer_done_fn on_done, void *ctx, ember_err *err);
+                     int inline_max_us, infer_done_fn on_done, void *ctx, ember_err *err);
 
 /* Answer every job still waiting with 503, join the workers (finishing what they hold),
  * deliver what finished, close the handles. The queue memory must stay valid until the loop
