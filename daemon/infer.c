@@ -214,9 +214,12 @@ static void job_execute(infer_job *head, int worker, int threads)
                     : ember_err_set(&err, EMBER_ENOMEM, "out of memory");
     }
     head->batch_rows = (int)rows;
-    if (rc == 0)
+    if (rc == 0) {
+        uint64_t t0 = uv_hrtime();
         rc = ember_session_run(s, joined ? joined : head->req.inputs, head->req.ninputs, outs,
                                e->noutputs, &err);
+        head->run_ns = uv_hrtime() - t0;
+    }
     if (rc == 0 && joined)
         rc = batch_outputs_check(e, outs, rows, &err);
     if (rc < 0) {
@@ -303,14 +306,18 @@ static void job_run(void *arg, int worker)
 static void queue_finish(infer_queue *q, infer_job *job)
 {
     q->in_flight--;
-    if (job->computed && job->entry->cfg.max_batch <= 1) {
-        /* The model's service time, for the inline decision; a batch's time is not one
+    if (job->run_ns && job->entry->cfg.max_batch <= 1) {
+        /* The model's run time, for the inline decision; a batch's time is not one
          * request's (and batching models never run inline). */
         model_entry *e = job->entry;
-        int64_t ns = (int64_t)(job->t_done - job->t_started);
+        int64_t ns = (int64_t)job->run_ns;
         e->service_ns = e->service_ns ? (uint64_t)((int64_t)e->service_ns +
                                                    (ns - (int64_t)e->service_ns) / 4)
                                       : (uint64_t)ns;
+        /* One inline run over the limit (a bigger input, a slower machine) is enough to send
+         * the model's next requests to the workers, until its runs there are quick again. */
+        if (job->ran_inline && job->run_ns > q->inline_max_ns && job->run_ns > e->service_ns)
+            e->service_ns = job->run_ns;
     }
     if (q->observe)
         q->observe(job, q->observe_ctx);

@@ -14,13 +14,15 @@
  * run (batch.h). A model with "max_threads" may borrow idle workers for one run.
  *
  * Inline runs: for a tiny model the hand-off costs more than the run (two thread wake-ups,
- * the completion signal and their system calls), so a job whose model's measured runs take
- * at most inline_max_ns runs on the loop thread, in infer_submit, with the loop's own
+ * the completion signal and their system calls), so a job whose model's engine runs take
+ * (an EWMA of ember_session_run's time) at most inline_max_ns runs on the loop thread, in
+ * infer_submit, with the loop's own
  * session, when nothing waits in the queue and an active worker is free: it is then exactly
  * the job a worker would take at once, so priorities, deadlines, the 503 bound, the cache
  * and the governor's accounting see what they would have. Never inline: a model not yet
  * measured, one that batches or borrows threads, a raw media body, a body over
- * EMBERD_LOOP_DECODE_MAX, a request for its energy. Inline runs take at most half of the
+ * EMBERD_LOOP_DECODE_MAX (the same bound as the loop's decoding for the cache: decoding
+ * costs what the body's size says), a request for its energy. Inline runs take at most half of the
  * loop's time in any EMBERD_INLINE_WINDOW_NS, so the loop keeps serving sockets and timers.
  */
 #ifndef EMBERD_INFER_H
@@ -80,6 +82,7 @@ typedef struct infer_job {
     int batch_rows;               /* on a batch's first job: the rows it ran (metrics) */
     int workers;                  /* on a job handed to the pool: the workers it occupies */
     int ran_inline;               /* the loop thread ran it (see above) */
+    uint64_t run_ns;              /* how long the engine ran it (ember_session_run) */
     infer_queue *queue;
     struct infer_job *next;
 } infer_job;

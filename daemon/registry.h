@@ -44,8 +44,8 @@ typedef struct model_entry {
     ember_session **sessions; /* [nworkers + 1]; slot w belongs to worker w, slot nworkers to
                                  the loop thread (inline runs, infer.h); created lazily */
     int nworkers;
-    uint64_t service_ns; /* EWMA of its runs' time (decode, run, encode); 0 before the first
-                            run; loop thread only */
+    uint64_t service_ns; /* EWMA of its engine runs' time (ember_session_run); 0 before the
+                            first run; loop thread only */
     int refs; /* the registry's and each job's; loop thread only */
 } model_entry;
 
