@@ -92,7 +92,7 @@
  * loop thread itself when nothing waits and a worker is free (infer.h): the hand-off to a
  * worker and back costs more than such a run. 0 turns it off. */
 #define EMBERD_DEFAULT_INLINE_MAX_US 100
-#define EMBERD_MAX_INLINE_MAX_US 10000
+#define EMBERD_MAX_INLINE_MAX_US 1000000
 /* Inline runs take at most half of the loop's time in any window this long; past that,
  * requests go to the workers until the window ends, so the loop keeps serving sockets and
  * timers however busy it is. */
