@@ -57,7 +57,7 @@ struct conn {
     int reading;
     int lingering; /* draining input after the last response, until EOF or the timer */
     int closing;
-    int pumping; /* conn_pump is on the stack: an answer written at once leaves it to go on */
+    int pumping;      /* conn_pump is on the stack: an answer written at once leaves it to go on */
     char desc[128];   /* "POST /v2/models/digits/infer" for the log */
     char who[192];    /* the peer, for 403s and the log (a long subject is cut) */
     daemon_role role; /* what the acl grants the peer */

@@ -13,17 +13,16 @@
  * worker, and jobs of one model entry with matching shapes leave the queue together as one
  * run (batch.h). A model with "max_threads" may borrow idle workers for one run.
  *
- * Inline runs: for a tiny model the hand-off costs more than the run (two thread wake-ups,
- * the completion signal and their system calls), so a job whose model's engine runs take
- * (an EWMA of ember_session_run's time) at most inline_max_ns runs on the loop thread, in
- * infer_submit, with the loop's own
- * session, when nothing waits in the queue and an active worker is free: it is then exactly
- * the job a worker would take at once, so priorities, deadlines, the 503 bound, the cache
- * and the governor's accounting see what they would have. Never inline: a model not yet
- * measured, one that batches or borrows threads, a raw media body, a body over
- * EMBERD_LOOP_DECODE_MAX (the same bound as the loop's decoding for the cache: decoding
- * costs what the body's size says), a request for its energy. Inline runs take at most half of the
- * loop's time in any EMBERD_INLINE_WINDOW_NS, so the loop keeps serving sockets and timers.
+ * Inline runs: for a tiny model the hand-off costs more than the run (two thread wake-ups, the
+ * completion signal and their system calls), so a job whose model's engine runs take (an EWMA of
+ * ember_session_run's time) at most inline_max_ns runs on the loop thread, in infer_submit, with
+ * the loop's own session, when nothing waits in the queue and an active worker is free: it is then
+ * exactly the job a worker would take at once, so priorities, deadlines, the 503 bound, the cache
+ * and the governor's accounting see what they would have. Never inline: a model not yet measured,
+ * one that batches or borrows threads, a raw media body, a body over EMBERD_LOOP_DECODE_MAX (the
+ * same bound as the loop's decoding for the cache: decoding costs what the body's size says), a
+ * request for its energy. Inline runs take at most half of the loop's time in any
+ * EMBERD_INLINE_WINDOW_NS, so the loop keeps serving sockets and timers.
  */
 #ifndef EMBERD_INFER_H
 #define EMBERD_INFER_H
@@ -111,7 +110,7 @@ struct infer_queue {
     uv_async_t async;
     pthread_mutex_t lock; /* guards done/done_tail, held only to link or unlink a list */
     infer_job *done, *done_tail;
-    int in_flight; /* submitted, not yet handed to on_done; loop thread only */
+    int in_flight;             /* submitted, not yet handed to on_done; loop thread only */
     uint64_t inline_max_ns;    /* run inline a model whose runs take at most this; 0: never */
     uint64_t inline_window_at; /* start of the current budget window (uv_hrtime) */
     uint64_t inline_spent_ns;  /* inline run time within it */

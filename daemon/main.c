@@ -178,8 +178,8 @@ static void usage(FILE *out)
             "       -H 'Content-Type: application/json' -d @models/digits/sample.json\n",
             EMBERD_DEFAULT_SOCKET, EMBERD_MAX_WORKERS, online_cpus(), EMBERD_MAX_QUEUE,
             EMBERD_DEFAULT_QUEUE, EMBERD_MAX_INLINE_MAX_US, EMBERD_DEFAULT_INLINE_MAX_US,
-            EMBERD_MAX_MAX_CONNECTIONS, EMBERD_DEFAULT_MAX_CONNECTIONS,
-            EMBERD_MAX_POWER_SAMPLE_MS, EMBERD_DEFAULT_POWER_SAMPLE_MS);
+            EMBERD_MAX_MAX_CONNECTIONS, EMBERD_DEFAULT_MAX_CONNECTIONS, EMBERD_MAX_POWER_SAMPLE_MS,
+            EMBERD_DEFAULT_POWER_SAMPLE_MS);
 }
 
 /* Each connection holds a file descriptor: raise the soft RLIMIT_NOFILE to fit

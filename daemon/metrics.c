@@ -285,8 +285,7 @@ int metrics_render(const metrics *m, const metrics_gauges *g, char **out, size_t
                    "Answers not counted by model because the series table was full.",
                    m->series_dropped);
     counter_render(&t, "emberd_inferences_computed_total",
-                   "Requests the model ran for (on a worker, or inline).",
-                   m->computed);
+                   "Requests the model ran for (on a worker, or inline).", m->computed);
     counter_render(&t, "emberd_inferences_inline_total",
                    "Of those, requests the event loop ran itself (a tiny model, nothing waiting).",
                    m->inline_runs);

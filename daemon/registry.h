@@ -44,8 +44,9 @@ typedef struct model_entry {
     ember_session **sessions; /* [nworkers + 1]; slot w belongs to worker w, slot nworkers to
                                  the loop thread (inline runs, infer.h); created lazily */
     int nworkers;
-    uint64_t service_ns; /* EWMA of its engine runs' time (ember_session_run); 0 before the
-                            first run; loop thread only */
+    /* EWMA of its engine runs' time (ember_session_run), for inline runs (infer.h); 0 before
+     * the first run; loop thread only. */
+    uint64_t service_ns;
     int refs; /* the registry's and each job's; loop thread only */
 } model_entry;
 

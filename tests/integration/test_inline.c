@@ -74,10 +74,10 @@ START_TEST(inline_answers_like_a_worker)
     }
     ember_client_close(c);
     assert_runs(d.socket, 5, 4);
-    ck_assert_double_eq(
-        it_metric(d.socket, "emberd_infer_requests_total{model=\"digits\",version=\"1\","
-                            "status=\"200\"}"),
-        5);
+    ck_assert_double_eq(it_metric(d.socket,
+                                  "emberd_infer_requests_total{model=\"digits\",version=\"1\","
+                                  "status=\"200\"}"),
+                        5);
     ck_assert_double_eq(it_metric(d.socket, "emberd_compute_seconds_count"), 5);
     ck_assert_double_eq(it_metric(d.socket, "emberd_workers{state=\"busy\"}"), 0);
     it_emberd_stop(&d, SIGTERM);
