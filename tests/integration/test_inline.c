@@ -37,13 +37,19 @@ static void assert_runs(const char *sock, double computed, double inlined)
     ck_assert_double_eq(it_metric(sock, INLINE), inlined);
 }
 
+/* The reference data, and emberd with one worker and a limit no digits run comes near. */
+static void start_inline(emberd_proc *d, digits_ref *ref)
+{
+    it_ref_load(ref);
+    const char *const extra[] = {"--workers", "1", "--inline-max-us", "10000", NULL};
+    it_emberd_start(d, extra, 0);
+}
+
 START_TEST(inline_answers_like_a_worker)
 {
     emberd_proc d;
     digits_ref ref;
-    it_ref_load(&ref);
-    const char *const extra[] = {"--workers", "1", "--inline-max-us", "10000", NULL};
-    it_emberd_start(&d, extra, 0);
+    start_inline(&d, &ref);
 
     char *body = it_infer_body(&ref, 3, 2, "same");
     ember_response first = infer_ok(d.socket, body);
@@ -88,9 +94,7 @@ START_TEST(inline_only_when_a_worker_would_run_it)
 {
     emberd_proc d;
     digits_ref ref;
-    it_ref_load(&ref);
-    const char *const extra[] = {"--workers", "1", "--inline-max-us", "10000", NULL};
-    it_emberd_start(&d, extra, 0);
+    start_inline(&d, &ref);
     char *body = it_infer_body(&ref, 0, 1, NULL);
     for (int i = 0; i < 2; i++) {
         ember_response r = infer_ok(d.socket, body);
