@@ -19,7 +19,7 @@
 
 void daemon_config_init(daemon_config *c)
 {
-    *c = (daemon_config){.dev = -1, .log_level = -1, .tls_anonymous = -1};
+    *c = (daemon_config){.dev = -1, .log_level = -1, .tls_anonymous = -1, .inline_max_us = -1};
 }
 
 void daemon_config_free(daemon_config *c)
@@ -144,6 +144,8 @@ static int config_member(const char *path, const cJSON *it, daemon_config *c, em
         return config_int(path, it, 1, EMBERD_MAX_CLIENT_TIMEOUT_MS, &c->header_timeout_ms, err);
     if (strcmp(k, "idle_timeout_ms") == 0)
         return config_int(path, it, 1, EMBERD_MAX_CLIENT_TIMEOUT_MS, &c->idle_timeout_ms, err);
+    if (strcmp(k, "inline_max_us") == 0)
+        return config_int(path, it, 0, EMBERD_MAX_INLINE_MAX_US, &c->inline_max_us, err);
     if (strcmp(k, "power_policy") == 0) {
         ember_power_policy pol;
         ember_err why = {{0}};
@@ -258,5 +260,7 @@ int daemon_config_merge(daemon_config *dst, const daemon_config *src)
         dst->header_timeout_ms = src->header_timeout_ms;
     if (src->idle_timeout_ms > 0)
         dst->idle_timeout_ms = src->idle_timeout_ms;
+    if (src->inline_max_us >= 0)
+        dst->inline_max_us = src->inline_max_us;
     return 0;
 }

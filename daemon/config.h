@@ -23,6 +23,7 @@ typedef struct daemon_config {
     int max_connections;                    /* 0 when unset */
     int log_level;                          /* a syslog priority; -1 when unset */
     int header_timeout_ms, idle_timeout_ms; /* 0 when unset */
+    int inline_max_us;                      /* -1 when unset; 0 turns inline runs off */
     /* The power governor (docs/config.md): malloc'd, NULL when unset (no governor). */
     char *power_policy, *power_sysfs, *power_profile;
     int power_sample_ms; /* 0 when unset */

@@ -57,6 +57,7 @@ struct conn {
     int reading;
     int lingering; /* draining input after the last response, until EOF or the timer */
     int closing;
+    int pumping;      /* conn_pump is on the stack: an answer written at once leaves it to go on */
     char desc[128];   /* "POST /v2/models/digits/infer" for the log */
     char who[192];    /* the peer, for 403s and the log (a long subject is cut) */
     daemon_role role; /* what the acl grants the peer */
@@ -183,6 +184,21 @@ static void conn_linger(conn *c)
     conn_update_reading(c);
 }
 
+/* The answer to the request in hand is written: on to the next one, or the end. */
+static void conn_request_written(conn *c)
+{
+    c->busy = 0;
+    if (!c->last) {
+        if (!c->pumping)
+            conn_pump(c);
+    } else if (!c->eof && !c->srv->stopping &&
+               (c->failed || ember_http_reader_in_request(c->reader))) {
+        conn_linger(c);
+    } else {
+        conn_close(c);
+    }
+}
+
 static void conn_on_write(uv_write_t *req, int status)
 {
     conn_write *w = req->data;
@@ -197,22 +213,37 @@ static void conn_on_write(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
-    if (!ends_request)
-        return;
-    c->busy = 0;
-    if (!c->last) {
-        conn_pump(c);
-    } else if (!c->eof && !c->srv->stopping &&
-               (c->failed || ember_http_reader_in_request(c->reader))) {
-        conn_linger(c);
-    } else {
-        conn_close(c);
-    }
+    if (ends_request)
+        conn_request_written(c);
 }
 
-/* Write bytes as they are; owned (may be NULL) is freed once written. */
+/* Write bytes as they are; owned (may be NULL) is freed once written. An answer that fits
+ * the socket's buffer is written at once, with no write request: that spares a loop turn
+ * before the next request and libuv's epoll_ctl after each completed write. The last answer
+ * of a connection always goes the queued way, so closing or lingering happens after
+ * conn_pump has returned. */
 static void conn_write_bytes(conn *c, const char *bytes, size_t len, char *owned, int ends_request)
 {
+    if (!(ends_request && c->last) && uv_stream_get_write_queue_size(&c->stream) == 0) {
+        uv_buf_t b = uv_buf_init((char *)bytes, (unsigned)len);
+        int n = uv_try_write(&c->stream, &b, 1);
+        if (n == (int)len) {
+            free(owned);
+            if (ends_request)
+                conn_request_written(c);
+            return;
+        }
+        if (n < 0 && n != UV_EAGAIN) {
+            log_debug(c->srv->log, "http: write failed: %s", uv_strerror(n));
+            free(owned);
+            conn_close(c);
+            return;
+        }
+        if (n > 0) {
+            bytes += n;
+            len -= (size_t)n;
+        }
+    }
     conn_write *w = malloc(sizeof *w);
     if (!w) {
         free(owned);
@@ -520,6 +551,7 @@ static void conn_client_timer(conn *c)
 static void conn_pump(conn *c)
 {
     server *srv = c->srv;
+    c->pumping = 1;
     while (!c->busy && !c->dead && !c->closing && !srv->stopping && c->in_off < c->in_len) {
         size_t used = 0;
         ember_http_request *req = NULL;
@@ -534,6 +566,7 @@ static void conn_pump(conn *c)
         else if (rc == EMBER_HTTP_REQUEST)
             conn_dispatch(c, req);
     }
+    c->pumping = 0;
     if (c->closing)
         return;
     if (!c->busy && (srv->stopping || c->eof || c->dead)) {

@@ -13,6 +13,11 @@
  * run by one session call and delivered one by one) and may occupy more than one worker
  * (workers, lent by queue_lend), which the loop counts in running until it is delivered.
  * Delivery also keeps a cache miss's answer in its model's cache (cache.h).
+ *
+ * The one exception to "workers run models": a tiny model's job may run inline, on the loop
+ * thread inside infer_submit, when a worker would have taken it at once (infer.h says when,
+ * and how the loop's time stays bounded). Queue finishing keeps each model's service time
+ * (model_entry.service_ns) for that decision.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -210,9 +215,12 @@ static void job_execute(infer_job *head, int worker, int threads)
                     : ember_err_set(&err, EMBER_ENOMEM, "out of memory");
     }
     head->batch_rows = (int)rows;
-    if (rc == 0)
+    if (rc == 0) {
+        uint64_t t0 = uv_hrtime();
         rc = ember_session_run(s, joined ? joined : head->req.inputs, head->req.ninputs, outs,
                                e->noutputs, &err);
+        head->run_ns = uv_hrtime() - t0;
+    }
     if (rc == 0 && joined)
         rc = batch_outputs_check(e, outs, rows, &err);
     if (rc < 0) {
@@ -266,11 +274,10 @@ static void job_share_compute(infer_job *live, uint64_t now)
     }
 }
 
-/* A worker runs the job handed to the pool and the jobs batched with it. */
-static void job_run(void *arg, int worker)
+/* Run first and the jobs batched with it on worker `worker` (a worker thread, or the loop
+ * thread for an inline run), stamping each; returns the last of them, linked through next. */
+static infer_job *job_process(infer_job *first, int worker)
 {
-    infer_job *first = arg;
-    infer_queue *q = first->queue;
     uint64_t now = uv_hrtime();
     /* A worker may have been slow to take it (parked, say): the deadlines still hold. The
      * jobs still in time run together; every job is delivered, in batch order. */
@@ -298,6 +305,15 @@ static void job_run(void *arg, int worker)
             j->status = 500; /* the error body itself could not be allocated */
     }
     job_share_compute(live, now);
+    return last;
+}
+
+/* A worker runs the job handed to the pool and the jobs batched with it. */
+static void job_run(void *arg, int worker)
+{
+    infer_job *first = arg;
+    infer_queue *q = first->queue;
+    infer_job *last = job_process(first, worker);
     pthread_mutex_lock(&q->lock);
     if (q->done_tail)
         q->done_tail->next = first;
@@ -312,6 +328,19 @@ static void job_run(void *arg, int worker)
 static void queue_finish(infer_queue *q, infer_job *job)
 {
     q->in_flight--;
+    if (job->run_ns && job->entry->cfg.max_batch <= 1) {
+        /* The model's run time, for the inline decision; a batch's time is not one
+         * request's (and batching models never run inline). */
+        model_entry *e = job->entry;
+        int64_t ns = (int64_t)job->run_ns;
+        e->service_ns = e->service_ns ? (uint64_t)((int64_t)e->service_ns +
+                                                   (ns - (int64_t)e->service_ns) / 4)
+                                      : (uint64_t)ns;
+        /* One inline run over the limit (a bigger input, a slower machine) is enough to send
+         * the model's next requests to the workers, until its runs there are quick again. */
+        if (job->ran_inline && job->run_ns > q->inline_max_ns && job->run_ns > e->service_ns)
+            e->service_ns = job->run_ns;
+    }
     if (q->observe)
         q->observe(job, q->observe_ctx);
     q->on_done(job, q->ctx);
@@ -445,6 +474,18 @@ static void queue_on_expiry(uv_timer_t *t)
     infer_pump(q);
 }
 
+/* Hand a job that ran to on_done, keeping a cache miss's answer in its model's cache. */
+static void queue_complete(infer_queue *q, infer_job *job)
+{
+    if (job->cache_body && job->status == 200)
+        cache_put(job->entry->cache, job->cache_key, job->cache_body, job->cache_len,
+                  job->cache_header_len);
+    else
+        free(job->cache_body);
+    job->cache_body = NULL;
+    queue_finish(q, job);
+}
+
 static void queue_deliver(infer_queue *q)
 {
     pthread_mutex_lock(&q->lock);
@@ -457,13 +498,7 @@ static void queue_deliver(infer_queue *q)
             queue_busy_mark(q, uv_hrtime());
             q->running -= job->workers;
         }
-        if (job->cache_body && job->status == 200)
-            cache_put(job->entry->cache, job->cache_key, job->cache_body, job->cache_len,
-                      job->cache_header_len);
-        else
-            free(job->cache_body);
-        job->cache_body = NULL;
-        queue_finish(q, job);
+        queue_complete(q, job);
         job = next;
     }
 }
@@ -476,9 +511,10 @@ static void queue_on_async(uv_async_t *async)
 }
 
 int infer_queue_init(infer_queue *q, uv_loop_t *loop, int nworkers, int queue_cap,
-                     infer_done_fn on_done, void *ctx, ember_err *err)
+                     int inline_max_us, infer_done_fn on_done, void *ctx, ember_err *err)
 {
     memset(q, 0, sizeof *q);
+    q->inline_max_ns = (uint64_t)inline_max_us * 1000u;
     q->on_done = on_done;
     q->ctx = ctx;
     q->nworkers = q->active = nworkers;
@@ -579,6 +615,38 @@ static int job_prepare(infer_job *job)
     return 1;
 }
 
+/* Whether job may run inline now (infer.h); counts the budget window forward. */
+static int queue_inline_ok(infer_queue *q, const infer_job *job, uint64_t now)
+{
+    const model_entry *e = job->entry;
+    if (!q->inline_max_ns || !q->pool || job->kind != JOB_INFER || job->media ||
+        job->want_energy || e->cfg.max_batch > 1 || e->cfg.max_threads > 1 ||
+        job->body_len > EMBERD_LOOP_DECODE_MAX || !e->service_ns ||
+        e->service_ns > q->inline_max_ns || q->pending->n > 0 || q->running >= q->active)
+        return 0;
+    if (now - q->inline_window_at >= EMBERD_INLINE_WINDOW_NS) {
+        q->inline_window_at = now;
+        q->inline_spent_ns = 0;
+    }
+    return q->inline_spent_ns < EMBERD_INLINE_WINDOW_NS / 2;
+}
+
+/* Run job on the loop thread, with the loop's session (slot nworkers), as a worker would:
+ * it occupies a worker meanwhile, for the busy-time accounting and the governor. */
+static void queue_run_inline(infer_queue *q, infer_job *job, uint64_t now)
+{
+    job->ran_inline = 1;
+    job->workers = 1;
+    queue_busy_mark(q, now);
+    q->running++;
+    job_process(job, q->nworkers);
+    queue_busy_mark(q, job->t_done);
+    q->running--;
+    job->workers = 0;
+    q->inline_spent_ns += job->t_done - now;
+    queue_complete(q, job);
+}
+
 int infer_submit(infer_queue *q, infer_job *job)
 {
     job->queue = q;
@@ -587,6 +655,12 @@ int infer_submit(infer_queue *q, infer_job *job)
         q->in_flight++;
         q->arrivals++;
         queue_finish(q, job);
+        return 0;
+    }
+    if (queue_inline_ok(q, job, job->t_queued)) {
+        q->in_flight++;
+        q->arrivals++;
+        queue_run_inline(q, job, job->t_queued);
         return 0;
     }
     int rc = admission_push(q->pending, job);

@@ -12,6 +12,17 @@
  * submit (up to EMBERD_LOOP_DECODE_MAX): a cache hit is answered there and never reaches a
  * worker, and jobs of one model entry with matching shapes leave the queue together as one
  * run (batch.h). A model with "max_threads" may borrow idle workers for one run.
+ *
+ * Inline runs: for a tiny model the hand-off costs more than the run (two thread wake-ups, the
+ * completion signal and their system calls), so a job whose model's engine runs take (an EWMA of
+ * ember_session_run's time) at most inline_max_ns runs on the loop thread, in infer_submit, with
+ * the loop's own session, when nothing waits in the queue and an active worker is free: it is then
+ * exactly the job a worker would take at once, so priorities, deadlines, the 503 bound, the cache
+ * and the governor's accounting see what they would have. Never inline: a model not yet measured,
+ * one that batches or borrows threads, a raw media body, a body over EMBERD_LOOP_DECODE_MAX (the
+ * same bound as the loop's decoding for the cache: decoding costs what the body's size says), a
+ * request for its energy. Inline runs take at most half of the loop's time in any
+ * EMBERD_INLINE_WINDOW_NS, so the loop keeps serving sockets and timers.
  */
 #ifndef EMBERD_INFER_H
 #define EMBERD_INFER_H
@@ -74,6 +85,8 @@ typedef struct infer_job {
      * batch's jobs add up to the batch's time once, not once per job. */
     uint64_t compute_ns;
     int workers;                  /* on a job handed to the pool: the workers it occupies */
+    int ran_inline;               /* the loop thread ran it (see above) */
+    uint64_t run_ns;              /* how long the engine ran it (ember_session_run) */
     infer_queue *queue;
     struct infer_job *next;
 } infer_job;
@@ -102,13 +115,17 @@ struct infer_queue {
     uv_async_t async;
     pthread_mutex_t lock; /* guards done/done_tail, held only to link or unlink a list */
     infer_job *done, *done_tail;
-    int in_flight; /* submitted, not yet handed to on_done; loop thread only */
+    int in_flight;             /* submitted, not yet handed to on_done; loop thread only */
+    uint64_t inline_max_ns;    /* run inline a model whose runs take at most this; 0: never */
+    uint64_t inline_window_at; /* start of the current budget window (uv_hrtime) */
+    uint64_t inline_spent_ns;  /* inline run time within it */
     infer_done_fn on_done;
     void *ctx;
 };
 
+/* inline_max_us: see inline runs above; 0 turns them off. */
 int infer_queue_init(infer_queue *q, uv_loop_t *loop, int nworkers, int queue_cap,
-                     infer_done_fn on_done, void *ctx, ember_err *err);
+                     int inline_max_us, infer_done_fn on_done, void *ctx, ember_err *err);
 
 /* Answer every job still waiting with 503, join the workers (finishing what they hold),
  * deliver what finished, close the handles. The queue memory must stay valid until the loop

@@ -88,5 +88,14 @@
  * (the key and the shapes are needed there); a bigger body skips both and is decoded by its
  * worker as usual, so the loop never parses more than this at once. */
 #define EMBERD_LOOP_DECODE_MAX (64 * 1024)
+/* A request to a model whose runs take at most this long (config "inline_max_us") runs on the
+ * loop thread itself when nothing waits and a worker is free (infer.h): the hand-off to a
+ * worker and back costs more than such a run. 0 turns it off. */
+#define EMBERD_DEFAULT_INLINE_MAX_US 100
+#define EMBERD_MAX_INLINE_MAX_US 1000000
+/* Inline runs take at most half of the loop's time in any window this long; past that,
+ * requests go to the workers until the window ends, so the loop keeps serving sockets and
+ * timers however busy it is. */
+#define EMBERD_INLINE_WINDOW_NS 10000000u
 
 #endif

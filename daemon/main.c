@@ -99,6 +99,10 @@ static void usage(FILE *out)
             "                     Default: the number of online CPUs (%d here).\n"
             "  --queue N          Let at most N requests wait for a worker, 1 to %d; more\n"
             "                     are answered 503 with Retry-After: 1. Default: %d.\n"
+            "  --inline-max-us N  Run a request on the event loop itself, without the\n"
+            "                     hand-off to a worker, when its model's runs take at most\n"
+            "                     N microseconds, nothing waits and a worker is free; 0 to\n"
+            "                     %d, 0 turns it off. Default: %d.\n"
             "  --max-connections N  Keep at most N client connections open, 1 to %d; a\n"
             "                     new one beyond that is closed at once. emberd raises its\n"
             "                     open-file limit to fit when it may. Default: %d.\n"
@@ -174,8 +178,9 @@ static void usage(FILE *out)
             "  curl --unix-socket /tmp/ember.sock http://localhost/v2/models/digits/infer \\\n"
             "       -H 'Content-Type: application/json' -d @models/digits/sample.json\n",
             EMBERD_DEFAULT_SOCKET, EMBERD_MAX_WORKERS, online_cpus(), EMBERD_MAX_QUEUE,
-            EMBERD_DEFAULT_QUEUE, EMBERD_MAX_MAX_CONNECTIONS, EMBERD_DEFAULT_MAX_CONNECTIONS,
-            EMBERD_MAX_POWER_SAMPLE_MS, EMBERD_DEFAULT_POWER_SAMPLE_MS);
+            EMBERD_DEFAULT_QUEUE, EMBERD_MAX_INLINE_MAX_US, EMBERD_DEFAULT_INLINE_MAX_US,
+            EMBERD_MAX_MAX_CONNECTIONS, EMBERD_DEFAULT_MAX_CONNECTIONS, EMBERD_MAX_POWER_SAMPLE_MS,
+            EMBERD_DEFAULT_POWER_SAMPLE_MS);
 }
 
 /* Each connection holds a file descriptor: raise the soft RLIMIT_NOFILE to fit
@@ -242,6 +247,7 @@ static int parse_options(int argc, char **argv, options *o)
         OPT_TLS_CERT,
         OPT_TLS_KEY,
         OPT_TLS_CLIENT_CA,
+        OPT_INLINE_MAX,
     };
     static const struct option longopts[] = {
         {"socket", required_argument, NULL, OPT_SOCKET},
@@ -249,6 +255,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"dev", no_argument, NULL, OPT_DEV},
         {"workers", required_argument, NULL, OPT_WORKERS},
         {"queue", required_argument, NULL, OPT_QUEUE},
+        {"inline-max-us", required_argument, NULL, OPT_INLINE_MAX},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"config", required_argument, NULL, OPT_CONFIG},
@@ -340,6 +347,11 @@ static int parse_options(int argc, char **argv, options *o)
             if (parse_int("--queue", optarg, 1, EMBERD_MAX_QUEUE, &f->queue) < 0)
                 return -1;
             break;
+        case OPT_INLINE_MAX:
+            if (parse_int("--inline-max-us", optarg, 0, EMBERD_MAX_INLINE_MAX_US,
+                          &f->inline_max_us) < 0)
+                return -1;
+            break;
         case OPT_MAX_CONNECTIONS:
             if (parse_int("--max-connections", optarg, 1, EMBERD_MAX_MAX_CONNECTIONS,
                           &f->max_connections) < 0)
@@ -376,6 +388,7 @@ static int config_build(const options *o, daemon_config *cfg, ember_err *err)
     cfg->dev = 0;
     cfg->workers = online_cpus();
     cfg->queue = EMBERD_DEFAULT_QUEUE;
+    cfg->inline_max_us = EMBERD_DEFAULT_INLINE_MAX_US;
     cfg->max_connections = EMBERD_DEFAULT_MAX_CONNECTIONS;
     cfg->log_level = LOG_INFO;
     cfg->header_timeout_ms = EMBERD_DEFAULT_HEADER_TIMEOUT_MS;
@@ -530,6 +543,7 @@ static void signals_on_hup(uv_signal_t *h, int signum)
         log_warn(s->log, "emberd: SIGHUP: socket, workers, queue, max_connections, the TLS "
                          "listener and the power profile change only on restart");
     s->log->level = cfg.log_level;
+    s->srv->infer.inline_max_ns = (uint64_t)cfg.inline_max_us * 1000u;
     registry_set_repository(s->reg, cfg.models_dir, cfg.dev);
     log_info(s->log, "emberd: SIGHUP: settings read again%s%s; rescanning the models",
              s->opt->config_path ? " from " : "", s->opt->config_path ? s->opt->config_path : "");
@@ -616,6 +630,7 @@ int main(int argc, char **argv)
         .socket_path = cfg.socket_path,
         .workers = cfg.workers,
         .queue = cfg.queue,
+        .inline_max_us = cfg.inline_max_us,
         .max_connections = cfg.max_connections,
         .header_timeout_ms = cfg.header_timeout_ms,
         .idle_timeout_ms = cfg.idle_timeout_ms,

@@ -127,6 +127,7 @@ void metrics_observe(metrics *m, const infer_job *job)
     model_observe(m, job);
     if (job->computed) {
         m->computed++;
+        m->inline_runs += job->ran_inline != 0;
         histogram_add(&m->queue_wait, job->t_started - job->t_queued);
         histogram_add(&m->compute, job->compute_ns);
     } else if (job->status == 504) {
@@ -293,8 +294,11 @@ int metrics_render(const metrics *m, const metrics_gauges *g, char **out, size_t
     counter_render(&t, "emberd_metrics_series_dropped_total",
                    "Answers not counted by model because the series table was full.",
                    m->series_dropped);
-    counter_render(&t, "emberd_inferences_computed_total", "Requests a worker ran the model for.",
-                   m->computed);
+    counter_render(&t, "emberd_inferences_computed_total",
+                   "Requests the model ran for (on a worker, or inline).", m->computed);
+    counter_render(&t, "emberd_inferences_inline_total",
+                   "Of those, requests the event loop ran itself (a tiny model, nothing waiting).",
+                   m->inline_runs);
     counter_render(&t, "emberd_requests_expired_total",
                    "Requests answered 504 because their deadline passed before they ran.",
                    m->expired);

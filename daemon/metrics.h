@@ -50,6 +50,7 @@ typedef struct metrics {
     uint64_t series_dropped; /* answers not counted because the table was full */
     metrics_histogram queue_wait, compute, total;
     uint64_t computed, expired, cancelled, refused;
+    uint64_t inline_runs; /* computed on the loop thread (infer.h) */
 } metrics;
 
 /* What the gauges read when the text is made. */

@@ -79,7 +79,7 @@ static void entry_free(model_entry *e)
 {
     if (!e)
         return;
-    for (int i = 0; e->sessions && i < e->nworkers; i++)
+    for (int i = 0; e->sessions && i <= e->nworkers; i++)
         ember_session_free(e->sessions[i]);
     free(e->sessions);
     cache_free(e->cache);
@@ -212,7 +212,7 @@ static int entry_new(const char *name, int version, const char *source, const mo
     e->name = strdup(name);
     e->source = strdup(source);
     e->nworkers = nworkers;
-    e->sessions = calloc((size_t)nworkers, sizeof *e->sessions);
+    e->sessions = calloc((size_t)nworkers + 1, sizeof *e->sessions);
     e->ninputs = ember_model_ninputs(m);
     e->noutputs = ember_model_noutputs(m);
     ember_model_stats stats;

@@ -41,8 +41,12 @@ typedef struct model_entry {
     int ninputs, noutputs;
     int64_t weight_bytes;     /* from ember_model_describe, for /metrics */
     response_cache *cache;    /* NULL unless cfg.cache.entries > 0; loop thread only */
-    ember_session **sessions; /* [nworkers]; slot w belongs to worker w, created lazily */
+    ember_session **sessions; /* [nworkers + 1]; slot w belongs to worker w, slot nworkers to
+                                 the loop thread (inline runs, infer.h); created lazily */
     int nworkers;
+    /* EWMA of its engine runs' time (ember_session_run), for inline runs (infer.h); 0 before
+     * the first run; loop thread only. */
+    uint64_t service_ns;
     int refs; /* the registry's and each job's; loop thread only */
 } model_entry;
 
@@ -133,7 +137,8 @@ int registry_versions(const registry *reg, const char *name, int *first);
 void registry_entry_ref(model_entry *e);
 void registry_entry_unref(model_entry *e);
 
-/* The calling worker's session for e, created on first use. Runs on worker threads. */
+/* The calling worker's session for e (worker nworkers: the loop thread's, for inline runs),
+ * created on first use. Runs on worker threads, and on the loop thread for its own slot. */
 int registry_session(model_entry *e, int worker, ember_session **out, ember_err *err);
 
 #endif

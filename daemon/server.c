@@ -195,7 +195,8 @@ int server_start(server *srv, uv_loop_t *loop, const server_config *cfg, registr
     uv_timer_init(loop, &srv->grace);
     srv->grace.data = srv;
     srv->grace_open = 1;
-    rc = infer_queue_init(&srv->infer, loop, cfg->workers, cfg->queue, conn_job_done, srv, err);
+    rc = infer_queue_init(&srv->infer, loop, cfg->workers, cfg->queue, cfg->inline_max_us,
+                          conn_job_done, srv, err);
     if (rc < 0) {
         server_abort(srv);
         return rc;

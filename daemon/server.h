@@ -25,6 +25,7 @@ typedef struct server_config {
     int listen_fd;           /* an inherited listening socket (systemd), or -1 */
     int workers;
     int queue;
+    int inline_max_us; /* infer.h; 0: no inline runs */
     int max_connections;
     int header_timeout_ms, idle_timeout_ms;
     const char *version;

@@ -70,6 +70,21 @@ int proto_buf_printf(proto_buf *b, const char *fmt, ...)
     return 0;
 }
 
+int proto_buf_int(proto_buf *b, long long v)
+{
+    char tmp[24];
+    char *end = tmp + sizeof tmp, *p = end;
+    /* Through unsigned, so LLONG_MIN negates without overflow. */
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return proto_buf_append(b, p, (size_t)(end - p));
+}
+
 int proto_buf_json_string(proto_buf *b, const char *s)
 {
     if (proto_buf_append(b, "\"", 1) < 0)

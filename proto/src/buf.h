@@ -21,6 +21,8 @@ int proto_buf_puts(proto_buf *b, const char *s);
 __attribute__((format(printf, 2, 3)))
 #endif
 int proto_buf_printf(proto_buf *b, const char *fmt, ...);
+/* Append v in decimal (what "%lld" writes), without the cost of a printf. */
+int proto_buf_int(proto_buf *b, long long v);
 /* Append s as a JSON string literal, quotes included. */
 int proto_buf_json_string(proto_buf *b, const char *s);
 /* Hand the bytes to the caller (who frees them) and leave b empty; NULL only when an empty

@@ -385,16 +385,20 @@ static int request_check_input(const ember_io_info *io, const ember_tensor *t, c
         return ember_err_set(err, EMBER_ESHAPE, "%s has datatype %s, the model expects %s", what,
                              ember_kserve_datatype_name(t->dtype), want ? want : "another type");
     }
+    /* The expected shape is formatted only for an error: a request that fits pays nothing. */
     char s[160];
-    info_shape_format(io, s, sizeof s);
-    if (t->rank != io->rank)
+    if (t->rank != io->rank) {
+        info_shape_format(io, s, sizeof s);
         return ember_err_set(err, EMBER_ESHAPE, "%s has rank %d, the model expects rank %d %s",
                              what, t->rank, io->rank, s);
+    }
     for (int i = 0; i < t->rank; i++) {
-        if (io->dims[i] >= 0 && t->dims[i] != io->dims[i])
+        if (io->dims[i] >= 0 && t->dims[i] != io->dims[i]) {
+            info_shape_format(io, s, sizeof s);
             return ember_err_set(err, EMBER_ESHAPE,
                                  "%s: dim %d is %lld, the model expects %lld (shape %s)", what, i,
                                  (long long)t->dims[i], (long long)io->dims[i], s);
+        }
         if (io->dims[i] < 0 && t->dims[i] < 1)
             return ember_err_set(err, EMBER_ESHAPE, "%s: dim %d is %lld, must be at least 1", what,
                                  i, (long long)t->dims[i]);

@@ -5,7 +5,6 @@
  * %.9g, enough digits for every float to read back bit-exact, and non-finite values become
  * the strings "NaN", "Infinity", "-Infinity" because JSON has no token for them.
  */
-#include <inttypes.h>
 #include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
@@ -29,10 +28,10 @@ static int encode_element(proto_buf *b, const ember_tensor *t, int64_t i)
 {
     switch (t->dtype) {
     case EMBER_DT_FLOAT: return encode_float(b, ((const float *)t->data)[i]);
-    case EMBER_DT_INT64: return proto_buf_printf(b, "%" PRId64, ((const int64_t *)t->data)[i]);
-    case EMBER_DT_INT32: return proto_buf_printf(b, "%" PRId32, ((const int32_t *)t->data)[i]);
-    case EMBER_DT_INT8: return proto_buf_printf(b, "%d", ((const int8_t *)t->data)[i]);
-    case EMBER_DT_UINT8: return proto_buf_printf(b, "%u", ((const uint8_t *)t->data)[i]);
+    case EMBER_DT_INT64: return proto_buf_int(b, ((const int64_t *)t->data)[i]);
+    case EMBER_DT_INT32: return proto_buf_int(b, ((const int32_t *)t->data)[i]);
+    case EMBER_DT_INT8: return proto_buf_int(b, ((const int8_t *)t->data)[i]);
+    case EMBER_DT_UINT8: return proto_buf_int(b, ((const uint8_t *)t->data)[i]);
     case EMBER_DT_BOOL: return proto_buf_puts(b, ((const uint8_t *)t->data)[i] ? "true" : "false");
     default: return EMBER_EINVAL;
     }
@@ -41,8 +40,12 @@ static int encode_element(proto_buf *b, const ember_tensor *t, int64_t i)
 static int encode_shape(proto_buf *b, int rank, const int64_t *dims)
 {
     int rc = proto_buf_puts(b, "[");
-    for (int i = 0; rc == 0 && i < rank; i++)
-        rc = proto_buf_printf(b, "%s%lld", i ? "," : "", (long long)(dims[i] < 0 ? -1 : dims[i]));
+    for (int i = 0; rc == 0 && i < rank; i++) {
+        if (i)
+            rc = proto_buf_append(b, ",", 1);
+        if (rc == 0)
+            rc = proto_buf_int(b, dims[i] < 0 ? -1 : dims[i]);
+    }
     return rc ? rc : proto_buf_puts(b, "]");
 }
 
@@ -99,7 +102,11 @@ static int encode_tensor(proto_buf *b, const ember_named_tensor *nt, proto_buf *
     if (rc == 0)
         rc = proto_buf_json_string(b, nt->name);
     if (rc == 0)
-        rc = proto_buf_printf(b, ",\"datatype\":\"%s\",\"shape\":", dt);
+        rc = proto_buf_puts(b, ",\"datatype\":\"");
+    if (rc == 0)
+        rc = proto_buf_puts(b, dt);
+    if (rc == 0)
+        rc = proto_buf_puts(b, "\",\"shape\":");
     if (rc == 0)
         rc = encode_shape(b, t->rank, t->dims);
     if (rc == 0 && t->dtype == EMBER_DT_BYTES) {
@@ -108,7 +115,11 @@ static int encode_tensor(proto_buf *b, const ember_named_tensor *nt, proto_buf *
     }
     if (rc == 0 && bin) {
         size_t bytes = (size_t)n * kserve_dtype_size(t->dtype);
-        rc = proto_buf_printf(b, ",\"parameters\":{\"binary_data_size\":%zu}}", bytes);
+        rc = proto_buf_puts(b, ",\"parameters\":{\"binary_data_size\":");
+        if (rc == 0)
+            rc = proto_buf_int(b, (long long)bytes);
+        if (rc == 0)
+            rc = proto_buf_puts(b, "}}");
         if (rc == 0)
             rc = proto_buf_append(bin, t->data, bytes);
         return rc < 0 ? ember_err_set(err, EMBER_ENOMEM, "out of memory encoding a response") : 0;
@@ -132,7 +143,8 @@ static int encode_tensor(proto_buf *b, const ember_named_tensor *nt, proto_buf *
 static int encode_tensors(proto_buf *b, const char *key, const ember_named_tensor *ts, int n,
                           const unsigned char *binary, proto_buf *bin, ember_err *err)
 {
-    if (proto_buf_printf(b, "\"%s\":[", key) < 0)
+    if (proto_buf_append(b, "\"", 1) < 0 || proto_buf_puts(b, key) < 0 ||
+        proto_buf_puts(b, "\":[") < 0)
         return ember_err_set(err, EMBER_ENOMEM, "out of memory encoding JSON");
     for (int i = 0; i < n; i++) {
         if (i && proto_buf_append(b, ",", 1) < 0)
@@ -151,7 +163,11 @@ static int encode_member(proto_buf *b, const char *key, const char *value)
 {
     if (!value)
         return 0;
-    int rc = proto_buf_printf(b, "\"%s\":", key);
+    int rc = proto_buf_append(b, "\"", 1);
+    if (rc == 0)
+        rc = proto_buf_puts(b, key);
+    if (rc == 0)
+        rc = proto_buf_puts(b, "\":");
     if (rc == 0)
         rc = proto_buf_json_string(b, value);
     return rc ? rc : proto_buf_append(b, ",", 1);

@@ -12,6 +12,8 @@
 # Prints a table of targets and measured values. Run by hand; not part of the test command.
 # With --callgrind N it instead counts emberd's instructions per request under callgrind
 # (runs of N and 2N requests on one connection, subtracted), and the engine's share of them.
+# With --strace N it counts emberd's system calls per request (strace -c -f, every thread)
+# over N requests on 1 and on 16 connections.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +22,7 @@ build=$root/build
 duration=5
 idle_conns=1000
 callgrind=0
+strace_n=0
 model=$root/../shared/models/audio/hey_jarvis_v0.1.onnx
 
 usage() {
@@ -33,6 +36,7 @@ Usage: tests/bench/daemon_bench.sh [--build DIR] [--duration SECONDS] [--idle N]
   --model ONNX        model to serve (default ../shared/models/audio/hey_jarvis_v0.1.onnx);
                       its NAME.ref/input_0.npy (FP32) is the request's input
   --callgrind N       count instructions per request under valgrind instead of timing
+  --strace N          count system calls per request under strace instead of timing
 EOF
 }
 
@@ -43,6 +47,7 @@ while [ $# -gt 0 ]; do
     --idle) idle_conns=$2; shift 2 ;;
     --model) model=$2; shift 2 ;;
     --callgrind) callgrind=$2; shift 2 ;;
+    --strace) strace_n=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
     esac
@@ -113,8 +118,11 @@ callgrind_run() {
     shift 2
     out=$tmp/cg.$n.out
     : >"$tmp/emberd.log"
+    # Under valgrind (on a busy machine) a run takes 100 to 1000 times as long: the inline
+    # limit (infer.h) is raised to match, so the path counted is the one taken natively.
     valgrind --tool=callgrind --callgrind-out-file="$out" "$emberd" --socket "$tmp/sock" \
-        --dev --models "$tmp/models" --workers 1 --log-level warn 2>"$tmp/emberd.log" &
+        --dev --models "$tmp/models" --workers 1 --inline-max-us 1000000 --log-level warn \
+        2>"$tmp/emberd.log" &
     pid=$!
     i=0
     until grep -q 'listening on' "$tmp/emberd.log"; do
@@ -143,6 +151,33 @@ if [ "$callgrind" -gt 0 ]; then
         echo "$a $b" | awk -v n="$callgrind" -v k="$k" '{
             t = ($3 - $1) / n; e = ($4 - $2) / n
             printf "%-8s %-22.0f %-22.0f %.0f\n", k, t, e, t - e }'
+    done
+    exit 0
+fi
+
+if [ "$strace_n" -gt 0 ]; then
+    command -v strace >/dev/null || { echo "daemon_bench: strace is not installed" >&2; exit 77; }
+    start_emberd --dev --models "$tmp/models"
+    printf '%-8s %-12s %-16s %s\n' body connections "syscalls/request" "by call (per request)"
+    for k in json bin; do
+        set --
+        [ $k = bin ] && set -- --header "Inference-Header-Content-Length: $hlen"
+        for conns in 1 16; do
+            # Warm up (the model's first run is measured on a worker), then count.
+            "$loadgen" --socket "$tmp/sock" --path "$infer" --body "$tmp/req.$k" \
+                --connections "$conns" --warmup 0 --requests 200 "$@" >/dev/null
+            strace -c -f -p "$pid" -o "$tmp/strace.out" 2>/dev/null &
+            st=$!
+            sleep 1
+            "$loadgen" --socket "$tmp/sock" --path "$infer" --body "$tmp/req.$k" \
+                --connections "$conns" --warmup 0 --requests "$strace_n" "$@" >/dev/null
+            kill -INT "$st"
+            wait "$st" || true
+            awk -v n="$strace_n" -v k="$k" -v c="$conns" '
+                $NF != "total" && $NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ {
+                    all += $4; by = by sprintf(" %s %.2f", $NF, $4 / n) }
+                END { printf "%-8s %-12s %-16.2f%s\n", k, c, all / n, by }' "$tmp/strace.out"
+        done
     done
     exit 0
 fi

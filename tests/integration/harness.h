@@ -202,6 +202,7 @@ Suite *it_suite_security(void);
 Suite *it_suite_cache(void);
 Suite *it_suite_batch(void);
 Suite *it_suite_answer(void);
+Suite *it_suite_inline(void);
 Suite *it_suite_media(void);
 
 /* A test case with IT_TCASE_TIMEOUT_S and, when daemon is set, the emberd fixtures. */

@@ -47,6 +47,7 @@ int main(void)
     srunner_add_suite(sr, it_suite_batch());
     srunner_add_suite(sr, it_suite_media());
     srunner_add_suite(sr, it_suite_answer());
+    srunner_add_suite(sr, it_suite_inline());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     int run = srunner_ntests_run(sr);

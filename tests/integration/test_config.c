@@ -71,6 +71,8 @@ START_TEST(check_config)
         {"{\"workers\": 0}", "key 'workers'"},
         {"{\"workers\": 257}", "key 'workers'"},
         {"{\"queue\": 65537}", "key 'queue'"},
+        {"{\"inline_max_us\": 1000001}", "key 'inline_max_us'"},
+        {"{\"inline_max_us\": -1}", "key 'inline_max_us'"},
         {"{\"log_level\": \"loud\"}", "key 'log_level'"},
         {"{\"dev\": \"yes\"}", "key 'dev'"},
         {"{\"socket\": \"\"}", "key 'socket'"},

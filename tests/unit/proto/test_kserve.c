@@ -391,19 +391,28 @@ START_TEST(test_encode_response_text)
 {
     float p[] = {0.25f, 0.5f, 0.25f};
     int64_t l[] = {1};
+    /* Integers are written without printf: the extremes of each type, exactly. */
+    int64_t wide[] = {INT64_MIN, INT64_MAX, -7, 0};
+    int8_t narrow[] = {-128, 127};
     ember_named_tensor outs[] = {
         {"probabilities", {EMBER_DT_FLOAT, 2, {1, 3}, p}},
         {"label", {EMBER_DT_INT64, 1, {1}, l}},
+        {"wide", {EMBER_DT_INT64, 2, {2, 2}, wide}},
+        {"narrow", {EMBER_DT_INT8, 1, {2}, narrow}},
     };
     char *json;
     size_t len;
-    ck_assert_int_eq(ember_kserve_encode_response("digits", "1", NULL, outs, 2, &json, &len, NULL),
+    ck_assert_int_eq(ember_kserve_encode_response("digits", "1", NULL, outs, 4, &json, &len, NULL),
                      0);
     ck_assert_str_eq(json, "{\"model_name\":\"digits\",\"model_version\":\"1\",\"outputs\":["
                            "{\"name\":\"probabilities\",\"datatype\":\"FP32\",\"shape\":[1,3],"
                            "\"data\":[0.25,0.5,0.25]},"
                            "{\"name\":\"label\",\"datatype\":\"INT64\",\"shape\":[1],"
-                           "\"data\":[1]}]}");
+                           "\"data\":[1]},"
+                           "{\"name\":\"wide\",\"datatype\":\"INT64\",\"shape\":[2,2],"
+                           "\"data\":[-9223372036854775808,9223372036854775807,-7,0]},"
+                           "{\"name\":\"narrow\",\"datatype\":\"INT8\",\"shape\":[2],"
+                           "\"data\":[-128,127]}]}");
     free(json);
 }
 END_TEST
