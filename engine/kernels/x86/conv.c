@@ -218,12 +218,9 @@ static int conv_depthwise(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, c
     int64_t pw = ow_v + (g->kw - 1) * g->dw / g->sw + 1;
     int64_t ph = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
     /* Split by planes when there is enough work for more than one part. */
-    int64_t macs = g->n * g->c * g->oh * g->ow * g->kh * g->kw, parts = macs / EG_PAR_MIN_MACS;
-    int64_t threads = eg_threads(k);
-    parts = parts > EG_PAR_PARTS_PER_THREAD * threads ? EG_PAR_PARTS_PER_THREAD * threads : parts;
-    parts = parts > g->n * g->c ? g->n * g->c : parts;
-    parts = parts < 1 || threads < 2 ? 1 : parts;
-    threads = parts > 1 ? threads : 1;
+    int64_t macs = g->n * g->c * g->oh * g->ow * g->kh * g->kw;
+    int64_t parts = eg_x86_par_parts(k, macs, g->n * g->c);
+    int64_t threads = parts > 1 ? eg_threads(k) : 1;
     float *pl = eg_scratch(k, (size_t)(threads * 2 * ph * pw) * sizeof *pl);
     if (!pl)
         return EMBER_ENOMEM;
@@ -474,13 +471,8 @@ int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
                       .nb = nb,
                       .nbands = (ohw + nb - 1) / nb,
                       .p = p};
-        int64_t units = g.n * g.group * j.nbands, threads = eg_threads(k);
-        int64_t parts = g.n * g.m * ohw * kk / EG_PAR_MIN_MACS;
-        parts =
-            parts > EG_PAR_PARTS_PER_THREAD * threads ? EG_PAR_PARTS_PER_THREAD * threads : parts;
-        parts = parts > units ? units : parts;
-        parts = parts < 1 || threads < 2 ? 1 : parts;
-        threads = parts > 1 ? threads : 1;
+        int64_t parts = eg_x86_par_parts(k, g.n * g.m * ohw * kk, g.n * g.group * j.nbands);
+        int64_t threads = parts > 1 ? eg_threads(k) : 1;
         if (!(j.buf = eg_scratch(k, (size_t)(threads * (kk * nb + g.ow)) * sizeof *j.buf)))
             return EMBER_ENOMEM;
         eg_parallel(k, band_part, &j, (int)parts);

@@ -19,10 +19,18 @@ int eg_x86_matmul_run(eg_kctx *k, const eg_x86_kernels *kn);
  * balance the load when one thread is slow to get a CPU. */
 #define EG_PAR_MIN_MACS (128 * 1024)
 #define EG_PAR_PARTS_PER_THREAD 4
+/* Most threads a GEMM is planned for (more run it on one). */
+#define EG_PAR_MAX_THREADS EMBER_SESSION_MAX_THREADS
+
+/* Parts to split work of `macs` multiply-accumulates in `units` indivisible units into: at
+ * most EG_PAR_PARTS_PER_THREAD per thread and one per EG_PAR_MIN_MACS, a multiple of the
+ * thread count when there are at least as many parts as threads (equal parts keep every
+ * thread busy to the end), and 1 on one thread or when the work is too small to split. */
+int eg_x86_par_parts(const eg_kctx *k, int64_t macs, int64_t units);
 
 /* kn->gemm(p), split into parts for the session's threads (eg_parallel) when p is big enough:
- * by blocks of rows when C has at least as many rows as columns, else by column panels. Each
- * element of C is computed exactly as by one kn->gemm call. */
+ * a grid of row blocks by column blocks, chosen for the least time with parts handed out as
+ * threads come free. Each element of C is computed exactly as by one kn->gemm call. */
 void eg_x86_gemm_par(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p);
 
 int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn);
