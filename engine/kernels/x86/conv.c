@@ -342,6 +342,30 @@ static void band_part(void *arg, int part, int nparts, int thread)
     }
 }
 
+/* Where conv_shifted's padded output grid (ldc n, rows of pwp columns) goes: y rows of ohw,
+ * the first ow columns of each grid row. */
+typedef struct shifted_out {
+    const float *yp;
+    float *y;
+    int64_t n, pwp, ow, ohw;
+} shifted_out;
+
+/* Copies tile [r0, r1) x [c0, c1) of the grid's kept columns to the output. */
+static void shifted_copy(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+{
+    const shifted_out *o = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        for (int64_t j = c0; j < c1;) {
+            int64_t oy = j / o->pwp, ox = j % o->pwp, end = j - ox + o->pwp;
+            end = end < c1 ? end : c1;
+            if (ox < o->ow)
+                memcpy(o->y + r * o->ohw + oy * o->ow + ox, o->yp + r * o->n + j,
+                       (size_t)((end < j - ox + o->ow ? end : j - ox + o->ow) - j) * sizeof *o->y);
+            j = end;
+        }
+    }
+}
+
 /* A stride-1 convolution without im2col: each group's input is copied once into a zero-padded
  * scratch image of pitch pwp = padded width, and the output is computed on that padded grid
  * (oh rows of pwp columns, the last pwp - ow of each row thrown away). On that grid the B row
@@ -386,10 +410,9 @@ static int conv_shifted(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, con
                                xg + (c * g->ih + iy) * g->iw + c0, (size_t)(c1 - c0) * sizeof *xp);
             p.ap = wp + gi * per;
             p.bias_row = bias ? bias + gi * g->mg : NULL;
-            eg_x86_gemm_par(k, kn, &p);
-            float *yg = y + (ni * g->m + gi * g->mg) * g->oh * g->ow;
-            for (int64_t r = 0; r < g->mg * g->oh; r++)
-                memcpy(yg + r * g->ow, yp + r * pwp, (size_t)g->ow * sizeof *yg);
+            shifted_out o = {
+                yp, y + (ni * g->m + gi * g->mg) * g->oh * g->ow, n, pwp, g->ow, g->oh * g->ow};
+            eg_x86_gemm_par_then(k, kn, &p, shifted_copy, &o);
         }
     }
     return 0;

@@ -23,6 +23,8 @@ typedef struct gemm_split {
     int64_t cu;     /* columns per block: a multiple of EG_NP and of the vector width */
     int64_t rb, cb; /* row and column blocks */
     int pm, pn;
+    eg_gemm_tile_fn then; /* called on each part's tile once computed, or NULL */
+    void *then_arg;
 } gemm_split;
 
 static void gemm_part(void *arg, int part, int nparts, int thread)
@@ -54,6 +56,8 @@ static void gemm_part(void *arg, int part, int nparts, int thread)
         q.bias_col += c0;
     q.c += r0 * q.ldc + c0;
     sp->kn->gemm(&q);
+    if (sp->then)
+        sp->then(sp->then_arg, r0, r1, c0, c1);
 }
 
 /* Time, in multiply-accumulates, for `threads` threads taking the pm x pn parts of sp in
@@ -94,14 +98,23 @@ int eg_x86_par_parts(const eg_kctx *k, int64_t macs, int64_t units)
 
 void eg_x86_gemm_par(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p)
 {
+    eg_x86_gemm_par_then(k, kn, p, NULL, NULL);
+}
+
+void eg_x86_gemm_par_then(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p,
+                          eg_gemm_tile_fn then, void *then_arg)
+{
     int threads = eg_threads(k);
     int64_t cu = 2 * kn->vw > EG_NP ? 2 * kn->vw : EG_NP;
-    gemm_split sp = {kn, p, cu, (p->m + EG_MR - 1) / EG_MR, (p->n + cu - 1) / cu, 1, 1};
+    gemm_split sp = {kn, p,    cu,      (p->m + EG_MR - 1) / EG_MR, (p->n + cu - 1) / cu, 1,
+                     1,  then, then_arg};
     int most = eg_x86_par_parts(k, p->m * p->n * p->k, sp.rb * sp.cb);
     /* A product too narrow for the register tile is never split: each part would choose
      * its kernel by its own width, and results must not depend on the thread count. */
     if (most < 2 || p->n < kn->vw || threads > EG_PAR_MAX_THREADS) {
         eg_x86_gemm_any(kn, p);
+        if (then)
+            then(then_arg, 0, p->m, 0, p->n);
         return;
     }
     /* The cheapest grid of at most `most` parts (fewer parts on a tie). */

@@ -32,6 +32,12 @@ int eg_x86_par_parts(const eg_kctx *k, int64_t macs, int64_t units);
  * a grid of row blocks by column blocks, chosen for the least time with parts handed out as
  * threads come free. Each element of C is computed exactly as by one kn->gemm call. */
 void eg_x86_gemm_par(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p);
+/* The same, calling then(arg, r0, r1, c0, c1) on the thread that computed each tile, rows
+ * [r0, r1) by columns [c0, c1) of C, once it is done: work on the result (a copy out) splits
+ * with the product. */
+typedef void (*eg_gemm_tile_fn)(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1);
+void eg_x86_gemm_par_then(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p,
+                          eg_gemm_tile_fn then, void *arg);
 
 int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn);
 int eg_x86_global_avgpool_run(eg_kctx *k, const eg_x86_kernels *kn);
