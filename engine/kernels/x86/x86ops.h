@@ -14,10 +14,11 @@ int eg_x86_gemm_run(eg_kctx *k, const eg_x86_kernels *kn);
 int eg_x86_matmul_prepare(eg_node *n, const eg_graph *g, ember_err *err);
 int eg_x86_matmul_run(eg_kctx *k, const eg_x86_kernels *kn);
 
-/* Fewest multiply-accumulates worth one part of a node split across threads (eg_parallel),
- * and most parts per thread: threads take parts as they come free, so a few per thread
- * balance the load when one thread is slow to get a CPU. */
-#define EG_PAR_MIN_MACS (128 * 1024)
+/* Fewest multiply-accumulates worth one part of a node split across threads (eg_parallel):
+ * 32K take a couple of microseconds, against a fork-join of about 0.3 us with the helpers
+ * spinning (tests/bench/forkjoin). And most parts per thread: threads take parts as they
+ * come free, so a few per thread balance the load when one thread is slow to get a CPU. */
+#define EG_PAR_MIN_MACS (32 * 1024)
 #define EG_PAR_PARTS_PER_THREAD 4
 /* Most threads a GEMM is planned for (more run it on one). */
 #define EG_PAR_MAX_THREADS EMBER_SESSION_MAX_THREADS
