@@ -21,6 +21,7 @@
 
 /* Budget for one band of im2col rows (floats), sized to stay in L2 with the packed weights. */
 #define BAND_FLOATS (48 * 1024)
+#define BAND_SHARES 4
 
 /* Plane rows up to this many floats are copied inline rather than by memcpy. */
 #define PLANE_SHORT_ROW 16
@@ -480,9 +481,16 @@ int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
     }
     if (!pointwise) {
         /* Bands of im2col columns, shared out whole between the threads, each with its own
-         * band buffer. */
+         * band buffer. More than one band: a multiple of BAND_SHARES bands of equal width
+         * (the last may be narrower), so 2 or 4 threads get equal work; the widths do not
+         * depend on the thread count, which must not change results. */
         int64_t step = 2 * kn->vw, nb = BAND_FLOATS / kk / step * step;
         nb = nb < step ? step : nb;
+        int64_t nbands = (ohw + nb - 1) / nb;
+        if (nbands > 1) {
+            nbands = (nbands + BAND_SHARES - 1) / BAND_SHARES * BAND_SHARES;
+            nb = ((ohw + nbands - 1) / nbands + step - 1) / step * step;
+        }
         nb = nb > ohw ? ohw : nb;
         band_job j = {.kn = kn,
                       .g = &g,
