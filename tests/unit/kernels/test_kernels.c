@@ -1030,8 +1030,9 @@ static void check_threads(kcase *c)
             continue;
         int64_t n1, n2, macs;
         float *one = run_threads(c, level, 1, &n1, &macs);
-        /* Pools count no MACs; their cases say why they are big enough. */
-        ck_assert_msg(strcmp(c->op, "MaxPool") == 0 || macs >= 2 * EG_PAR_MIN_MACS,
+        /* Pools and copies count no MACs; their cases say why they are big enough. */
+        ck_assert_msg(strcmp(c->op, "MaxPool") == 0 || strcmp(c->op, "Concat") == 0 ||
+                          macs >= 2 * EG_PAR_MIN_MACS,
                       "%s: %lld MACs, too few to split", c->what, (long long)macs);
         for (int t = 2; t <= 4; t++) {
             float *more = run_threads(c, level, t, &n2, &macs);
@@ -1049,7 +1050,7 @@ static void check_threads(kcase *c)
 
 /* Convs through every GEMM path (pointwise split by columns, by rows and both ways, banded
  * im2col, shifted stride 1), depthwise convs split by planes, Gemm with packed and unpacked
- * B, and MaxPool split by planes, on 1 to 4 threads. */
+ * B, MaxPool split by planes and Concat by byte ranges, on 1 to 4 threads. */
 START_TEST(threads_give_identical_results)
 {
     static const struct {
@@ -1128,6 +1129,26 @@ START_TEST(threads_give_identical_results)
         c.len = tb_pack(t, &c.buf);
         tb_free(t);
         snprintf(c.what, sizeof c.what, "threads: MaxPool 3x3 stride 2");
+        check_threads(&c);
+    }
+    {
+        /* Concat of three inputs on axis 1 of a batch of 2 (so 2 outer rows): 580 KB, split
+         * in byte ranges that cross inputs and rows. */
+        kcase c;
+        memset(&c, 0, sizeof c);
+        c.op = "Concat";
+        int64_t ad[4] = {2, 40, 30, 30}, bd[4] = {2, 17, 30, 30}, cd[4] = {2, 23, 30, 30};
+        int64_t yd[4] = {-1, -1, -1, -1};
+        tb_model *t = tb_new(13);
+        add_input(t, &c, "a", 4, ad);
+        add_input(t, &c, "b", 4, bd);
+        add_input(t, &c, "c", 4, cd);
+        tb_node(t, "Concat", "a,b,c", "y");
+        tb_attr_int(t, "axis", 1);
+        tb_output(t, "y", F32, 4, yd);
+        c.len = tb_pack(t, &c.buf);
+        tb_free(t);
+        snprintf(c.what, sizeof c.what, "threads: Concat");
         check_threads(&c);
     }
 }
