@@ -11,13 +11,15 @@
  * Between jobs of a run (eg_tgroup_begin .. eg_tgroup_end) a helper spins on the ticket,
  * because nodes follow each other within microseconds and a futex wake-up costs tens of them
  * (more on a busy machine), longer than many nodes take; the caller likewise spins while a
- * helper finishes its last part. Both spins are bounded (EG_TGROUP_SPIN_NS), after which the
- * thread sleeps on a condition variable; the side that makes progress wakes a sleeper only
- * when one has said so (sleepers, waiting), so a run with no sleeper makes no system call.
- * Outside runs helpers sleep: an idle session uses no CPU.
+ * helper finishes its last part. Both spins are bounded (EG_TGROUP_SPIN_NS, yielding the
+ * CPU after EG_TGROUP_YIELD_NS), after which the thread sleeps on a condition variable; the
+ * side that makes progress wakes a sleeper only when one has said so (sleepers, waiting), so
+ * a run with no sleeper makes no system call. Outside runs helpers sleep: an idle session
+ * uses no CPU.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +27,11 @@
 
 #include "tgroup.h"
 
-/* How long a thread spins for the next job or for the last part before it sleeps. */
+/* How long a thread spins for the next job or for the last part before it sleeps, and after
+ * how long of that it yields the CPU between looks: when threads outnumber free CPUs (a
+ * loaded machine) the thread it waits for may be the one that needs it. */
 #define EG_TGROUP_SPIN_NS (200 * 1000)
+#define EG_TGROUP_YIELD_NS (20 * 1000)
 
 struct eg_tgroup {
     _Atomic uint64_t ticket; /* generation << 32 | next part */
@@ -115,8 +120,11 @@ static uint64_t helper_spin(eg_tgroup *tg, uint32_t seen)
                 return t;
             cpu_relax();
         }
-        if (now_ns() - t0 > EG_TGROUP_SPIN_NS)
+        int64_t spent = now_ns() - t0;
+        if (spent > EG_TGROUP_SPIN_NS)
             return atomic_load_explicit(&tg->ticket, memory_order_acquire);
+        if (spent > EG_TGROUP_YIELD_NS)
+            sched_yield();
     }
 }
 
@@ -255,8 +263,13 @@ void eg_tgroup_run(eg_tgroup *tg, eg_part_fn fn, void *arg, int nparts)
     int64_t t0 = now_ns();
     for (int spins = 0; atomic_load(&tg->done) < nparts; spins++) {
         cpu_relax();
-        if (spins % 64 == 63 && now_ns() - t0 > EG_TGROUP_SPIN_NS)
+        if (spins % 64 != 63)
+            continue;
+        int64_t spent = now_ns() - t0;
+        if (spent > EG_TGROUP_SPIN_NS)
             break;
+        if (spent > EG_TGROUP_YIELD_NS)
+            sched_yield();
     }
     pthread_mutex_lock(&tg->mu);
     atomic_store(&tg->waiting, 1);

@@ -3,7 +3,8 @@
  * parts on a session's helper group (engine/src/tgroup.c) many times inside one run, each
  * part only waiting until every thread holds one (so every thread must join every job), and
  * prints the p50, p90 and fastest round trip in nanoseconds, and how often a thread slept (a
- * futex wait) rather than spun. Run by hand: forkjoin [THREADS] [JOBS].
+ * futex wait) rather than spun. Run by hand: forkjoin [THREADS] [JOBS], with no more threads
+ * than free CPUs (every job waits for all of them at once).
  */
 #include <stdatomic.h>
 #include <stdio.h>

@@ -1318,7 +1318,8 @@ static Suite *kernels_suite(void)
     tcase_add_test(tc, pow_matches_reference);
     suite_add_tcase(s, tc);
     tc = tcase_create("threads");
-    tcase_set_timeout(tc, 120);
+    /* 1 to 4 threads on every case: slow under qemu on a 2-CPU machine. */
+    tcase_set_timeout(tc, 600);
     tcase_add_test(tc, threads_give_identical_results);
     tcase_add_test(tc, threads_mobilenet_v2_identical);
     tcase_add_test(tc, set_threads_clamps);
