@@ -7,15 +7,11 @@
  * runs with the same input shapes hand kernels arena slots; a kernel that asks for more than
  * its slot (a data-dependent shape grew) gets a heap buffer for that run and the next run
  * records again. Subgraphs (the branches of If) run in their own frames on the heap.
- * A session may own a small group of helper threads (ember_session_set_threads) that kernels
- * split one node's work across (eg_parallel); between nodes they spin a short while for the
- * next job (nodes follow each other within microseconds during a run), then sleep on a
- * condition variable.
+ * A session may own a small group of helper threads (ember_session_set_threads, tgroup.c)
+ * that kernels split one node's work across (eg_parallel); during a run they spin between
+ * nodes, between runs they sleep.
  */
-#include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -28,6 +24,7 @@
 #include "op.h"
 #include "passes.h"
 #include "planner.h"
+#include "tgroup.h"
 
 #define ARENA_ALIGN 64
 
@@ -43,26 +40,6 @@ typedef struct frame {
     size_t *cap;
     int busy;
 } frame;
-
-/* The helper threads of one session. A job (fn, arg, nparts) is published under mu by
- * bumping gen; the caller and every helper that wakes take parts from next until none is
- * left, so a helper that is slow to get a CPU costs nothing but its share. A helper counts
- * itself in active (under mu) while it takes parts of a job; the caller waits for active to
- * drop to 0 before it returns and before it publishes the next job, so no helper ever takes
- * a part of a job it did not register for. */
-typedef struct tgroup {
-    pthread_mutex_t mu;
-    pthread_cond_t go, done;
-    pthread_t *th;
-    int nth;      /* helpers started */
-    _Atomic uint64_t gen; /* job generation (written under mu, read without it to spin) */
-    int active;   /* helpers taking parts of the current job */
-    int stop;
-    _Atomic int next; /* next part to hand out */
-    eg_part_fn fn;
-    void *arg;
-    int nparts;
-} tgroup;
 
 /* The profile: one slot per node of the model's graph and of every subgraph in it, listed
  * depth first (a node, then the nodes of its subgraphs, then the next node). A slot holds
@@ -112,7 +89,7 @@ struct ember_session {
     int nprof_g;
     int64_t prof_inner; /* ns spent in nodes that finished, for the enclosing node's self */
     int64_t prof_runs;  /* runs profiled since it was turned on */
-    tgroup *tg;         /* helper threads, NULL when the session runs on one */
+    eg_tgroup *tg;      /* helper threads, NULL when the session runs on one */
 };
 
 struct eg_kctx {
@@ -400,154 +377,19 @@ static void scratch_reset(ember_session *s)
 
 /* ---- helper threads ---- */
 
-typedef struct helper_arg {
-    tgroup *tg;
-    int index; /* 1..nth: the part this helper runs */
-} helper_arg;
-
-/* Runs parts of the current job until none is left, as thread number `thread`. */
-static void take_parts(tgroup *tg, eg_part_fn fn, void *arg, int nparts, int thread)
-{
-    int part;
-    while ((part = atomic_fetch_add(&tg->next, 1)) < nparts)
-        fn(arg, part, nparts, thread);
-}
-
-/* How long a helper that finished a job watches for the next one before it sleeps: a
- * condition-variable wake-up costs tens of microseconds (more on a busy machine), longer
- * than many nodes take, so a sleeping helper would arrive after the work is done. */
-#define HELPER_SPIN_NS (100 * 1000)
-
-static void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-}
-
-/* Spins until the job generation moves past seen or HELPER_SPIN_NS pass. */
-static void helper_spin(const tgroup *tg, uint64_t seen)
-{
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        for (int i = 0; i < 64; i++) {
-            if (atomic_load_explicit(&tg->gen, memory_order_relaxed) != seen)
-                return;
-            cpu_relax();
-        }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > HELPER_SPIN_NS)
-            return;
-    }
-}
-
-static void *helper_main(void *p)
-{
-    tgroup *tg = ((helper_arg *)p)->tg;
-    int index = ((helper_arg *)p)->index;
-    free(p);
-    uint64_t seen = 0;
-    pthread_mutex_lock(&tg->mu);
-    for (;;) {
-        if (!tg->stop && tg->gen == seen && seen != 0) {
-            pthread_mutex_unlock(&tg->mu);
-            helper_spin(tg, seen);
-            pthread_mutex_lock(&tg->mu);
-        }
-        while (!tg->stop && tg->gen == seen)
-            pthread_cond_wait(&tg->go, &tg->mu);
-        if (tg->stop)
-            break;
-        seen = tg->gen;
-        eg_part_fn fn = tg->fn;
-        void *arg = tg->arg;
-        int nparts = tg->nparts;
-        tg->active++;
-        pthread_mutex_unlock(&tg->mu);
-        take_parts(tg, fn, arg, nparts, index);
-        pthread_mutex_lock(&tg->mu);
-        if (--tg->active == 0)
-            pthread_cond_signal(&tg->done);
-    }
-    pthread_mutex_unlock(&tg->mu);
-    return NULL;
-}
-
-static void tgroup_free(tgroup *tg)
-{
-    if (!tg)
-        return;
-    pthread_mutex_lock(&tg->mu);
-    tg->stop = 1;
-    pthread_cond_broadcast(&tg->go);
-    pthread_mutex_unlock(&tg->mu);
-    for (int i = 0; i < tg->nth; i++)
-        pthread_join(tg->th[i], NULL);
-    pthread_cond_destroy(&tg->go);
-    pthread_cond_destroy(&tg->done);
-    pthread_mutex_destroy(&tg->mu);
-    free(tg->th);
-    free(tg);
-}
-
-static int tgroup_new(int nhelpers, tgroup **out, ember_err *err)
-{
-    tgroup *tg = calloc(1, sizeof *tg);
-    if (!tg || !(tg->th = calloc((size_t)nhelpers, sizeof *tg->th))) {
-        free(tg);
-        return ember_err_set(err, EMBER_ENOMEM, "out of memory for helper threads");
-    }
-    pthread_mutex_init(&tg->mu, NULL);
-    pthread_cond_init(&tg->go, NULL);
-    pthread_cond_init(&tg->done, NULL);
-    for (int i = 0; i < nhelpers; i++) {
-        helper_arg *ha = malloc(sizeof *ha);
-        if (ha)
-            *ha = (helper_arg){tg, i + 1};
-        int rc = ha ? pthread_create(&tg->th[i], NULL, helper_main, ha) : ENOMEM;
-        if (rc != 0) {
-            free(ha);
-            tgroup_free(tg);
-            return ember_err_set(err, rc == ENOMEM ? EMBER_ENOMEM : EMBER_EIO,
-                                 "cannot start helper thread %d: %s", i + 1, strerror(rc));
-        }
-        tg->nth++;
-    }
-    *out = tg;
-    return 0;
-}
-
 int eg_threads(const eg_kctx *k)
 {
-    return k->s->tg ? k->s->tg->nth + 1 : 1;
+    return k->s->tg ? eg_tgroup_threads(k->s->tg) : 1;
 }
 
 void eg_parallel(eg_kctx *k, eg_part_fn fn, void *arg, int nparts)
 {
-    tgroup *tg = k->s->tg;
-    if (!tg || nparts <= 1) {
-        for (int part = 0; part < nparts; part++)
-            fn(arg, part, nparts, 0);
+    if (k->s->tg && nparts > 1) {
+        eg_tgroup_run(k->s->tg, fn, arg, nparts);
         return;
     }
-    pthread_mutex_lock(&tg->mu);
-    while (tg->active > 0) /* helpers still looking at the previous job */
-        pthread_cond_wait(&tg->done, &tg->mu);
-    tg->fn = fn;
-    tg->arg = arg;
-    tg->nparts = nparts;
-    atomic_store(&tg->next, 0);
-    tg->gen++;
-    pthread_cond_broadcast(&tg->go);
-    pthread_mutex_unlock(&tg->mu);
-    take_parts(tg, fn, arg, nparts, 0);
-    pthread_mutex_lock(&tg->mu);
-    while (tg->active > 0)
-        pthread_cond_wait(&tg->done, &tg->mu);
-    pthread_mutex_unlock(&tg->mu);
+    for (int part = 0; part < nparts; part++)
+        fn(arg, part, nparts, 0);
 }
 
 /* ---- running a graph ---- */
@@ -800,7 +642,7 @@ void ember_session_free(ember_session *s)
     free(s->rec);
     free(s->sig);
     prof_free(s);
-    tgroup_free(s->tg);
+    eg_tgroup_free(s->tg);
     free(s);
 }
 
@@ -809,20 +651,25 @@ int ember_session_set_threads(ember_session *s, int n, ember_err *err)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (cpus >= 1 && n > cpus)
         n = (int)cpus;
+    return eg_session_set_threads_any(s, n, err);
+}
+
+int eg_session_set_threads_any(ember_session *s, int n, ember_err *err)
+{
     n = n < 1 ? 1 : n > EMBER_SESSION_MAX_THREADS ? EMBER_SESSION_MAX_THREADS : n;
     if (n == ember_session_threads(s))
         return n;
-    tgroup_free(s->tg);
+    eg_tgroup_free(s->tg);
     s->tg = NULL;
     if (n == 1)
         return 1;
-    int rc = tgroup_new(n - 1, &s->tg, err);
+    int rc = eg_tgroup_new(n - 1, &s->tg, err);
     return rc ? rc : n;
 }
 
 int ember_session_threads(const ember_session *s)
 {
-    return s->tg ? s->tg->nth + 1 : 1;
+    return s->tg ? eg_tgroup_threads(s->tg) : 1;
 }
 
 size_t ember_session_arena_bytes(const ember_session *s)
@@ -1044,7 +891,11 @@ int ember_session_run(ember_session *s, const ember_tensor *inputs, int ninputs,
 
     if (s->count_macs)
         s->macs = 0;
+    if (s->tg)
+        eg_tgroup_begin(s->tg);
     int rc = run_graph(s, &s->top, err);
+    if (s->tg)
+        eg_tgroup_end(s->tg);
     if (rc) {
         frame_clear(&s->top);
         return rc;

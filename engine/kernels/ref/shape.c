@@ -776,6 +776,41 @@ static int slice_run(eg_kctx *k)
 
 /* ---- Concat, Split ---- */
 
+/* Concat as the copies of outer rows, each the inputs' runs (bytes[i] from src[i] + o *
+ * bytes[i]) one after the other; part p of n copies bytes [p, p + 1) * total / n of y. */
+typedef struct concat_job {
+    char *y;
+    const void **src;
+    const size_t *bytes;
+    size_t row; /* bytes of one output row: the sum of bytes */
+    int64_t outer;
+    int nin;
+} concat_job;
+
+/* Fewest bytes worth a part of their own. */
+#define CONCAT_PART_BYTES (64 * 1024)
+
+static void concat_part(void *arg, int part, int nparts, int thread)
+{
+    (void)thread;
+    const concat_job *j = arg;
+    size_t total = (size_t)j->outer * j->row;
+    size_t b0 = total / (size_t)nparts * (size_t)part +
+                total % (size_t)nparts * (size_t)part / (size_t)nparts;
+    size_t b1 = total / (size_t)nparts * (size_t)(part + 1) +
+                total % (size_t)nparts * (size_t)(part + 1) / (size_t)nparts;
+    size_t at = b0 / j->row * j->row; /* start of b0's row */
+    for (int64_t o = (int64_t)(b0 / j->row); at < b1 && o < j->outer; o++) {
+        for (int i = 0; i < j->nin && at < b1; i++) {
+            size_t lo = b0 > at ? b0 - at : 0, hi = b1 - at < j->bytes[i] ? b1 - at : j->bytes[i];
+            if (lo < hi)
+                memcpy(j->y + at + lo, (const char *)j->src[i] + (size_t)o * j->bytes[i] + lo,
+                       hi - lo);
+            at += j->bytes[i];
+        }
+    }
+}
+
 static int concat_run(eg_kctx *k)
 {
     int nin = eg_nin(k);
@@ -809,15 +844,26 @@ static int concat_run(eg_kctx *k)
     char *y = eg_out(k, 0, x0->dtype, r, dims);
     if (!y)
         return EMBER_ENOMEM;
-    int64_t outer = ku_count(axis, dims), inner = ku_count(r - axis - 1, dims + axis + 1);
-    for (int64_t o = 0; o < outer; o++) {
-        for (int i = 0; i < nin; i++) {
-            const ember_tensor *x = eg_in(k, i);
-            size_t bytes = (size_t)(x->dims[axis] * inner) * es;
-            memcpy(y, (const char *)x->data + (size_t)o * bytes, bytes);
-            y += bytes;
-        }
+    concat_job j = {.y = y, .nin = nin, .outer = ku_count(axis, dims)};
+    const void **src = eg_scratch(k, (size_t)nin * sizeof *src);
+    size_t *bytes = eg_scratch(k, (size_t)nin * sizeof *bytes);
+    if (!src || !bytes)
+        return EMBER_ENOMEM;
+    int64_t inner = ku_count(r - axis - 1, dims + axis + 1);
+    for (int i = 0; i < nin; i++) {
+        const ember_tensor *x = eg_in(k, i);
+        src[i] = x->data;
+        bytes[i] = (size_t)(x->dims[axis] * inner) * es;
+        j.row += bytes[i];
     }
+    if (j.row == 0 || j.outer == 0)
+        return 0;
+    j.src = src;
+    j.bytes = bytes;
+    /* Large ones (squeezenet's) split between the session's threads by equal byte ranges. */
+    int64_t parts = (int64_t)(j.outer * j.row / CONCAT_PART_BYTES), most = 4 * eg_threads(k);
+    parts = parts > most ? most : parts < 1 ? 1 : parts;
+    eg_parallel(k, concat_part, &j, (int)parts);
     return 0;
 }
 

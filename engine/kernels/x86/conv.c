@@ -21,6 +21,7 @@
 
 /* Budget for one band of im2col rows (floats), sized to stay in L2 with the packed weights. */
 #define BAND_FLOATS (48 * 1024)
+#define BAND_SHARES 4
 
 /* Plane rows up to this many floats are copied inline rather than by memcpy. */
 #define PLANE_SHORT_ROW 16
@@ -218,12 +219,9 @@ static int conv_depthwise(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, c
     int64_t pw = ow_v + (g->kw - 1) * g->dw / g->sw + 1;
     int64_t ph = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
     /* Split by planes when there is enough work for more than one part. */
-    int64_t macs = g->n * g->c * g->oh * g->ow * g->kh * g->kw, parts = macs / EG_PAR_MIN_MACS;
-    int64_t threads = eg_threads(k);
-    parts = parts > EG_PAR_PARTS_PER_THREAD * threads ? EG_PAR_PARTS_PER_THREAD * threads : parts;
-    parts = parts > g->n * g->c ? g->n * g->c : parts;
-    parts = parts < 1 || threads < 2 ? 1 : parts;
-    threads = parts > 1 ? threads : 1;
+    int64_t macs = g->n * g->c * g->oh * g->ow * g->kh * g->kw;
+    int64_t parts = eg_x86_par_parts(k, macs, g->n * g->c);
+    int64_t threads = parts > 1 ? eg_threads(k) : 1;
     float *pl = eg_scratch(k, (size_t)(threads * 2 * ph * pw) * sizeof *pl);
     if (!pl)
         return EMBER_ENOMEM;
@@ -345,6 +343,30 @@ static void band_part(void *arg, int part, int nparts, int thread)
     }
 }
 
+/* Where conv_shifted's padded output grid (ldc n, rows of pwp columns) goes: y rows of ohw,
+ * the first ow columns of each grid row. */
+typedef struct shifted_out {
+    const float *yp;
+    float *y;
+    int64_t n, pwp, ow, ohw;
+} shifted_out;
+
+/* Copies tile [r0, r1) x [c0, c1) of the grid's kept columns to the output. */
+static void shifted_copy(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+{
+    const shifted_out *o = arg;
+    for (int64_t r = r0; r < r1; r++) {
+        for (int64_t j = c0; j < c1;) {
+            int64_t oy = j / o->pwp, ox = j % o->pwp, end = j - ox + o->pwp;
+            end = end < c1 ? end : c1;
+            if (ox < o->ow)
+                memcpy(o->y + r * o->ohw + oy * o->ow + ox, o->yp + r * o->n + j,
+                       (size_t)((end < j - ox + o->ow ? end : j - ox + o->ow) - j) * sizeof *o->y);
+            j = end;
+        }
+    }
+}
+
 /* A stride-1 convolution without im2col: each group's input is copied once into a zero-padded
  * scratch image of pitch pwp = padded width, and the output is computed on that padded grid
  * (oh rows of pwp columns, the last pwp - ow of each row thrown away). On that grid the B row
@@ -389,10 +411,9 @@ static int conv_shifted(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, con
                                xg + (c * g->ih + iy) * g->iw + c0, (size_t)(c1 - c0) * sizeof *xp);
             p.ap = wp + gi * per;
             p.bias_row = bias ? bias + gi * g->mg : NULL;
-            eg_x86_gemm_par(k, kn, &p);
-            float *yg = y + (ni * g->m + gi * g->mg) * g->oh * g->ow;
-            for (int64_t r = 0; r < g->mg * g->oh; r++)
-                memcpy(yg + r * g->ow, yp + r * pwp, (size_t)g->ow * sizeof *yg);
+            shifted_out o = {
+                yp, y + (ni * g->m + gi * g->mg) * g->oh * g->ow, n, pwp, g->ow, g->oh * g->ow};
+            eg_x86_gemm_par_then(k, kn, &p, shifted_copy, &o);
         }
     }
     return 0;
@@ -460,9 +481,16 @@ int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
     }
     if (!pointwise) {
         /* Bands of im2col columns, shared out whole between the threads, each with its own
-         * band buffer. */
+         * band buffer. More than one band: a multiple of BAND_SHARES bands of equal width
+         * (the last may be narrower), so 2 or 4 threads get equal work; the widths do not
+         * depend on the thread count, which must not change results. */
         int64_t step = 2 * kn->vw, nb = BAND_FLOATS / kk / step * step;
         nb = nb < step ? step : nb;
+        int64_t nbands = (ohw + nb - 1) / nb;
+        if (nbands > 1) {
+            nbands = (nbands + BAND_SHARES - 1) / BAND_SHARES * BAND_SHARES;
+            nb = ((ohw + nbands - 1) / nbands + step - 1) / step * step;
+        }
         nb = nb > ohw ? ohw : nb;
         band_job j = {.kn = kn,
                       .g = &g,
@@ -474,13 +502,8 @@ int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
                       .nb = nb,
                       .nbands = (ohw + nb - 1) / nb,
                       .p = p};
-        int64_t units = g.n * g.group * j.nbands, threads = eg_threads(k);
-        int64_t parts = g.n * g.m * ohw * kk / EG_PAR_MIN_MACS;
-        parts =
-            parts > EG_PAR_PARTS_PER_THREAD * threads ? EG_PAR_PARTS_PER_THREAD * threads : parts;
-        parts = parts > units ? units : parts;
-        parts = parts < 1 || threads < 2 ? 1 : parts;
-        threads = parts > 1 ? threads : 1;
+        int64_t parts = eg_x86_par_parts(k, g.n * g.m * ohw * kk, g.n * g.group * j.nbands);
+        int64_t threads = parts > 1 ? eg_threads(k) : 1;
         if (!(j.buf = eg_scratch(k, (size_t)(threads * (kk * nb + g.ow)) * sizeof *j.buf)))
             return EMBER_ENOMEM;
         eg_parallel(k, band_part, &j, (int)parts);

@@ -15,63 +15,124 @@
 #include "seq.h"
 #include "x86ops.h"
 
+/* A GEMM cut into pm row ranges (whole blocks of EG_MR rows) by pn column ranges (whole
+ * blocks of cu columns); part i is range i / pn of rows and i % pn of columns. */
 typedef struct gemm_split {
     const eg_x86_kernels *kn;
     const eg_gemm *p;
-    int rows;     /* split rows (else columns) */
-    int64_t unit; /* rows or columns per block: parts start on block boundaries */
+    int64_t cu;     /* columns per block: a multiple of EG_NP and of the vector width */
+    int64_t rb, cb; /* row and column blocks */
+    int pm, pn;
+    eg_gemm_tile_fn then; /* called on each part's tile once computed, or NULL */
+    void *then_arg;
 } gemm_split;
 
 static void gemm_part(void *arg, int part, int nparts, int thread)
 {
+    (void)nparts;
     (void)thread;
     const gemm_split *sp = arg;
     eg_gemm q = *sp->p;
-    int64_t total = sp->rows ? q.m : q.n, blocks = (total + sp->unit - 1) / sp->unit;
-    int64_t start = blocks * part / nparts * sp->unit;
-    int64_t end = blocks * (part + 1) / nparts * sp->unit;
-    end = end < total ? end : total;
-    if (start >= end)
+    int pi = part / sp->pn, pj = part % sp->pn;
+    int64_t r0 = sp->rb * pi / sp->pm * EG_MR, r1 = sp->rb * (pi + 1) / sp->pm * EG_MR;
+    int64_t c0 = sp->cb * pj / sp->pn * sp->cu, c1 = sp->cb * (pj + 1) / sp->pn * sp->cu;
+    r1 = r1 < q.m ? r1 : q.m;
+    c1 = c1 < q.n ? c1 : q.n;
+    if (r0 >= r1 || c0 >= c1)
         return;
-    if (sp->rows) {
-        q.m = end - start;
-        if (q.ap)
-            q.ap += start * q.k; /* start is a multiple of EG_MR: whole packed blocks */
-        else
-            q.a += start * q.ars;
-        q.c += start * q.ldc;
-        if (q.bias_row)
-            q.bias_row += start;
-    } else {
-        q.n = end - start;
-        if (q.bp)
-            q.bp += start / EG_NP * EG_NP * q.k; /* start is a multiple of EG_NP: whole panels */
-        else
-            q.b += start;
-        q.c += start;
-        if (q.bias_col)
-            q.bias_col += start;
-    }
+    q.m = r1 - r0;
+    if (q.ap)
+        q.ap += r0 * q.k; /* r0 is a multiple of EG_MR: whole packed blocks */
+    else
+        q.a += r0 * q.ars;
+    if (q.bias_row)
+        q.bias_row += r0;
+    q.n = c1 - c0;
+    if (q.bp)
+        q.bp += c0 * q.k; /* c0 is a multiple of EG_NP: whole panels */
+    else
+        q.b += c0;
+    if (q.bias_col)
+        q.bias_col += c0;
+    q.c += r0 * q.ldc + c0;
     sp->kn->gemm(&q);
+    if (sp->then)
+        sp->then(sp->then_arg, r0, r1, c0, c1);
+}
+
+/* Time, in multiply-accumulates, for `threads` threads taking the pm x pn parts of sp in
+ * order as each comes free. A part costs its padded tile (row tails compute whole register
+ * rows, column tails whole vectors) plus its reads of A and B, at GEMM_PART_LOAD MACs a
+ * float, which charges a split for the operand each part reads again. */
+#define GEMM_PART_LOAD 4
+static int64_t gemm_split_cost(const gemm_split *sp, int64_t vw, int threads)
+{
+    int64_t busy[EG_PAR_MAX_THREADS] = {0}, k = sp->p->k, worst = 0;
+    for (int part = 0; part < sp->pm * sp->pn; part++) {
+        int pi = part / sp->pn, pj = part % sp->pn;
+        int64_t r0 = sp->rb * pi / sp->pm * EG_MR, r1 = sp->rb * (pi + 1) / sp->pm * EG_MR;
+        int64_t c0 = sp->cb * pj / sp->pn * sp->cu, c1 = sp->cb * (pj + 1) / sp->pn * sp->cu;
+        r1 = r1 < sp->p->m ? r1 : sp->p->m;
+        c1 = c1 < sp->p->n ? c1 : sp->p->n;
+        int64_t rows = (r1 - r0 + EG_MR - 1) / EG_MR * EG_MR, cols = (c1 - c0 + vw - 1) / vw * vw;
+        int first = 0;
+        for (int t = 1; t < threads; t++)
+            if (busy[t] < busy[first])
+                first = t;
+        busy[first] += rows * cols * k + GEMM_PART_LOAD * (rows + cols) * k;
+        worst = busy[first] > worst ? busy[first] : worst;
+    }
+    return worst;
+}
+
+int eg_x86_par_parts(const eg_kctx *k, int64_t macs, int64_t units)
+{
+    int threads = eg_threads(k);
+    int64_t parts = macs / EG_PAR_MIN_MACS, most = (int64_t)EG_PAR_PARTS_PER_THREAD * threads;
+    parts = parts > most ? most : parts;
+    parts = parts > units ? units : parts;
+    if (parts >= threads)
+        parts -= parts % threads;
+    return threads < 2 || parts < 2 ? 1 : (int)parts;
 }
 
 void eg_x86_gemm_par(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p)
 {
-    int64_t macs = p->m * p->n * p->k, parts = macs / EG_PAR_MIN_MACS;
+    eg_x86_gemm_par_then(k, kn, p, NULL, NULL);
+}
+
+void eg_x86_gemm_par_then(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p,
+                          eg_gemm_tile_fn then, void *then_arg)
+{
     int threads = eg_threads(k);
-    int64_t nr = 2 * kn->vw;
-    gemm_split sp = {kn, p, p->m >= p->n, 0};
-    sp.unit = sp.rows ? EG_MR : nr > EG_NP ? nr : EG_NP;
-    int64_t blocks = ((sp.rows ? p->m : p->n) + sp.unit - 1) / sp.unit;
-    parts = parts > blocks ? blocks : parts;
-    parts = parts > EG_PAR_PARTS_PER_THREAD * threads ? EG_PAR_PARTS_PER_THREAD * threads : parts;
+    int64_t cu = 2 * kn->vw > EG_NP ? 2 * kn->vw : EG_NP;
+    gemm_split sp = {kn, p,    cu,      (p->m + EG_MR - 1) / EG_MR, (p->n + cu - 1) / cu, 1,
+                     1,  then, then_arg};
+    int most = eg_x86_par_parts(k, p->m * p->n * p->k, sp.rb * sp.cb);
     /* A product too narrow for the register tile is never split: each part would choose
      * its kernel by its own width, and results must not depend on the thread count. */
-    if (threads < 2 || parts < 2 || p->n < kn->vw) {
+    if (most < 2 || p->n < kn->vw || threads > EG_PAR_MAX_THREADS) {
         eg_x86_gemm_any(kn, p);
+        if (then)
+            then(then_arg, 0, p->m, 0, p->n);
         return;
     }
-    eg_parallel(k, gemm_part, &sp, (int)parts);
+    /* The cheapest grid of at most `most` parts (fewer parts on a tie). */
+    gemm_split best = sp;
+    int64_t best_cost = gemm_split_cost(&sp, kn->vw, threads);
+    for (int pm = 1; pm <= most && pm <= sp.rb; pm++) {
+        for (int pn = 1; pm * pn <= most && pn <= sp.cb; pn++) {
+            gemm_split c = sp;
+            c.pm = pm;
+            c.pn = pn;
+            int64_t cost = gemm_split_cost(&c, kn->vw, threads);
+            if (cost < best_cost) {
+                best = c;
+                best_cost = cost;
+            }
+        }
+    }
+    eg_parallel(k, gemm_part, &best, best.pm * best.pn);
 }
 
 static int pack_const_b(eg_node *n, const eg_graph *g, int trans, ember_err *err)

@@ -73,6 +73,27 @@ static int pool_geom(eg_kctx *k, const ember_tensor *x, eg_dw *d, int64_t *pt, i
     return 1;
 }
 
+/* Planes 1.. of a 3x3 max pool (plane 0 is done), split between the session's threads. */
+typedef struct mp3_job {
+    const eg_x86_kernels *lv;
+    const eg_dw *d;
+    const float *x;
+    float *y;
+    int64_t planes;
+} mp3_job;
+
+static void mp3_part(void *arg, int part, int nparts, int thread)
+{
+    (void)thread;
+    const mp3_job *j = arg;
+    eg_dw d = *j->d;
+    for (int64_t p = 1 + j->planes * part / nparts; p < 1 + j->planes * (part + 1) / nparts; p++) {
+        d.x = j->x + p * d.ih * d.iw;
+        d.y = j->y + p * d.oh * d.ow;
+        j->lv->maxpool3(&d);
+    }
+}
+
 int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn)
 {
     const ember_tensor *x = eg_in(k, 0);
@@ -97,11 +118,9 @@ int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn)
             d.x = X, d.y = y;
             if (!lv->maxpool3(&d))
                 continue;
-            for (int64_t p = 1; p < n * c; p++) {
-                d.x = X + p * ih * iw;
-                d.y = y + p * d.oh * d.ow;
-                lv->maxpool3(&d);
-            }
+            mp3_job j = {lv, &d, X, y, n * c - 1};
+            eg_parallel(k, mp3_part, &j,
+                        eg_x86_par_parts(k, (n * c - 1) * d.oh * d.ow * 9, n * c - 1));
             return 0;
         }
     }

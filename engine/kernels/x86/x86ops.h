@@ -14,16 +14,31 @@ int eg_x86_gemm_run(eg_kctx *k, const eg_x86_kernels *kn);
 int eg_x86_matmul_prepare(eg_node *n, const eg_graph *g, ember_err *err);
 int eg_x86_matmul_run(eg_kctx *k, const eg_x86_kernels *kn);
 
-/* Fewest multiply-accumulates worth one part of a node split across threads (eg_parallel),
- * and most parts per thread: threads take parts as they come free, so a few per thread
- * balance the load when one thread is slow to get a CPU. */
-#define EG_PAR_MIN_MACS (128 * 1024)
+/* Fewest multiply-accumulates worth one part of a node split across threads (eg_parallel):
+ * 32K take a couple of microseconds, against a fork-join of about 0.3 us with the helpers
+ * spinning (tests/bench/forkjoin). And most parts per thread: threads take parts as they
+ * come free, so a few per thread balance the load when one thread is slow to get a CPU. */
+#define EG_PAR_MIN_MACS (32 * 1024)
 #define EG_PAR_PARTS_PER_THREAD 4
+/* Most threads a GEMM is planned for (more run it on one). */
+#define EG_PAR_MAX_THREADS EMBER_SESSION_MAX_THREADS
+
+/* Parts to split work of `macs` multiply-accumulates in `units` indivisible units into: at
+ * most EG_PAR_PARTS_PER_THREAD per thread and one per EG_PAR_MIN_MACS, a multiple of the
+ * thread count when there are at least as many parts as threads (equal parts keep every
+ * thread busy to the end), and 1 on one thread or when the work is too small to split. */
+int eg_x86_par_parts(const eg_kctx *k, int64_t macs, int64_t units);
 
 /* kn->gemm(p), split into parts for the session's threads (eg_parallel) when p is big enough:
- * by blocks of rows when C has at least as many rows as columns, else by column panels. Each
- * element of C is computed exactly as by one kn->gemm call. */
+ * a grid of row blocks by column blocks, chosen for the least time with parts handed out as
+ * threads come free. Each element of C is computed exactly as by one kn->gemm call. */
 void eg_x86_gemm_par(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p);
+/* The same, calling then(arg, r0, r1, c0, c1) on the thread that computed each tile, rows
+ * [r0, r1) by columns [c0, c1) of C, once it is done: work on the result (a copy out) splits
+ * with the product. */
+typedef void (*eg_gemm_tile_fn)(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1);
+void eg_x86_gemm_par_then(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p,
+                          eg_gemm_tile_fn then, void *arg);
 
 int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn);
 int eg_x86_global_avgpool_run(eg_kctx *k, const eg_x86_kernels *kn);
