@@ -26,7 +26,7 @@
 
 #define GRAPH_REC 32
 #define VALUE_REC 96
-#define NODE_REC 24
+#define NODE_REC 48
 #define ATTR_REC 24
 #define TENSOR_REC 88
 #define NO_PARENT 0xffffffffu
@@ -136,10 +136,14 @@ static void wb_u64(wbuf *b, uint64_t v)
         put_u64(at, v);
 }
 
-/* A constant's bytes and where they go in the weights section. */
+/* A constant's bytes and where they go in the weights section. Packed weights a node
+ * has not prepared (data NULL) are packed by fmt while they are written. */
 typedef struct blob {
     const void *data;
     uint64_t off, size;
+    const eg_node *node;
+    const eg_graph *g;
+    const eg_kdata_format *fmt;
 } blob;
 
 typedef struct writer {
@@ -219,7 +223,7 @@ static uint64_t weight_add(writer *w, const void *data, uint64_t size)
         w->capblobs = cap;
     }
     uint64_t off = align_up(w->wsize);
-    w->blobs[w->nblobs++] = (blob){.data = data, .off = off, .size = size};
+    w->blobs[w->nblobs++] = (blob){.data = data, .off = off, .size = size, .g = NULL};
     w->wsize = off + size;
     return off;
 }
@@ -325,6 +329,36 @@ static int write_attr(writer *w, const eg_node *n, const eg_attr *a)
     }
 }
 
+/* The kdata fields of a node record: the packed weights of the fastest kernel this build
+ * has for n (what its prepare would leave), so a load on a machine running that layout
+ * uses them in place; format 0 when there are none. */
+static int write_kdata(writer *w, const eg_graph *g, const eg_node *n)
+{
+    const eg_kdata_format *fmt = eg_kdata_format_best(n->domain, n->op);
+    int64_t bytes = fmt ? fmt->bytes(n, g) : 0;
+    if (bytes <= 0) {
+        wb_u32(&w->tabs, 0);
+        wb_u32(&w->tabs, 0);
+        wb_u64(&w->tabs, 0);
+        wb_u64(&w->tabs, 0);
+        return 0;
+    }
+    const eg_kdata_format *have = eg_kdata_format_of(n->impl);
+    const void *data = n->kdata && have && have->id == fmt->id ? n->kdata : NULL;
+    uint64_t off = weight_add(w, data, (uint64_t)bytes);
+    if (off == UINT64_MAX)
+        return ember_err_set(w->err, EMBER_ENOMEM, "out of memory");
+    blob *b = &w->blobs[w->nblobs - 1];
+    b->node = n;
+    b->g = g;
+    b->fmt = fmt;
+    wb_u32(&w->tabs, fmt->id);
+    wb_u32(&w->tabs, 0);
+    wb_u64(&w->tabs, off);
+    wb_u64(&w->tabs, (uint64_t)bytes);
+    return 0;
+}
+
 static int write_graph(writer *w, const eg_graph *g)
 {
     wbuf *b = &w->tabs;
@@ -368,15 +402,17 @@ static int write_graph(writer *w, const eg_graph *g)
         wb_u32(b, (uint32_t)n->nin);
         wb_u32(b, (uint32_t)n->nout);
         wb_u32(b, (uint32_t)n->nattr);
+        int rc = write_kdata(w, g, n);
+        if (rc)
+            return rc;
         for (int j = 0; j < n->nin; j++)
             wb_u32(b, (uint32_t)n->in[j]);
         for (int j = 0; j < n->nout; j++)
             wb_u32(b, (uint32_t)n->out[j]);
-        for (int j = 0; j < n->nattr; j++) {
-            int rc = write_attr(w, n, &n->attr[j]);
-            if (rc)
-                return rc;
-        }
+        for (int j = 0; rc == 0 && j < n->nattr; j++)
+            rc = write_attr(w, n, &n->attr[j]);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -471,17 +507,42 @@ static int sink_pad(sink *s, uint64_t to)
     return 0;
 }
 
-static int writer_emit(const writer *w, const unsigned char *hdr, sink *s)
+/* Packs b's node as its prepare would (into memory freed right after it is written, so
+ * the packed copies of a model being compiled are never all in memory at once) and writes
+ * it. */
+static int emit_packed(const blob *b, sink *s, ember_err *err)
+{
+    eg_node tmp = *b->node;
+    tmp.kdata = NULL;
+    tmp.kdata_borrowed = 0;
+    int rc = b->fmt->prepare(&tmp, b->g, err);
+    if (rc == 0 && !tmp.kdata)
+        rc = ember_err_set(err, EMBER_EINVAL, "node '%s': its kernel packed nothing",
+                           b->node->name);
+    if (rc == 0 && sink_put(s, tmp.kdata, (size_t)b->size))
+        rc = EMBER_EIO;
+    if (!eg_wmem_owns(b->g->wmem, tmp.kdata))
+        free(tmp.kdata);
+    return rc;
+}
+
+/* 0, EMBER_EIO when the sink fails (errno tells why), or another error set in err. */
+static int writer_emit(const writer *w, const unsigned char *hdr, sink *s, ember_err *err)
 {
     if (sink_put(s, hdr, EG_COMPILED_HEADER_SIZE) || sink_put(s, w->strs.p, w->strs.len) ||
         sink_put(s, w->tabs.p, w->tabs.len))
-        return -1;
+        return EMBER_EIO;
     uint64_t weights_off = get_u64(hdr + 64);
-    for (size_t i = 0; i < w->nblobs; i++)
-        if (sink_pad(s, weights_off + w->blobs[i].off) ||
-            sink_put(s, w->blobs[i].data, (size_t)w->blobs[i].size))
-            return -1;
-    return sink_pad(s, weights_off);
+    for (size_t i = 0; i < w->nblobs; i++) {
+        const blob *b = &w->blobs[i];
+        if (sink_pad(s, weights_off + b->off))
+            return EMBER_EIO;
+        int rc = b->data || !b->node ? (sink_put(s, b->data, (size_t)b->size) ? EMBER_EIO : 0)
+                                     : emit_packed(b, s, err);
+        if (rc)
+            return rc;
+    }
+    return sink_pad(s, weights_off) ? EMBER_EIO : 0;
 }
 
 int ember_model_save_mem(const ember_model *m, void **buf, size_t *len, ember_err *err)
@@ -500,9 +561,13 @@ int ember_model_save_mem(const ember_model *m, void **buf, size_t *len, ember_er
                            (unsigned long long)size);
     if (rc == 0) {
         sink s = {.mem = p};
-        writer_emit(&w, hdr, &s);
+        rc = writer_emit(&w, hdr, &s, err);
+    }
+    if (rc == 0) {
         *buf = p;
         *len = (size_t)size;
+    } else {
+        free(p);
     }
     writer_free(&w);
     return rc;
@@ -549,7 +614,8 @@ int ember_model_save(const ember_model *m, const char *path, ember_err *err)
         return rc;
     }
     sink s = {.fd = fd};
-    if (fchmod(fd, 0644) != 0 || writer_emit(&w, hdr, &s) != 0 || fsync(fd) != 0)
+    if (fchmod(fd, 0644) != 0 || (rc = writer_emit(&w, hdr, &s, err)) == EMBER_EIO ||
+        (rc == 0 && fsync(fd) != 0))
         rc = ember_err_set(err, EMBER_EIO, "cannot write %s: %s", tmp, strerror(errno));
     if (close(fd) != 0 && rc == 0)
         rc = ember_err_set(err, EMBER_EIO, "cannot write %s: %s", tmp, strerror(errno));
@@ -774,10 +840,41 @@ static int rd_attr(loader *ld, int gi, const eg_node *n, eg_attr *a)
     }
 }
 
+/* A node's stored packed weights: checked against the weights section always, and used in
+ * place (n->kdata, no prepare at load) when n's kernel packs in that format and needs
+ * exactly that many bytes; otherwise ignored, and prepare packs at load as for ONNX. */
+static int rd_kdata(loader *ld, const eg_graph *g, eg_node *n, uint32_t fmt, uint32_t reserved,
+                    uint64_t off, uint64_t size)
+{
+    if (fmt == 0 && (reserved || off || size))
+        return corrupt(ld->err, "node '%s' has packed weights of no format", n->name);
+    if (fmt == 0)
+        return 0;
+    if (reserved || size == 0 || off % EG_COMPILED_ALIGN || off > ld->wsize ||
+        size > ld->wsize - off)
+        return corrupt(ld->err,
+                       "node '%s': packed weights at %llu+%llu, outside the %llu-byte weights "
+                       "section or not 64-byte aligned",
+                       n->name, (unsigned long long)off, (unsigned long long)size,
+                       (unsigned long long)ld->wsize);
+    const eg_kdata_format *have = eg_kdata_format_of(n->impl);
+    if (!have || have->id != fmt)
+        return 0;
+    int64_t need = have->bytes(n, g);
+    if (need < 0 || (uint64_t)need != size)
+        return corrupt(ld->err, "node '%s' carries %llu bytes of packed weights, its kernel "
+                       "packs %lld", n->name, (unsigned long long)size, (long long)need);
+    n->kdata = (void *)(uintptr_t)(ld->weights + off); /* read-only, as constants (rd_value) */
+    n->kdata_borrowed = 1;
+    return 0;
+}
+
 static int rd_node(loader *ld, int gi, eg_graph *g, eg_node *n)
 {
     uint32_t op = rd_u32(ld), domain = rd_u32(ld), name = rd_u32(ld);
     uint32_t nin = rd_u32(ld), nout = rd_u32(ld), nattr = rd_u32(ld);
+    uint32_t kfmt = rd_u32(ld), kres = rd_u32(ld);
+    uint64_t koff = rd_u64(ld), ksize = rd_u64(ld);
     if (ld->short_read)
         return corrupt(ld->err, "the graph section ends inside a node of graph %d", gi);
     if (!(n->op = rd_str(ld, op, "a node")) || !(n->domain = rd_str(ld, domain, "a node")) ||
@@ -811,7 +908,7 @@ static int rd_node(loader *ld, int gi, eg_graph *g, eg_node *n)
     }
     if (rc == 0 && ld->short_read)
         rc = corrupt(ld->err, "the graph section ends inside node '%s'", n->name);
-    return rc;
+    return rc ? rc : rd_kdata(ld, g, n, kfmt, kres, koff, ksize);
 }
 
 static int rd_value(loader *ld, int gi, eg_graph *g)
@@ -954,10 +1051,14 @@ int eg_compiled_check(const void *buf, size_t len, uint64_t *weights_off, uint64
         return corrupt(err, "%zu bytes is shorter than the %d-byte header", len,
                        EG_COMPILED_HEADER_SIZE);
     uint32_t version = get_u32(p + 8), hsize = get_u32(p + 12), flags = get_u32(p + 16);
-    if (version != EG_COMPILED_VERSION)
-        return ember_err_set(err, version > EG_COMPILED_VERSION ? EMBER_EUNSUPPORTED
-                                                                : EMBER_EFORMAT,
+    if (version > EG_COMPILED_VERSION)
+        return ember_err_set(err, EMBER_EUNSUPPORTED,
                              "compiled model format version %u, this ember reads version %d",
+                             version, EG_COMPILED_VERSION);
+    if (version != EG_COMPILED_VERSION)
+        return ember_err_set(err, EMBER_EFORMAT,
+                             "compiled model format version %u is older than the version %d "
+                             "this ember reads: compile the model again ('emberctl compile')",
                              version, EG_COMPILED_VERSION);
     if (hsize != EG_COMPILED_HEADER_SIZE || flags != 0)
         return corrupt(err, "header size %u and flags %#x (want %d and 0)", hsize, flags,

@@ -12,7 +12,8 @@
 
 #define EG_COMPILED_MAGIC "EMBERMDL"
 #define EG_COMPILED_MAGIC_LEN 8
-#define EG_COMPILED_VERSION 1
+/* 2: node records carry the kernels' packed weights (docs/ember-format.md). */
+#define EG_COMPILED_VERSION 2
 #define EG_COMPILED_HEADER_SIZE 96
 #define EG_COMPILED_ALIGN 64
 /* Where the header keeps its checksum (treated as zero while the checksum is computed). */

@@ -53,7 +53,9 @@ typedef struct eg_node {
     int nattr;
     eg_attr *attr;
     const eg_op *impl;
-    void *kdata; /* what impl prepared at load (eg_fast_op.prepare: packed weights); owned */
+    void *kdata; /* what impl prepared at load (eg_fast_op.prepare: packed weights); owned
+                    unless kdata_borrowed */
+    int kdata_borrowed; /* kdata lies in the model's weights (stored by a compiled model) */
     int act; /* a fused activation (enum eg_act in passes.h) applied to out[0]; 0 for none */
     float act_alpha, act_beta;
 } eg_node;

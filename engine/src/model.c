@@ -88,9 +88,10 @@ static int model_load_mem(const void *buf, size_t len, int how, ember_model **ou
         m->format = EMBER_FORMAT_COMPILED;
         rc = eg_compiled_check(buf, len, &woff, &wsize, err);
         if (rc == 0 && locked) {
-            /* Secret weights, and all that is later derived from them, in locked memory. */
-            /* The weights, and about as much again for the kernels' packed copies. */
-            if (!(m->wmem = eg_wmem_new(2 * (size_t)wsize)))
+            /* Secret weights, and all that is later derived from them, in locked memory.
+             * The weights section holds the kernels' packed copies already (unless the file
+             * was packed for another layout, and then prepare adds them). */
+            if (!(m->wmem = eg_wmem_new((size_t)wsize)))
                 rc = ember_err_set(err, EMBER_ENOMEM, "out of memory");
             else if (!(m->weights = eg_wmem_alloc(m->wmem, wsize)))
                 rc = eg_wmem_explain(m->wmem, err);
