@@ -137,7 +137,7 @@ static void wb_u64(wbuf *b, uint64_t v)
 }
 
 /* A constant's bytes and where they go in the weights section. Packed weights a node
- * has not prepared (data NULL) are packed by fmt while they are written. */
+ * has not prepared (data NULL) are packed by fmt while they are written (writer_emit). */
 typedef struct blob {
     const void *data;
     uint64_t off, size;
@@ -507,42 +507,39 @@ static int sink_pad(sink *s, uint64_t to)
     return 0;
 }
 
-/* Packs b's node as its prepare would (into memory freed right after it is written, so
- * the packed copies of a model being compiled are never all in memory at once) and writes
- * it. */
-static int emit_packed(const blob *b, sink *s, ember_err *err)
-{
-    eg_node tmp = *b->node;
-    tmp.kdata = NULL;
-    tmp.kdata_borrowed = 0;
-    int rc = b->fmt->prepare(&tmp, b->g, err);
-    if (rc == 0 && !tmp.kdata)
-        rc = ember_err_set(err, EMBER_EINVAL, "node '%s': its kernel packed nothing",
-                           b->node->name);
-    if (rc == 0 && sink_put(s, tmp.kdata, (size_t)b->size))
-        rc = EMBER_EIO;
-    if (!eg_wmem_owns(b->g->wmem, tmp.kdata))
-        free(tmp.kdata);
-    return rc;
-}
-
-/* 0, EMBER_EIO when the sink fails (errno tells why), or another error set in err. */
+/* 0, EMBER_EIO when the sink fails (errno tells why), or another error set in err. Packed
+ * weights a node has not prepared are packed as its prepare would, into one scratch buffer
+ * sized for the largest: the packed copies of a model being compiled are never all in memory
+ * at once, and the scratch pages are faulted in once. */
 static int writer_emit(const writer *w, const unsigned char *hdr, sink *s, ember_err *err)
 {
     if (sink_put(s, hdr, EG_COMPILED_HEADER_SIZE) || sink_put(s, w->strs.p, w->strs.len) ||
         sink_put(s, w->tabs.p, w->tabs.len))
         return EMBER_EIO;
-    uint64_t weights_off = get_u64(hdr + 64);
-    for (size_t i = 0; i < w->nblobs; i++) {
-        const blob *b = &w->blobs[i];
-        if (sink_pad(s, weights_off + b->off))
-            return EMBER_EIO;
-        int rc = b->data || !b->node ? (sink_put(s, b->data, (size_t)b->size) ? EMBER_EIO : 0)
-                                     : emit_packed(b, s, err);
-        if (rc)
-            return rc;
+    uint64_t weights_off = get_u64(hdr + 64), most = 0;
+    for (size_t i = 0; i < w->nblobs; i++)
+        if (!w->blobs[i].data && w->blobs[i].node && w->blobs[i].size > most)
+            most = w->blobs[i].size;
+    eg_wmem *arena = most ? eg_wmem_new_arena((size_t)most) : NULL;
+    void *scratch = arena ? eg_wmem_alloc(arena, (size_t)most) : NULL;
+    if (most && !scratch) {
+        eg_wmem_free(arena);
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory for %llu bytes of packed weights",
+                             (unsigned long long)most);
     }
-    return sink_pad(s, weights_off) ? EMBER_EIO : 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < w->nblobs; i++) {
+        const blob *b = &w->blobs[i];
+        const void *data = b->data;
+        if (!data && b->node) {
+            b->fmt->pack(b->node, b->g, scratch);
+            data = scratch;
+        }
+        if (sink_pad(s, weights_off + b->off) || sink_put(s, data, (size_t)b->size))
+            rc = EMBER_EIO;
+    }
+    eg_wmem_free(arena);
+    return rc;
 }
 
 int ember_model_save_mem(const ember_model *m, void **buf, size_t *len, ember_err *err)

@@ -123,8 +123,10 @@ void eg_node_free(eg_node *n);
  * from the file. */
 void eg_graph_release_packed(const eg_graph *g, const eg_node *n);
 
-/* Import an ONNX ModelProto from memory. */
-int eg_onnx_import(const void *buf, size_t len, eg_graph **out, ember_err *err);
+/* Import an ONNX ModelProto from memory. With arena (wmem.h), protobuf-c unpacks into it and
+ * the initializers' data stay there (borrowed; the arena must outlive the graph, and every
+ * graph carries it as its wmem); NULL: the heap. */
+int eg_onnx_import(const void *buf, size_t len, eg_wmem *arena, eg_graph **out, ember_err *err);
 
 /* Decode a serialized ONNX TensorProto (as in the conformance suite's .pb files) into t;
  * t->data is malloc'd and owned by the caller. */

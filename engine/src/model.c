@@ -64,7 +64,10 @@ static int model_finish(ember_model *m, int how, ember_err *err)
 static int model_from_onnx(ember_model *m, const void *buf, size_t len, int unmap, ember_err *err)
 {
     m->format = EMBER_FORMAT_ONNX;
-    int rc = eg_onnx_import(buf, len, &m->g, err);
+    /* The weights are at most the file; what protobuf-c adds around them is small. */
+    m->wmem = eg_wmem_new_arena(len + ((size_t)1 << 20));
+    int rc = m->wmem ? eg_onnx_import(buf, len, m->wmem, &m->g, err)
+                     : ember_err_set(err, EMBER_ENOMEM, "out of memory");
     if (unmap)
         munmap((void *)buf, len);
     return rc ? rc : eg_optimize(m->g, err);

@@ -39,11 +39,13 @@ typedef struct eg_fast_op {
  * same bytes from the same node on every machine and level, so a change to the layout
  * changes the id (a stored copy with another id is ignored and prepare runs at load). bytes:
  * what prepare allocates for n, 0 when it leaves no kdata; a stored copy of any other size is
- * refused as corrupt, so the kernels never read past it. */
+ * refused as corrupt, so the kernels never read past it. pack: what prepare writes there,
+ * into dst (bytes(n, g) bytes, 64-byte aligned); prepare is allocation plus pack. */
 typedef struct eg_kdata_format {
     int (*prepare)(eg_node *n, const eg_graph *g, ember_err *err);
     uint32_t id;
     int64_t (*bytes)(const eg_node *n, const eg_graph *g);
+    void (*pack)(const eg_node *n, const eg_graph *g, void *dst);
 } eg_kdata_format;
 
 /* The storable format of what op's prepare leaves, or NULL (no prepare, or not storable). */

@@ -34,7 +34,7 @@ extern const eg_fast_op eg_ops_arm_neon[];
 #if defined(EMBER_X86_KERNELS) || defined(EMBER_ARM_KERNELS)
 extern const eg_kdata_format eg_kdata_formats[]; /* kernels/x86/pack.c */
 #else
-static const eg_kdata_format eg_kdata_formats[] = {{NULL, 0, NULL}};
+static const eg_kdata_format eg_kdata_formats[] = {{NULL, 0, NULL, NULL}};
 #endif
 static const eg_fast_op *const fast_families[] = {
 #if defined(EMBER_X86_KERNELS)

@@ -141,19 +141,27 @@ int64_t eg_x86_conv_kdata_bytes(const eg_node *n, const eg_graph *g)
     return group * eg_pack_a_size(mg, kk) * (int64_t)sizeof(float);
 }
 
-int eg_x86_conv_prepare(eg_node *n, const eg_graph *g, ember_err *err)
+void eg_x86_conv_kdata_pack(const eg_node *n, const eg_graph *g, void *dst)
 {
-    int64_t group, mg, kk, bytes = eg_x86_conv_kdata_bytes(n, g);
-    if (!bytes || !conv_pack_shape(n, g, &group, &mg, &kk))
-        return 0;
+    int64_t group, mg, kk;
+    if (!conv_pack_shape(n, g, &group, &mg, &kk))
+        return;
     const float *w = g->val[n->in[1]].data;
     int64_t per = eg_pack_a_size(mg, kk);
-    float *p = eg_kdata_alloc(g, (size_t)bytes);
+    for (int64_t gi = 0; gi < group; gi++)
+        eg_pack_a((float *)dst + gi * per, w + gi * mg * kk, mg, kk, kk, 1);
+}
+
+int eg_x86_conv_prepare(eg_node *n, const eg_graph *g, ember_err *err)
+{
+    int64_t bytes = eg_x86_conv_kdata_bytes(n, g);
+    if (!bytes)
+        return 0;
+    void *p = eg_kdata_alloc(g, (size_t)bytes);
     if (!p)
         return ember_err_set(err, EMBER_ENOMEM, "node '%s': out of memory packing weights",
                              n->name);
-    for (int64_t gi = 0; gi < group; gi++)
-        eg_pack_a(p + gi * per, w + gi * mg * kk, mg, kk, kk, 1);
+    eg_x86_conv_kdata_pack(n, g, p);
     n->kdata = p;
     return 0;
 }

@@ -97,16 +97,23 @@ static int64_t const_b_bytes(const eg_node *n, const eg_graph *g, int trans)
                                                 : 0;
 }
 
-static int pack_const_b(eg_node *n, const eg_graph *g, int trans, ember_err *err)
+static void const_b_pack(const eg_node *n, const eg_graph *g, int trans, void *dst)
 {
     int64_t kk, nn;
-    if (!const_b_shape(n, g, trans, &kk, &nn))
+    if (const_b_shape(n, g, trans, &kk, &nn))
+        eg_pack_b(dst, g->val[n->in[1]].data, kk, nn, trans ? 1 : nn, trans ? kk : 1);
+}
+
+static int pack_const_b(eg_node *n, const eg_graph *g, int trans, ember_err *err)
+{
+    int64_t bytes = const_b_bytes(n, g, trans);
+    if (!bytes)
         return 0;
-    float *p = eg_kdata_alloc(g, (size_t)const_b_bytes(n, g, trans));
+    void *p = eg_kdata_alloc(g, (size_t)bytes);
     if (!p)
         return ember_err_set(err, EMBER_ENOMEM, "node '%s': out of memory packing weights",
                              n->name);
-    eg_pack_b(p, g->val[n->in[1]].data, kk, nn, trans ? 1 : nn, trans ? kk : 1);
+    const_b_pack(n, g, trans, p);
     n->kdata = p;
     return 0;
 }
@@ -127,6 +134,11 @@ int64_t eg_x86_gemm_kdata_bytes(const eg_node *n, const eg_graph *g)
     return const_b_bytes(n, g, gemm_trans_b(n));
 }
 
+void eg_x86_gemm_kdata_pack(const eg_node *n, const eg_graph *g, void *dst)
+{
+    const_b_pack(n, g, gemm_trans_b(n), dst);
+}
+
 int eg_x86_matmul_prepare(eg_node *n, const eg_graph *g, ember_err *err)
 {
     return pack_const_b(n, g, 0, err);
@@ -135,6 +147,11 @@ int eg_x86_matmul_prepare(eg_node *n, const eg_graph *g, ember_err *err)
 int64_t eg_x86_matmul_kdata_bytes(const eg_node *n, const eg_graph *g)
 {
     return const_b_bytes(n, g, 0);
+}
+
+void eg_x86_matmul_kdata_pack(const eg_node *n, const eg_graph *g, void *dst)
+{
+    const_b_pack(n, g, 0, dst);
 }
 
 int eg_x86_gemm_run(eg_kctx *k, const eg_x86_kernels *kn)
