@@ -90,19 +90,15 @@ static int model_load_mem(const void *buf, size_t len, int how, ember_model **ou
         uint64_t woff, wsize;
         m->format = EMBER_FORMAT_COMPILED;
         rc = eg_compiled_check(buf, len, &woff, &wsize, err);
-        if (rc == 0 && locked) {
-            /* Secret weights, and all that is later derived from them, in locked memory.
-             * The weights section holds the kernels' packed copies already (unless the file
-             * was packed for another layout, and then prepare adds them). */
-            if (!(m->wmem = eg_wmem_new((size_t)wsize)))
+        if (rc == 0) {
+            /* Secret weights, and all that is later derived from them, in locked memory; a
+             * plain load's in an arena (huge pages). The weights section holds the kernels'
+             * packed copies already (unless the file was packed for another layout, and then
+             * prepare adds them). */
+            if (!(m->wmem = locked ? eg_wmem_new((size_t)wsize) : eg_wmem_new_arena((size_t)wsize)))
                 rc = ember_err_set(err, EMBER_ENOMEM, "out of memory");
             else if (!(m->weights = eg_wmem_alloc(m->wmem, wsize)))
                 rc = eg_wmem_explain(m->wmem, err);
-        } else if (rc == 0 &&
-                   posix_memalign(&m->weights, EG_COMPILED_ALIGN, wsize ? wsize : 1) != 0) {
-            m->weights = NULL;
-            rc = ember_err_set(err, EMBER_ENOMEM, "out of memory for %llu bytes of weights",
-                               (unsigned long long)wsize);
         }
         if (rc == 0) {
             memcpy(m->weights, (const unsigned char *)buf + woff, wsize);
@@ -212,10 +208,7 @@ void ember_model_free(ember_model *m)
     eg_graph_free(m->g);
     if (m->map)
         munmap(m->map, m->map_len);
-    if (m->wmem)
-        eg_wmem_free(m->wmem); /* the weights with the rest: wiped, unlocked, unmapped */
-    else
-        free(m->weights);
+    eg_wmem_free(m->wmem); /* the weights with the rest (locked: wiped, unlocked), unmapped */
     free(m->inputs);
     free(m->outputs);
     free(m);
