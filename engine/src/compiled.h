@@ -27,7 +27,8 @@ int eg_compiled_is(const void *buf, size_t len);
 int eg_compiled_check(const void *buf, size_t len, uint64_t *weights_off, uint64_t *weights_size,
                       ember_err *err);
 
-/* Builds the graph of a compiled model (checked as by eg_compiled_check first). Constants are
+/* Builds the graph of a compiled model that passed eg_compiled_check (the caller's, so the
+ * checksum is computed once). Constants are
  * not copied: their data points into weights, the model's weights section as it lies in
  * memory (64-byte aligned), which must outlive the graph; such values are marked borrowed.
  * Every operator is looked up in the registry, and the graphs are linked. With wmem (a locked
