@@ -156,6 +156,7 @@ typedef struct writer {
     blob *blobs;
     size_t nblobs, capblobs;
     uint64_t wsize;
+    int compact; /* no packed weights (ember_model_save_mem_compact) */
     ember_err *err;
 } writer;
 
@@ -334,7 +335,7 @@ static int write_attr(writer *w, const eg_node *n, const eg_attr *a)
  * uses them in place; format 0 when there are none. */
 static int write_kdata(writer *w, const eg_graph *g, const eg_node *n)
 {
-    const eg_kdata_format *fmt = eg_kdata_format_best(n->domain, n->op);
+    const eg_kdata_format *fmt = w->compact ? NULL : eg_kdata_format_best(n->domain, n->op);
     int64_t bytes = fmt ? fmt->bytes(n, g) : 0;
     if (bytes <= 0) {
         wb_u32(&w->tabs, 0);
@@ -542,9 +543,9 @@ static int writer_emit(const writer *w, const unsigned char *hdr, sink *s, ember
     return rc;
 }
 
-int ember_model_save_mem(const ember_model *m, void **buf, size_t *len, ember_err *err)
+static int save_mem(const ember_model *m, int compact, void **buf, size_t *len, ember_err *err)
 {
-    writer w = {.err = err};
+    writer w = {.compact = compact, .err = err};
     unsigned char hdr[EG_COMPILED_HEADER_SIZE];
     uint64_t size;
     int rc = writer_build(&w, m->g, hdr, &size);
@@ -568,6 +569,16 @@ int ember_model_save_mem(const ember_model *m, void **buf, size_t *len, ember_er
     }
     writer_free(&w);
     return rc;
+}
+
+int ember_model_save_mem(const ember_model *m, void **buf, size_t *len, ember_err *err)
+{
+    return save_mem(m, 0, buf, len, err);
+}
+
+int ember_model_save_mem_compact(const ember_model *m, void **buf, size_t *len, ember_err *err)
+{
+    return save_mem(m, 1, buf, len, err);
 }
 
 /* Flush the directory entry of path's directory so the rename survives a power cut. */

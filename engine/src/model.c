@@ -92,10 +92,10 @@ static int model_load_mem(const void *buf, size_t len, int how, ember_model **ou
         rc = eg_compiled_check(buf, len, &woff, &wsize, err);
         if (rc == 0) {
             /* Secret weights, and all that is later derived from them, in locked memory; a
-             * plain load's in an arena (huge pages). The weights section holds the kernels'
-             * packed copies already (unless the file was packed for another layout, and then
-             * prepare adds them). */
-            if (!(m->wmem = locked ? eg_wmem_new((size_t)wsize) : eg_wmem_new_arena((size_t)wsize)))
+             * plain load's in an arena (huge pages). A sealed model is compact (emberctl
+             * seal): the kernels' packed copies, about as much again, are made at load. */
+            if (!(m->wmem = locked ? eg_wmem_new(2 * (size_t)wsize)
+                                   : eg_wmem_new_arena((size_t)wsize)))
                 rc = ember_err_set(err, EMBER_ENOMEM, "out of memory");
             else if (!(m->weights = eg_wmem_alloc(m->wmem, wsize)))
                 rc = eg_wmem_explain(m->wmem, err);
