@@ -771,6 +771,21 @@ static void write_all(const char *path, const void *buf, size_t len)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+/* Both digits models answer the same; then they are freed and the file and its directory
+ * removed. */
+static void same_outputs_then_free(ember_model *onnx, ember_model *file, const char *path,
+                                   const char *dir)
+{
+    float data[3 * 64];
+    ember_tensor in;
+    digits_input(&in, data, 3);
+    assert_same_outputs(onnx, file, &in, 1);
+    ember_model_free(file);
+    ember_model_free(onnx);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* A compiled file carries the kernels' packed weights: a mapped load packs nothing, its
  * nodes' kdata point into the file mapping (pages shared with every process mapping the
  * file) and hold exactly what prepare makes from the ONNX model, and it answers the same. */
@@ -798,14 +813,7 @@ START_TEST(mapped_model_uses_stored_packed_weights_in_place)
         ck_assert_uint_eq(kdata_bytes(file, n), kdata_bytes(onnx, o));
         ck_assert_int_eq(memcmp(p, o->kdata, kdata_bytes(onnx, o)), 0);
     }
-    float data[3 * 64];
-    ember_tensor in;
-    digits_input(&in, data, 3);
-    assert_same_outputs(onnx, file, &in, 1);
-    ember_model_free(file);
-    ember_model_free(onnx);
-    unlink(path);
-    rmdir(dir);
+    same_outputs_then_free(onnx, file, path, dir);
 }
 END_TEST
 
@@ -825,6 +833,18 @@ static int retag_packed(unsigned char *buf, uint32_t id, uint32_t flip)
     return n;
 }
 
+/* The digits model compiled to memory (*len bytes, the caller frees), *onnx its ONNX load,
+ * and *id the layout id of its two Gemms' packed weights. */
+static unsigned char *compile_digits_packed(ember_model **onnx, size_t *len, uint32_t *id)
+{
+    *onnx = load_digits();
+    unsigned char *buf = compile_mem(*onnx, len);
+    const eg_node *packed[8];
+    ck_assert_int_eq(packed_nodes((*onnx)->g, packed, 8), 2);
+    *id = eg_kdata_format_of(packed[0]->impl)->id;
+    return buf;
+}
+
 /* Packed weights stored for another layout (another build's kernels) are not used: the
  * kernels pack at load, as for an ONNX model, and the mapped originals they packed are given
  * back (not resident twice); reading them again brings back the file's bytes. */
@@ -833,18 +853,17 @@ START_TEST(packed_weights_of_another_layout_are_packed_at_load)
     if (eg_cpu_level() == EG_CPU_REF)
         return;
     ember_err err = {{0}};
-    ember_model *onnx = load_digits(), *file = NULL;
+    ember_model *onnx, *file = NULL;
     size_t len;
-    unsigned char *buf = compile_mem(onnx, &len);
-    const eg_node *packed[8];
-    ck_assert_int_eq(packed_nodes(onnx->g, packed, 8), 2);
-    uint32_t id = eg_kdata_format_of(packed[0]->impl)->id;
+    uint32_t id;
+    unsigned char *buf = compile_digits_packed(&onnx, &len, &id);
     ck_assert_int_eq(retag_packed(buf, id, 0x8000u), 2); /* the two Gemms */
     char dir[64], path[128];
     temp_path(path, sizeof path, dir, sizeof dir, "digits.ember");
     write_all(path, buf, len);
     free(buf);
     ck_assert_msg(ember_model_load(path, &file, &err) == 0, "load: %s", err.msg);
+    const eg_node *packed[8];
     int npacked = packed_nodes(file->g, packed, 8);
     ck_assert_int_eq(npacked, 2);
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -868,14 +887,7 @@ START_TEST(packed_weights_of_another_layout_are_packed_at_load)
             memcmp(w->data, ow->data, (size_t)eg_tensor_bytes(w->dtype, w->rank, w->dims)), 0);
     }
     ck_assert_int_ge(dropped, 1); /* the 64x32 Gemm's 8 KiB hold at least one whole page */
-    float data[3 * 64];
-    ember_tensor in;
-    digits_input(&in, data, 3);
-    assert_same_outputs(onnx, file, &in, 1);
-    ember_model_free(file);
-    ember_model_free(onnx);
-    unlink(path);
-    rmdir(dir);
+    same_outputs_then_free(onnx, file, path, dir);
 }
 END_TEST
 
@@ -886,12 +898,10 @@ START_TEST(packed_weights_of_the_wrong_size_are_refused)
     if (eg_cpu_level() == EG_CPU_REF)
         return;
     ember_err err = {{0}};
-    ember_model *onnx = load_digits(), *m = NULL;
+    ember_model *onnx, *m = NULL;
     size_t len;
-    unsigned char *buf = compile_mem(onnx, &len);
-    const eg_node *packed[8];
-    ck_assert_int_eq(packed_nodes(onnx->g, packed, 8), 2);
-    uint32_t id = eg_kdata_format_of(packed[0]->impl)->id;
+    uint32_t id;
+    unsigned char *buf = compile_digits_packed(&onnx, &len, &id);
     uint64_t toff = rd64(buf + 48), tsize = rd64(buf + 56);
     unsigned char *rec = NULL;
     for (uint64_t at = toff; !rec && at + 4 <= toff + tsize; at += 4)
