@@ -138,6 +138,10 @@ static int load_mapped(void *map, size_t len, int how, ember_model **out, ember_
     }
     int rc;
     if (!eg_compiled_is(map, len)) {
+#ifdef MADV_POPULATE_READ
+        /* protobuf-c reads all of it: map every page in one call, not one fault per 64 KiB. */
+        madvise(map, len, MADV_POPULATE_READ);
+#endif
         rc = model_from_onnx(m, map, len, 1, err);
     } else {
         m->format = EMBER_FORMAT_COMPILED;
