@@ -157,6 +157,13 @@ typedef struct writer {
     size_t nblobs, capblobs;
     uint64_t wsize;
     int compact; /* no packed weights (ember_model_save_mem_compact) */
+    /* Constants only packed nodes read, placed after everything else (writer_build). */
+    struct later {
+        size_t at; /* where the record's data_offset is in tabs */
+        const void *data;
+        uint64_t size;
+    } *later;
+    size_t nlater, caplater;
     ember_err *err;
 } writer;
 
@@ -261,21 +268,58 @@ static uint32_t graph_index(const writer *w, const eg_graph *g)
 }
 
 /* dtype, rank, dims[8], then the weights offset and size of data (a tensor record without
- * its leading name/kind fields is the same for values and tensor attributes). */
+ * its leading name/kind fields is the same for values and tensor attributes). later: place
+ * the data after everything else (its offset is filled in by writer_build). */
 static int write_tensor(writer *w, ember_dtype dt, int rank, const int64_t *dims, const void *data,
-                        const char *what)
+                        const char *what, int later)
 {
     int64_t bytes = eg_tensor_bytes(dt, rank, dims);
     if (bytes < 0)
         return ember_err_set(w->err, EMBER_EINVAL, "constant '%s' has an invalid shape", what);
-    uint64_t off = weight_add(w, data, (uint64_t)bytes);
+    if (later && w->nlater == w->caplater) {
+        size_t cap = w->caplater ? 2 * w->caplater : 64;
+        struct later *l = realloc(w->later, cap * sizeof *l);
+        if (!l)
+            return ember_err_set(w->err, EMBER_ENOMEM, "out of memory");
+        w->later = l;
+        w->caplater = cap;
+    }
+    uint64_t off = later ? 0 : weight_add(w, data, (uint64_t)bytes);
     if (off == UINT64_MAX)
         return ember_err_set(w->err, EMBER_ENOMEM, "out of memory");
     for (int d = 0; d < EMBER_MAX_RANK; d++)
         wb_u64(&w->tabs, d < rank ? (uint64_t)dims[d] : 0);
+    if (later)
+        w->later[w->nlater++] = (struct later){w->tabs.len, data, (uint64_t)bytes};
     wb_u64(&w->tabs, off);
     wb_u64(&w->tabs, (uint64_t)bytes);
     return 0;
+}
+
+/* Whether value v of g is a constant that only nodes storing packed weights read, as the
+ * weights they pack: a load on a machine of that layout never touches its bytes, so they go
+ * to the end of the weights section, away from the constants kernels do read (a page fault
+ * maps the pages around the one touched, and those would then count as resident). */
+static int superseded(const writer *w, const eg_graph *g, int v)
+{
+    if (w->compact || g->val[v].kind != EG_VAL_CONST || g->val[v].is_output)
+        return 0;
+    int packed = 0;
+    for (int i = 0; i < g->nnode; i++) {
+        const eg_node *n = &g->node[i];
+        for (int j = 0; j < n->nattr; j++)
+            if (n->attr[j].g)
+                return 0; /* subgraphs read outer values too */
+        for (int j = 0; j < n->nin; j++) {
+            if (n->in[j] != v)
+                continue;
+            const eg_kdata_format *f = eg_kdata_format_best(n->domain, n->op);
+            if (j != 1 || !f || f->bytes(n, g) <= 0)
+                return 0;
+            packed = 1;
+        }
+    }
+    return packed;
 }
 
 static int write_attr(writer *w, const eg_node *n, const eg_attr *a)
@@ -321,7 +365,7 @@ static int write_attr(writer *w, const eg_node *n, const eg_attr *a)
         wb_u8(b, 0);
         wb_u8(b, 0);
         wb_u32(b, 0);
-        return write_tensor(w, a->t.dtype, a->t.rank, a->t.dims, a->t.data, a->name);
+        return write_tensor(w, a->t.dtype, a->t.rank, a->t.dims, a->t.data, a->name, 0);
     default:
         return ember_err_set(w->err, EMBER_EUNSUPPORTED,
                              "node '%s' (%s): attribute '%s' has kind %d, which the compiled "
@@ -381,7 +425,8 @@ static int write_graph(writer *w, const eg_graph *g)
         wb_u32(b, v->kind == EG_VAL_OUTER ? (uint32_t)v->outer : 0xffffffffu);
         wb_u32(b, 0);
         if (v->kind == EG_VAL_CONST) {
-            int rc = write_tensor(w, v->dtype, v->rank, v->dims, v->data, v->name);
+            int rc =
+                write_tensor(w, v->dtype, v->rank, v->dims, v->data, v->name, superseded(w, g, i));
             if (rc)
                 return rc;
         } else {
@@ -425,6 +470,7 @@ static void writer_free(writer *w)
     free(w->tabs.p);
     free(w->graphs);
     free(w->blobs);
+    free(w->later);
 }
 
 /* Builds string table, graph tables and the weight list, then the header (hdr). */
@@ -435,6 +481,13 @@ static int writer_build(writer *w, const eg_graph *g, unsigned char hdr[EG_COMPI
     int rc = collect_graphs(w, g);
     for (int i = 0; rc == 0 && i < w->ngraphs; i++)
         rc = write_graph(w, w->graphs[i]);
+    for (size_t i = 0; rc == 0 && i < w->nlater; i++) {
+        uint64_t off = weight_add(w, w->later[i].data, w->later[i].size);
+        if (off == UINT64_MAX)
+            rc = ember_err_set(w->err, EMBER_ENOMEM, "out of memory");
+        else if (!w->tabs.oom)
+            put_u64(w->tabs.p + w->later[i].at, off);
+    }
     if (rc)
         return rc;
     if (w->strs.oom || w->tabs.oom)

@@ -15,8 +15,8 @@ struct ember_model {
     size_t map_len;
     void *weights; /* load_mem: the weights section, copied into wmem */
     /* Where weights and everything derived from them live (the graph's wmem): locked for
-     * load_mem_locked, an arena for load_mem and ONNX models (wmem.h); NULL for a mapped
-     * compiled file. */
+     * load_mem_locked, an arena for load_mem (wmem.h); NULL for a mapped compiled file. An
+     * ONNX model's initializers lie in an arena too, which is not its graph's wmem. */
     struct eg_wmem *wmem;
 };
 

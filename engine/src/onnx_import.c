@@ -329,7 +329,6 @@ static int import_graph(import_ctx *ic, const Onnx__GraphProto *gp, eg_graph *pa
     eg_graph *g = eg_graph_new(parent, ic->opset);
     if (!g)
         return ember_err_set(ic->err, EMBER_ENOMEM, "out of memory");
-    g->wmem = ic->arena;
     g->name = dup_or_empty(gp->name);
     g->in = calloc(gp->n_input + 1, sizeof *g->in);
     g->out = calloc(gp->n_output + 1, sizeof *g->out);
