@@ -296,30 +296,29 @@ static int write_tensor(writer *w, ember_dtype dt, int rank, const int64_t *dims
     return 0;
 }
 
-/* Whether value v of g is a constant that only nodes storing packed weights read, as the
- * weights they pack: a load on a machine of that layout never touches its bytes, so they go
- * to the end of the weights section, away from the constants kernels do read (a page fault
- * maps the pages around the one touched, and those would then count as resident). */
-static int superseded(const writer *w, const eg_graph *g, int v)
+/* Per value of g, 1 when it is a constant that only nodes storing packed weights read, as
+ * the weights they pack (a malloc'd array, NULL when out of memory). A load on a machine of
+ * that layout never touches such a constant, so it goes to the end of the weights section,
+ * away from the constants kernels do read (a page fault maps the pages around the one
+ * touched, and those would then count as resident). */
+static unsigned char *superseded(const writer *w, const eg_graph *g)
 {
-    if (w->compact || g->val[v].kind != EG_VAL_CONST || g->val[v].is_output)
-        return 0;
-    int packed = 0;
-    for (int i = 0; i < g->nnode; i++) {
+    enum { UNREAD, PACKED, READ };
+    unsigned char *s = calloc((size_t)g->nval + 1, 1);
+    for (int i = 0; s && i < g->nnode; i++) {
         const eg_node *n = &g->node[i];
+        const eg_kdata_format *f = w->compact ? NULL : eg_kdata_format_best(n->domain, n->op);
+        int packs = f && f->bytes(n, g) > 0;
         for (int j = 0; j < n->nattr; j++)
-            if (n->attr[j].g)
-                return 0; /* subgraphs read outer values too */
-        for (int j = 0; j < n->nin; j++) {
-            if (n->in[j] != v)
-                continue;
-            const eg_kdata_format *f = eg_kdata_format_best(n->domain, n->op);
-            if (j != 1 || !f || f->bytes(n, g) <= 0)
-                return 0;
-            packed = 1;
-        }
+            if (n->attr[j].g) /* subgraphs read outer values too: keep every one in place */
+                memset(s, READ, (size_t)g->nval);
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j] >= 0)
+                s[n->in[j]] = j == 1 && packs && s[n->in[j]] != READ ? PACKED : READ;
     }
-    return packed;
+    for (int v = 0; s && v < g->nval; v++)
+        s[v] = s[v] == PACKED && g->val[v].kind == EG_VAL_CONST && !g->val[v].is_output;
+    return s;
 }
 
 static int write_attr(writer *w, const eg_node *n, const eg_attr *a)
@@ -415,7 +414,11 @@ static int write_graph(writer *w, const eg_graph *g)
     wb_u32(b, (uint32_t)g->nout);
     wb_u32(b, (uint32_t)g->nnode);
     wb_u32(b, 0);
-    for (int i = 0; i < g->nval; i++) {
+    unsigned char *last = superseded(w, g);
+    if (!last)
+        return ember_err_set(w->err, EMBER_ENOMEM, "out of memory");
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < g->nval; i++) {
         const eg_value *v = &g->val[i];
         wb_u32(b, str_ref(w, v->name));
         wb_u8(b, (unsigned)v->kind);
@@ -425,10 +428,7 @@ static int write_graph(writer *w, const eg_graph *g)
         wb_u32(b, v->kind == EG_VAL_OUTER ? (uint32_t)v->outer : 0xffffffffu);
         wb_u32(b, 0);
         if (v->kind == EG_VAL_CONST) {
-            int rc =
-                write_tensor(w, v->dtype, v->rank, v->dims, v->data, v->name, superseded(w, g, i));
-            if (rc)
-                return rc;
+            rc = write_tensor(w, v->dtype, v->rank, v->dims, v->data, v->name, last[i]);
         } else {
             for (int d = 0; d < EMBER_MAX_RANK; d++)
                 wb_u64(b, d < v->rank ? (uint64_t)v->dims[d] : 0);
@@ -436,11 +436,14 @@ static int write_graph(writer *w, const eg_graph *g)
             wb_u64(b, 0);
         }
     }
+    free(last);
+    if (rc)
+        return rc;
     for (int i = 0; i < g->nin; i++)
         wb_u32(b, (uint32_t)g->in[i]);
     for (int i = 0; i < g->nout; i++)
         wb_u32(b, (uint32_t)g->out[i]);
-    for (int i = 0; i < g->nnode; i++) {
+    for (int i = 0; rc == 0 && i < g->nnode; i++) {
         const eg_node *n = &g->node[i];
         wb_u32(b, str_ref(w, n->op));
         wb_u32(b, str_ref(w, n->domain));
@@ -448,19 +451,15 @@ static int write_graph(writer *w, const eg_graph *g)
         wb_u32(b, (uint32_t)n->nin);
         wb_u32(b, (uint32_t)n->nout);
         wb_u32(b, (uint32_t)n->nattr);
-        int rc = write_kdata(w, g, n);
-        if (rc)
-            return rc;
-        for (int j = 0; j < n->nin; j++)
+        rc = write_kdata(w, g, n);
+        for (int j = 0; rc == 0 && j < n->nin; j++)
             wb_u32(b, (uint32_t)n->in[j]);
-        for (int j = 0; j < n->nout; j++)
+        for (int j = 0; rc == 0 && j < n->nout; j++)
             wb_u32(b, (uint32_t)n->out[j]);
         for (int j = 0; rc == 0 && j < n->nattr; j++)
             rc = write_attr(w, n, &n->attr[j]);
-        if (rc)
-            return rc;
     }
-    return 0;
+    return rc;
 }
 
 static void writer_free(writer *w)
