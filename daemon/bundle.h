@@ -34,10 +34,11 @@ void bundle_keys_free(bundle_keys *k);
 int bundle_model_open(const bundle_keys *k, const char *path, const void *buf, size_t len,
                       const char *name, int version, ember_model **out, ember_err *err);
 
-/* Read path whole when it is a sealed bundle: returns 1 with *buf (malloc'd, the caller
- * frees) and *len, 0 when it is not a sealed bundle (nothing read), or an error (a file larger
- * than any bundle can be is EMBER_ENOMEM). */
+/* Read path whole when it is a sealed bundle: returns 1 with *buf (the caller's to
+ * bundle_file_free) and *len, 0 when it is not a sealed bundle (nothing read), or an error
+ * (a file larger than any bundle can be is EMBER_ENOMEM). */
 int bundle_file_read(const char *path, void **buf, size_t *len, ember_err *err);
+void bundle_file_free(void *buf, size_t len);
 
 /* Raise name's rollback floor to version (durably). */
 int bundle_accept(const bundle_keys *k, const char *name, int version, ember_err *err);

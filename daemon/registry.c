@@ -362,7 +362,7 @@ int registry_model_open(const char *path, const char *name, int version, int dev
     if (rc == 1) {
         *sealed = 1;
         rc = bundle_model_open(keys, path, buf, len, name, version, out, err);
-        free(buf);
+        bundle_file_free(buf, len);
         return rc;
     }
     if (!dev)

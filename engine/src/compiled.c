@@ -26,7 +26,7 @@
 
 #define GRAPH_REC 32
 #define VALUE_REC 96
-#define NODE_REC 24
+#define NODE_REC 48
 #define ATTR_REC 24
 #define TENSOR_REC 88
 #define NO_PARENT 0xffffffffu
@@ -136,10 +136,14 @@ static void wb_u64(wbuf *b, uint64_t v)
         put_u64(at, v);
 }
 
-/* A constant's bytes and where they go in the weights section. */
+/* A constant's bytes and where they go in the weights section. Packed weights a node
+ * has not prepared (data NULL) are packed by fmt while they are written (writer_emit). */
 typedef struct blob {
     const void *data;
     uint64_t off, size;
+    const eg_node *node;
+    const eg_graph *g;
+    const eg_kdata_format *fmt;
 } blob;
 
 typedef struct writer {
@@ -152,6 +156,14 @@ typedef struct writer {
     blob *blobs;
     size_t nblobs, capblobs;
     uint64_t wsize;
+    int compact; /* no packed weights (ember_model_save_mem_compact) */
+    /* Constants only packed nodes read, placed after everything else (writer_build). */
+    struct later {
+        size_t at; /* where the record's data_offset is in tabs */
+        const void *data;
+        uint64_t size;
+    } *later;
+    size_t nlater, caplater;
     ember_err *err;
 } writer;
 
@@ -219,7 +231,7 @@ static uint64_t weight_add(writer *w, const void *data, uint64_t size)
         w->capblobs = cap;
     }
     uint64_t off = align_up(w->wsize);
-    w->blobs[w->nblobs++] = (blob){.data = data, .off = off, .size = size};
+    w->blobs[w->nblobs++] = (blob){.data = data, .off = off, .size = size, .g = NULL};
     w->wsize = off + size;
     return off;
 }
@@ -256,21 +268,57 @@ static uint32_t graph_index(const writer *w, const eg_graph *g)
 }
 
 /* dtype, rank, dims[8], then the weights offset and size of data (a tensor record without
- * its leading name/kind fields is the same for values and tensor attributes). */
+ * its leading name/kind fields is the same for values and tensor attributes). later: place
+ * the data after everything else (its offset is filled in by writer_build). */
 static int write_tensor(writer *w, ember_dtype dt, int rank, const int64_t *dims, const void *data,
-                        const char *what)
+                        const char *what, int later)
 {
     int64_t bytes = eg_tensor_bytes(dt, rank, dims);
     if (bytes < 0)
         return ember_err_set(w->err, EMBER_EINVAL, "constant '%s' has an invalid shape", what);
-    uint64_t off = weight_add(w, data, (uint64_t)bytes);
+    if (later && w->nlater == w->caplater) {
+        size_t cap = w->caplater ? 2 * w->caplater : 64;
+        struct later *l = realloc(w->later, cap * sizeof *l);
+        if (!l)
+            return ember_err_set(w->err, EMBER_ENOMEM, "out of memory");
+        w->later = l;
+        w->caplater = cap;
+    }
+    uint64_t off = later ? 0 : weight_add(w, data, (uint64_t)bytes);
     if (off == UINT64_MAX)
         return ember_err_set(w->err, EMBER_ENOMEM, "out of memory");
     for (int d = 0; d < EMBER_MAX_RANK; d++)
         wb_u64(&w->tabs, d < rank ? (uint64_t)dims[d] : 0);
+    if (later)
+        w->later[w->nlater++] = (struct later){w->tabs.len, data, (uint64_t)bytes};
     wb_u64(&w->tabs, off);
     wb_u64(&w->tabs, (uint64_t)bytes);
     return 0;
+}
+
+/* Per value of g, 1 when it is a constant that only nodes storing packed weights read, as
+ * the weights they pack (a malloc'd array, NULL when out of memory). A load on a machine of
+ * that layout never touches such a constant, so it goes to the end of the weights section,
+ * away from the constants kernels do read (a page fault maps the pages around the one
+ * touched, and those would then count as resident). */
+static unsigned char *superseded(const writer *w, const eg_graph *g)
+{
+    enum { UNREAD, PACKED, READ };
+    unsigned char *s = calloc((size_t)g->nval + 1, 1);
+    for (int i = 0; s && i < g->nnode; i++) {
+        const eg_node *n = &g->node[i];
+        const eg_kdata_format *f = w->compact ? NULL : eg_kdata_format_best(n->domain, n->op);
+        int packs = f && f->bytes(n, g) > 0;
+        for (int j = 0; j < n->nattr; j++)
+            if (n->attr[j].g) /* subgraphs read outer values too: keep every one in place */
+                memset(s, READ, (size_t)g->nval);
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j] >= 0)
+                s[n->in[j]] = j == 1 && packs && s[n->in[j]] != READ ? PACKED : READ;
+    }
+    for (int v = 0; s && v < g->nval; v++)
+        s[v] = s[v] == PACKED && g->val[v].kind == EG_VAL_CONST && !g->val[v].is_output;
+    return s;
 }
 
 static int write_attr(writer *w, const eg_node *n, const eg_attr *a)
@@ -316,13 +364,43 @@ static int write_attr(writer *w, const eg_node *n, const eg_attr *a)
         wb_u8(b, 0);
         wb_u8(b, 0);
         wb_u32(b, 0);
-        return write_tensor(w, a->t.dtype, a->t.rank, a->t.dims, a->t.data, a->name);
+        return write_tensor(w, a->t.dtype, a->t.rank, a->t.dims, a->t.data, a->name, 0);
     default:
         return ember_err_set(w->err, EMBER_EUNSUPPORTED,
                              "node '%s' (%s): attribute '%s' has kind %d, which the compiled "
                              "format does not hold",
                              n->name, n->op, a->name, a->kind);
     }
+}
+
+/* The kdata fields of a node record: the packed weights of the fastest kernel this build
+ * has for n (what its prepare would leave), so a load on a machine running that layout
+ * uses them in place; format 0 when there are none. */
+static int write_kdata(writer *w, const eg_graph *g, const eg_node *n)
+{
+    const eg_kdata_format *fmt = w->compact ? NULL : eg_kdata_format_best(n->domain, n->op);
+    int64_t bytes = fmt ? fmt->bytes(n, g) : 0;
+    if (bytes <= 0) {
+        wb_u32(&w->tabs, 0);
+        wb_u32(&w->tabs, 0);
+        wb_u64(&w->tabs, 0);
+        wb_u64(&w->tabs, 0);
+        return 0;
+    }
+    const eg_kdata_format *have = eg_kdata_format_of(n->impl);
+    const void *data = n->kdata && have && have->id == fmt->id ? n->kdata : NULL;
+    uint64_t off = weight_add(w, data, (uint64_t)bytes);
+    if (off == UINT64_MAX)
+        return ember_err_set(w->err, EMBER_ENOMEM, "out of memory");
+    blob *b = &w->blobs[w->nblobs - 1];
+    b->node = n;
+    b->g = g;
+    b->fmt = fmt;
+    wb_u32(&w->tabs, fmt->id);
+    wb_u32(&w->tabs, 0);
+    wb_u64(&w->tabs, off);
+    wb_u64(&w->tabs, (uint64_t)bytes);
+    return 0;
 }
 
 static int write_graph(writer *w, const eg_graph *g)
@@ -336,7 +414,11 @@ static int write_graph(writer *w, const eg_graph *g)
     wb_u32(b, (uint32_t)g->nout);
     wb_u32(b, (uint32_t)g->nnode);
     wb_u32(b, 0);
-    for (int i = 0; i < g->nval; i++) {
+    unsigned char *last = superseded(w, g);
+    if (!last)
+        return ember_err_set(w->err, EMBER_ENOMEM, "out of memory");
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < g->nval; i++) {
         const eg_value *v = &g->val[i];
         wb_u32(b, str_ref(w, v->name));
         wb_u8(b, (unsigned)v->kind);
@@ -346,9 +428,7 @@ static int write_graph(writer *w, const eg_graph *g)
         wb_u32(b, v->kind == EG_VAL_OUTER ? (uint32_t)v->outer : 0xffffffffu);
         wb_u32(b, 0);
         if (v->kind == EG_VAL_CONST) {
-            int rc = write_tensor(w, v->dtype, v->rank, v->dims, v->data, v->name);
-            if (rc)
-                return rc;
+            rc = write_tensor(w, v->dtype, v->rank, v->dims, v->data, v->name, last[i]);
         } else {
             for (int d = 0; d < EMBER_MAX_RANK; d++)
                 wb_u64(b, d < v->rank ? (uint64_t)v->dims[d] : 0);
@@ -356,11 +436,14 @@ static int write_graph(writer *w, const eg_graph *g)
             wb_u64(b, 0);
         }
     }
+    free(last);
+    if (rc)
+        return rc;
     for (int i = 0; i < g->nin; i++)
         wb_u32(b, (uint32_t)g->in[i]);
     for (int i = 0; i < g->nout; i++)
         wb_u32(b, (uint32_t)g->out[i]);
-    for (int i = 0; i < g->nnode; i++) {
+    for (int i = 0; rc == 0 && i < g->nnode; i++) {
         const eg_node *n = &g->node[i];
         wb_u32(b, str_ref(w, n->op));
         wb_u32(b, str_ref(w, n->domain));
@@ -368,17 +451,15 @@ static int write_graph(writer *w, const eg_graph *g)
         wb_u32(b, (uint32_t)n->nin);
         wb_u32(b, (uint32_t)n->nout);
         wb_u32(b, (uint32_t)n->nattr);
-        for (int j = 0; j < n->nin; j++)
+        rc = write_kdata(w, g, n);
+        for (int j = 0; rc == 0 && j < n->nin; j++)
             wb_u32(b, (uint32_t)n->in[j]);
-        for (int j = 0; j < n->nout; j++)
+        for (int j = 0; rc == 0 && j < n->nout; j++)
             wb_u32(b, (uint32_t)n->out[j]);
-        for (int j = 0; j < n->nattr; j++) {
-            int rc = write_attr(w, n, &n->attr[j]);
-            if (rc)
-                return rc;
-        }
+        for (int j = 0; rc == 0 && j < n->nattr; j++)
+            rc = write_attr(w, n, &n->attr[j]);
     }
-    return 0;
+    return rc;
 }
 
 static void writer_free(writer *w)
@@ -388,6 +469,7 @@ static void writer_free(writer *w)
     free(w->tabs.p);
     free(w->graphs);
     free(w->blobs);
+    free(w->later);
 }
 
 /* Builds string table, graph tables and the weight list, then the header (hdr). */
@@ -398,6 +480,13 @@ static int writer_build(writer *w, const eg_graph *g, unsigned char hdr[EG_COMPI
     int rc = collect_graphs(w, g);
     for (int i = 0; rc == 0 && i < w->ngraphs; i++)
         rc = write_graph(w, w->graphs[i]);
+    for (size_t i = 0; rc == 0 && i < w->nlater; i++) {
+        uint64_t off = weight_add(w, w->later[i].data, w->later[i].size);
+        if (off == UINT64_MAX)
+            rc = ember_err_set(w->err, EMBER_ENOMEM, "out of memory");
+        else if (!w->tabs.oom)
+            put_u64(w->tabs.p + w->later[i].at, off);
+    }
     if (rc)
         return rc;
     if (w->strs.oom || w->tabs.oom)
@@ -471,22 +560,44 @@ static int sink_pad(sink *s, uint64_t to)
     return 0;
 }
 
-static int writer_emit(const writer *w, const unsigned char *hdr, sink *s)
+/* 0, EMBER_EIO when the sink fails (errno tells why), or another error set in err. Packed
+ * weights a node has not prepared are packed as its prepare would, into one scratch buffer
+ * sized for the largest: the packed copies of a model being compiled are never all in memory
+ * at once, and the scratch pages are faulted in once. */
+static int writer_emit(const writer *w, const unsigned char *hdr, sink *s, ember_err *err)
 {
     if (sink_put(s, hdr, EG_COMPILED_HEADER_SIZE) || sink_put(s, w->strs.p, w->strs.len) ||
         sink_put(s, w->tabs.p, w->tabs.len))
-        return -1;
-    uint64_t weights_off = get_u64(hdr + 64);
+        return EMBER_EIO;
+    uint64_t weights_off = get_u64(hdr + 64), most = 0;
     for (size_t i = 0; i < w->nblobs; i++)
-        if (sink_pad(s, weights_off + w->blobs[i].off) ||
-            sink_put(s, w->blobs[i].data, (size_t)w->blobs[i].size))
-            return -1;
-    return sink_pad(s, weights_off);
+        if (!w->blobs[i].data && w->blobs[i].node && w->blobs[i].size > most)
+            most = w->blobs[i].size;
+    eg_wmem *arena = most ? eg_wmem_new_arena((size_t)most) : NULL;
+    void *scratch = arena ? eg_wmem_alloc(arena, (size_t)most) : NULL;
+    if (most && !scratch) {
+        eg_wmem_free(arena);
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory for %llu bytes of packed weights",
+                             (unsigned long long)most);
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < w->nblobs; i++) {
+        const blob *b = &w->blobs[i];
+        const void *data = b->data;
+        if (!data && b->node) {
+            b->fmt->pack(b->node, b->g, scratch);
+            data = scratch;
+        }
+        if (sink_pad(s, weights_off + b->off) || sink_put(s, data, (size_t)b->size))
+            rc = EMBER_EIO;
+    }
+    eg_wmem_free(arena);
+    return rc;
 }
 
-int ember_model_save_mem(const ember_model *m, void **buf, size_t *len, ember_err *err)
+static int save_mem(const ember_model *m, int compact, void **buf, size_t *len, ember_err *err)
 {
-    writer w = {.err = err};
+    writer w = {.compact = compact, .err = err};
     unsigned char hdr[EG_COMPILED_HEADER_SIZE];
     uint64_t size;
     int rc = writer_build(&w, m->g, hdr, &size);
@@ -500,12 +611,26 @@ int ember_model_save_mem(const ember_model *m, void **buf, size_t *len, ember_er
                            (unsigned long long)size);
     if (rc == 0) {
         sink s = {.mem = p};
-        writer_emit(&w, hdr, &s);
+        rc = writer_emit(&w, hdr, &s, err);
+    }
+    if (rc == 0) {
         *buf = p;
         *len = (size_t)size;
+    } else {
+        free(p);
     }
     writer_free(&w);
     return rc;
+}
+
+int ember_model_save_mem(const ember_model *m, void **buf, size_t *len, ember_err *err)
+{
+    return save_mem(m, 0, buf, len, err);
+}
+
+int ember_model_save_mem_compact(const ember_model *m, void **buf, size_t *len, ember_err *err)
+{
+    return save_mem(m, 1, buf, len, err);
 }
 
 /* Flush the directory entry of path's directory so the rename survives a power cut. */
@@ -549,7 +674,8 @@ int ember_model_save(const ember_model *m, const char *path, ember_err *err)
         return rc;
     }
     sink s = {.fd = fd};
-    if (fchmod(fd, 0644) != 0 || writer_emit(&w, hdr, &s) != 0 || fsync(fd) != 0)
+    if (fchmod(fd, 0644) != 0 || (rc = writer_emit(&w, hdr, &s, err)) == EMBER_EIO ||
+        (rc == 0 && fsync(fd) != 0))
         rc = ember_err_set(err, EMBER_EIO, "cannot write %s: %s", tmp, strerror(errno));
     if (close(fd) != 0 && rc == 0)
         rc = ember_err_set(err, EMBER_EIO, "cannot write %s: %s", tmp, strerror(errno));
@@ -774,10 +900,41 @@ static int rd_attr(loader *ld, int gi, const eg_node *n, eg_attr *a)
     }
 }
 
+/* A node's stored packed weights: checked against the weights section always, and used in
+ * place (n->kdata, no prepare at load) when n's kernel packs in that format and needs
+ * exactly that many bytes; otherwise ignored, and prepare packs at load as for ONNX. */
+static int rd_kdata(loader *ld, const eg_graph *g, eg_node *n, uint32_t fmt, uint32_t reserved,
+                    uint64_t off, uint64_t size)
+{
+    if (fmt == 0 && (reserved || off || size))
+        return corrupt(ld->err, "node '%s' has packed weights of no format", n->name);
+    if (fmt == 0)
+        return 0;
+    if (reserved || size == 0 || off % EG_COMPILED_ALIGN || off > ld->wsize ||
+        size > ld->wsize - off)
+        return corrupt(ld->err,
+                       "node '%s': packed weights at %llu+%llu, outside the %llu-byte weights "
+                       "section or not 64-byte aligned",
+                       n->name, (unsigned long long)off, (unsigned long long)size,
+                       (unsigned long long)ld->wsize);
+    const eg_kdata_format *have = eg_kdata_format_of(n->impl);
+    if (!have || have->id != fmt)
+        return 0;
+    int64_t need = have->bytes(n, g);
+    if (need < 0 || (uint64_t)need != size)
+        return corrupt(ld->err, "node '%s' carries %llu bytes of packed weights, its kernel "
+                       "packs %lld", n->name, (unsigned long long)size, (long long)need);
+    n->kdata = (void *)(uintptr_t)(ld->weights + off); /* read-only, as constants (rd_value) */
+    n->kdata_borrowed = 1;
+    return 0;
+}
+
 static int rd_node(loader *ld, int gi, eg_graph *g, eg_node *n)
 {
     uint32_t op = rd_u32(ld), domain = rd_u32(ld), name = rd_u32(ld);
     uint32_t nin = rd_u32(ld), nout = rd_u32(ld), nattr = rd_u32(ld);
+    uint32_t kfmt = rd_u32(ld), kres = rd_u32(ld);
+    uint64_t koff = rd_u64(ld), ksize = rd_u64(ld);
     if (ld->short_read)
         return corrupt(ld->err, "the graph section ends inside a node of graph %d", gi);
     if (!(n->op = rd_str(ld, op, "a node")) || !(n->domain = rd_str(ld, domain, "a node")) ||
@@ -811,7 +968,7 @@ static int rd_node(loader *ld, int gi, eg_graph *g, eg_node *n)
     }
     if (rc == 0 && ld->short_read)
         rc = corrupt(ld->err, "the graph section ends inside node '%s'", n->name);
-    return rc;
+    return rc ? rc : rd_kdata(ld, g, n, kfmt, kres, koff, ksize);
 }
 
 static int rd_value(loader *ld, int gi, eg_graph *g)
@@ -954,10 +1111,14 @@ int eg_compiled_check(const void *buf, size_t len, uint64_t *weights_off, uint64
         return corrupt(err, "%zu bytes is shorter than the %d-byte header", len,
                        EG_COMPILED_HEADER_SIZE);
     uint32_t version = get_u32(p + 8), hsize = get_u32(p + 12), flags = get_u32(p + 16);
-    if (version != EG_COMPILED_VERSION)
-        return ember_err_set(err, version > EG_COMPILED_VERSION ? EMBER_EUNSUPPORTED
-                                                                : EMBER_EFORMAT,
+    if (version > EG_COMPILED_VERSION)
+        return ember_err_set(err, EMBER_EUNSUPPORTED,
                              "compiled model format version %u, this ember reads version %d",
+                             version, EG_COMPILED_VERSION);
+    if (version != EG_COMPILED_VERSION)
+        return ember_err_set(err, EMBER_EFORMAT,
+                             "compiled model format version %u is older than the version %d "
+                             "this ember reads: compile the model again ('emberctl compile')",
                              version, EG_COMPILED_VERSION);
     if (hsize != EG_COMPILED_HEADER_SIZE || flags != 0)
         return corrupt(err, "header size %u and flags %#x (want %d and 0)", hsize, flags,
@@ -987,11 +1148,9 @@ int eg_compiled_check(const void *buf, size_t len, uint64_t *weights_off, uint64
 int eg_compiled_load(const void *buf, size_t len, const unsigned char *weights, eg_wmem *wmem,
                      eg_graph **out, ember_err *err)
 {
-    uint64_t woff, wsize;
-    int rc = eg_compiled_check(buf, len, &woff, &wsize, err);
-    if (rc)
-        return rc;
+    int rc = 0;
     const unsigned char *p = buf;
+    uint64_t wsize = get_u64(p + 72);
     loader ld = {
         .strs = (const char *)p + get_u64(p + 32),
         .nstrs = get_u64(p + 40),

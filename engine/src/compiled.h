@@ -12,7 +12,8 @@
 
 #define EG_COMPILED_MAGIC "EMBERMDL"
 #define EG_COMPILED_MAGIC_LEN 8
-#define EG_COMPILED_VERSION 1
+/* 2: node records carry the kernels' packed weights (docs/ember-format.md). */
+#define EG_COMPILED_VERSION 2
 #define EG_COMPILED_HEADER_SIZE 96
 #define EG_COMPILED_ALIGN 64
 /* Where the header keeps its checksum (treated as zero while the checksum is computed). */
@@ -26,7 +27,8 @@ int eg_compiled_is(const void *buf, size_t len);
 int eg_compiled_check(const void *buf, size_t len, uint64_t *weights_off, uint64_t *weights_size,
                       ember_err *err);
 
-/* Builds the graph of a compiled model (checked as by eg_compiled_check first). Constants are
+/* Builds the graph of a compiled model that passed eg_compiled_check (the caller's, so the
+ * checksum is computed once). Constants are
  * not copied: their data points into weights, the model's weights section as it lies in
  * memory (64-byte aligned), which must outlive the graph; such values are marked borrowed.
  * Every operator is looked up in the registry, and the graphs are linked. With wmem (a locked

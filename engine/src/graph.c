@@ -97,13 +97,14 @@ void eg_node_free(eg_node *n)
     for (int j = 0; j < n->nattr; j++)
         eg_attr_free(&n->attr[j]);
     free(n->attr);
-    free(n->kdata);
+    if (!n->kdata_borrowed)
+        free(n->kdata);
 }
 
 /* What a node holds in its model's locked memory goes with that memory, not with free. */
 static void node_disown(eg_node *n, const eg_wmem *w)
 {
-    if (eg_wmem_owns(w, n->kdata))
+    if (n->kdata_borrowed || eg_wmem_owns(w, n->kdata))
         n->kdata = NULL;
     for (int j = 0; j < n->nattr; j++)
         if (eg_wmem_owns(w, n->attr[j].t.data))

@@ -53,7 +53,9 @@ typedef struct eg_node {
     int nattr;
     eg_attr *attr;
     const eg_op *impl;
-    void *kdata; /* what impl prepared at load (eg_fast_op.prepare: packed weights); owned */
+    void *kdata; /* what impl prepared at load (eg_fast_op.prepare: packed weights); owned
+                    unless kdata_borrowed */
+    int kdata_borrowed; /* kdata lies in the model's weights (stored by a compiled model) */
     int act; /* a fused activation (enum eg_act in passes.h) applied to out[0]; 0 for none */
     float act_alpha, act_beta;
 } eg_node;
@@ -121,8 +123,11 @@ void eg_node_free(eg_node *n);
  * from the file. */
 void eg_graph_release_packed(const eg_graph *g, const eg_node *n);
 
-/* Import an ONNX ModelProto from memory. */
-int eg_onnx_import(const void *buf, size_t len, eg_graph **out, ember_err *err);
+/* Import an ONNX ModelProto from memory. With arena (wmem.h), protobuf-c unpacks into it and
+ * the initializers' data stay there (borrowed; the arena must outlive the graph); NULL: the
+ * heap. The graphs' wmem stays NULL: packed weights go to the heap, sized to the byte, where
+ * an arena's 2 MiB chunks would leave ~2 MB of tails resident on a vision model. */
+int eg_onnx_import(const void *buf, size_t len, eg_wmem *arena, eg_graph **out, ember_err *err);
 
 /* Decode a serialized ONNX TensorProto (as in the conformance suite's .pb files) into t;
  * t->data is malloc'd and owned by the caller. */

@@ -64,7 +64,10 @@ static int model_finish(ember_model *m, int how, ember_err *err)
 static int model_from_onnx(ember_model *m, const void *buf, size_t len, int unmap, ember_err *err)
 {
     m->format = EMBER_FORMAT_ONNX;
-    int rc = eg_onnx_import(buf, len, &m->g, err);
+    /* The weights are at most the file; what protobuf-c adds around them is small. */
+    m->wmem = eg_wmem_new_arena(len + ((size_t)1 << 20));
+    int rc = m->wmem ? eg_onnx_import(buf, len, m->wmem, &m->g, err)
+                     : ember_err_set(err, EMBER_ENOMEM, "out of memory");
     if (unmap)
         munmap((void *)buf, len);
     return rc ? rc : eg_optimize(m->g, err);
@@ -87,18 +90,15 @@ static int model_load_mem(const void *buf, size_t len, int how, ember_model **ou
         uint64_t woff, wsize;
         m->format = EMBER_FORMAT_COMPILED;
         rc = eg_compiled_check(buf, len, &woff, &wsize, err);
-        if (rc == 0 && locked) {
-            /* Secret weights, and all that is later derived from them, in locked memory. */
-            /* The weights, and about as much again for the kernels' packed copies. */
-            if (!(m->wmem = eg_wmem_new(2 * (size_t)wsize)))
+        if (rc == 0) {
+            /* Secret weights, and all that is later derived from them, in locked memory; a
+             * plain load's in an arena (huge pages). A sealed model is compact (emberctl
+             * seal): the kernels' packed copies, about as much again, are made at load. */
+            if (!(m->wmem = locked ? eg_wmem_new(2 * (size_t)wsize)
+                                   : eg_wmem_new_arena((size_t)wsize)))
                 rc = ember_err_set(err, EMBER_ENOMEM, "out of memory");
             else if (!(m->weights = eg_wmem_alloc(m->wmem, wsize)))
                 rc = eg_wmem_explain(m->wmem, err);
-        } else if (rc == 0 &&
-                   posix_memalign(&m->weights, EG_COMPILED_ALIGN, wsize ? wsize : 1) != 0) {
-            m->weights = NULL;
-            rc = ember_err_set(err, EMBER_ENOMEM, "out of memory for %llu bytes of weights",
-                               (unsigned long long)wsize);
         }
         if (rc == 0) {
             memcpy(m->weights, (const unsigned char *)buf + woff, wsize);
@@ -138,6 +138,10 @@ static int load_mapped(void *map, size_t len, int how, ember_model **out, ember_
     }
     int rc;
     if (!eg_compiled_is(map, len)) {
+#ifdef MADV_POPULATE_READ
+        /* protobuf-c reads all of it: map every page in one call, not one fault per 64 KiB. */
+        madvise(map, len, MADV_POPULATE_READ);
+#endif
         rc = model_from_onnx(m, map, len, 1, err);
     } else {
         m->format = EMBER_FORMAT_COMPILED;
@@ -208,10 +212,7 @@ void ember_model_free(ember_model *m)
     eg_graph_free(m->g);
     if (m->map)
         munmap(m->map, m->map_len);
-    if (m->wmem)
-        eg_wmem_free(m->wmem); /* the weights with the rest: wiped, unlocked, unmapped */
-    else
-        free(m->weights);
+    eg_wmem_free(m->wmem); /* the weights with the rest (locked: wiped, unlocked), unmapped */
     free(m->inputs);
     free(m->outputs);
     free(m);

@@ -13,9 +13,10 @@ struct ember_model {
     /* A compiled model's constants borrow from one of these, released after the graph. */
     void *map; /* the file, mmap'd read-only */
     size_t map_len;
-    void *weights; /* load_mem: the weights section, copied to an aligned block */
-    /* load_mem_locked: the locked allocator weights comes from, with everything derived from
-     * them (the graph's wmem); NULL otherwise. */
+    void *weights; /* load_mem: the weights section, copied into wmem */
+    /* Where weights and everything derived from them live (the graph's wmem): locked for
+     * load_mem_locked, an arena for load_mem (wmem.h); NULL for a mapped compiled file. An
+     * ONNX model's initializers lie in an arena too, which is not its graph's wmem. */
     struct eg_wmem *wmem;
 };
 

@@ -12,6 +12,7 @@
 #include "graph.h"
 #include "onnx.pb-c.h"
 #include "op.h"
+#include "wmem.h"
 
 #define ONNX_TYPE_UINT16 4
 #define ONNX_TYPE_INT16 5
@@ -19,6 +20,7 @@
 typedef struct import_ctx {
     ember_err *err;
     int opset;
+    eg_wmem *arena; /* where protobuf-c unpacks, or NULL for the heap */
 } import_ctx;
 
 static int import_graph(import_ctx *ic, const Onnx__GraphProto *gp, eg_graph *parent,
@@ -51,8 +53,11 @@ static const char *onnx_type_name(int32_t t)
     return "unknown";
 }
 
-/* Fill t (dtype, dims, freshly allocated data) from a TensorProto. */
-static int tensor_from_proto(import_ctx *ic, const Onnx__TensorProto *tp, ember_tensor *t)
+/* Fill t (dtype, dims, data) from a TensorProto. The data is freshly allocated, except that
+ * when borrowed is given and the message was unpacked into the import's arena, raw_data is
+ * used where it lies and *borrowed set (the arena goes with the model). */
+static int tensor_from_proto(import_ctx *ic, const Onnx__TensorProto *tp, ember_tensor *t,
+                             int *borrowed)
 {
     const char *name = tp->name ? tp->name : "(unnamed)";
     memset(t, 0, sizeof *t);
@@ -78,13 +83,16 @@ static int tensor_from_proto(import_ctx *ic, const Onnx__TensorProto *tp, ember_
     int64_t bytes = eg_tensor_bytes(t->dtype, t->rank, t->dims);
     if (count < 0 || bytes < 0 || bytes > ((int64_t)1 << 34))
         return ember_err_set(ic->err, EMBER_EFORMAT, "tensor '%s' is too large", name);
-    if (tp->has_raw_data && bytes > 0 && tp->raw_data.len == (size_t)bytes) {
+    if (tp->has_raw_data && bytes > 0 && tp->raw_data.len == (size_t)bytes &&
+        (!ic->arena || borrowed)) {
         /* ONNX raw_data is little-endian, as is every machine ember targets. protobuf-c
-         * malloc'd it for the message, which is ours and freed right after the import: the
+         * allocated it for the message, which is ours and freed right after the import: the
          * tensor takes the block instead of a copy (the weights are most of a model). */
         ProtobufCBinaryData *raw = (ProtobufCBinaryData *)&tp->raw_data;
         t->data = raw->data;
         raw->data = NULL;
+        if (borrowed)
+            *borrowed = ic->arena != NULL;
         return 0;
     }
     size_t es = ember_dtype_size(t->dtype);
@@ -96,7 +104,9 @@ static int tensor_from_proto(import_ctx *ic, const Onnx__TensorProto *tp, ember_
     if (tp->has_raw_data) {
         if (tp->raw_data.len != (size_t)bytes)
             goto bad_len;
-        return 0; /* empty */
+        if (bytes)
+            memcpy(t->data, tp->raw_data.data, (size_t)bytes);
+        return 0;
     }
     if (n == 0 && tp->n_float_data + tp->n_int32_data + tp->n_int64_data == 0)
         return 0;
@@ -209,7 +219,7 @@ static int import_attr(import_ctx *ic, eg_graph *g, const Onnx__AttributeProto *
     case EG_ATTR_TENSOR:
         if (!ap->t)
             break;
-        return tensor_from_proto(ic, ap->t, &a->t);
+        return tensor_from_proto(ic, ap->t, &a->t, NULL);
     case EG_ATTR_GRAPH:
         if (!ap->g)
             break;
@@ -345,10 +355,12 @@ static int import_graph(import_ctx *ic, const Onnx__GraphProto *gp, eg_graph *pa
             goto fail;
         }
         ember_tensor t;
-        rc = tensor_from_proto(ic, tp, &t);
+        int borrowed = 0;
+        rc = tensor_from_proto(ic, tp, &t, &borrowed);
         if (rc)
             goto fail;
         eg_value *val = &g->val[v];
+        val->borrowed = borrowed;
         val->kind = EG_VAL_CONST;
         val->dtype = t.dtype;
         val->rank = t.rank;
@@ -418,13 +430,27 @@ fail:
     return rc;
 }
 
-int eg_onnx_import(const void *buf, size_t len, eg_graph **out, ember_err *err)
+static void *arena_alloc(void *arena, size_t size)
 {
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+    return eg_wmem_alloc(arena, size);
+}
+
+static void arena_free(void *arena, void *p)
+{
+    (void)arena; /* everything goes with the arena */
+    (void)p;
+}
+
+int eg_onnx_import(const void *buf, size_t len, eg_wmem *arena, eg_graph **out, ember_err *err)
+{
+    ProtobufCAllocator pa = {arena_alloc, arena_free, arena};
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(arena ? &pa : NULL, len, buf);
+    if (!mp && arena && eg_wmem_explain(arena, err))
+        return EMBER_ENOMEM;
     if (!mp)
         return ember_err_set(err, EMBER_EFORMAT,
                              "not a valid ONNX model: the protobuf data is truncated or corrupt");
-    import_ctx ic = {.err = err, .opset = -1};
+    import_ctx ic = {.err = err, .opset = -1, .arena = arena};
     for (size_t i = 0; i < mp->n_opset_import; i++) {
         const char *d = mp->opset_import[i]->domain;
         if (!d || !d[0] || strcmp(d, "ai.onnx") == 0)
@@ -439,7 +465,7 @@ int eg_onnx_import(const void *buf, size_t len, eg_graph **out, ember_err *err)
         rc = ember_err_set(err, EMBER_EFORMAT, "not a valid ONNX model: opset version 0");
     else
         rc = import_graph(&ic, mp->graph, NULL, out);
-    onnx__model_proto__free_unpacked(mp, NULL);
+    onnx__model_proto__free_unpacked(mp, arena ? &pa : NULL);
     return rc;
 }
 
@@ -449,7 +475,7 @@ int eg_onnx_tensor(const void *buf, size_t len, ember_tensor *t, ember_err *err)
     if (!tp)
         return ember_err_set(err, EMBER_EFORMAT, "not a valid ONNX TensorProto");
     import_ctx ic = {.err = err};
-    int rc = tensor_from_proto(&ic, tp, t);
+    int rc = tensor_from_proto(&ic, tp, t, NULL);
     onnx__tensor_proto__free_unpacked(tp, NULL);
     return rc;
 }

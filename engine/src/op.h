@@ -34,6 +34,27 @@ typedef struct eg_fast_op {
     int fuses_act; /* run applies the node's fused activation (n->act) itself */
 } eg_fast_op;
 
+/* A prepare whose kdata a compiled model may carry (compiled.c), so that loading it is a
+ * pointer into the file instead of packing. id names the layout: the same id must mean the
+ * same bytes from the same node on every machine and level, so a change to the layout
+ * changes the id (a stored copy with another id is ignored and prepare runs at load). bytes:
+ * what prepare allocates for n, 0 when it leaves no kdata; a stored copy of any other size is
+ * refused as corrupt, so the kernels never read past it. pack: what prepare writes there,
+ * into dst (bytes(n, g) bytes, 64-byte aligned); prepare is allocation plus pack. */
+typedef struct eg_kdata_format {
+    int (*prepare)(eg_node *n, const eg_graph *g, ember_err *err);
+    uint32_t id;
+    int64_t (*bytes)(const eg_node *n, const eg_graph *g);
+    void (*pack)(const eg_node *n, const eg_graph *g, void *dst);
+} eg_kdata_format;
+
+/* The storable format of what op's prepare leaves, or NULL (no prepare, or not storable). */
+const eg_kdata_format *eg_kdata_format_of(const eg_op *op);
+/* The same for the fastest implementation of (domain, name) this build has, whatever this
+ * machine runs: what a compiled model stores, so it serves every machine of the
+ * architecture. */
+const eg_kdata_format *eg_kdata_format_best(const char *domain, const char *name);
+
 /* Inputs: NULL when the input is omitted (optional) or i is out of range. */
 int eg_nin(const eg_kctx *k);
 const ember_tensor *eg_in(const eg_kctx *k, int i);

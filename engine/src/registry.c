@@ -31,6 +31,11 @@ extern const eg_fast_op eg_ops_x86_avx2[];
 #if defined(EMBER_ARM_KERNELS)
 extern const eg_fast_op eg_ops_arm_neon[];
 #endif
+#if defined(EMBER_X86_KERNELS) || defined(EMBER_ARM_KERNELS)
+extern const eg_kdata_format eg_kdata_formats[]; /* kernels/x86/pack.c */
+#else
+static const eg_kdata_format eg_kdata_formats[] = {{NULL, 0, NULL, NULL}};
+#endif
 static const eg_fast_op *const fast_families[] = {
 #if defined(EMBER_X86_KERNELS)
     eg_ops_x86_avx512,
@@ -90,6 +95,20 @@ int eg_op_fuses_act(const eg_op *op)
 {
     const eg_fast_op *f = eg_op_fast(op);
     return f && f->fuses_act;
+}
+
+const eg_kdata_format *eg_kdata_format_of(const eg_op *op)
+{
+    const eg_fast_op *f = op ? eg_op_fast(op) : NULL;
+    for (const eg_kdata_format *k = eg_kdata_formats; f && f->prepare && k->prepare; k++)
+        if (k->prepare == f->prepare)
+            return k;
+    return NULL;
+}
+
+const eg_kdata_format *eg_kdata_format_best(const char *domain, const char *name)
+{
+    return eg_kdata_format_of(eg_op_find_level(domain, name, EG_CPU_COUNT));
 }
 
 int eg_run_reference(eg_kctx *k)

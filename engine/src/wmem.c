@@ -1,9 +1,13 @@
 /*
- * The locked allocator behind eg_wmem (wmem.h). Allocations are carved front to back from
- * chunks of at least WMEM_CHUNK bytes; a request larger than a chunk (the weights section,
- * a big packed matrix) gets a chunk of its own, so the waste is at most the tail of each
- * chunk. Nothing is returned before the model goes: the model's memory is allocated once at
- * load and released all together, wiped with explicit_bzero so no weight survives unload.
+ * The locked allocator behind eg_wmem (wmem.h), and the same without the locking (an arena).
+ * Allocations are carved front to back from chunks of at least WMEM_CHUNK bytes; a request
+ * larger than a chunk (the weights section, a big packed matrix) gets a chunk of its own, so
+ * the waste is at most the tail of each chunk. Nothing is returned before the model goes: the
+ * model's memory is allocated once at load and released all together, wiped with
+ * explicit_bzero (when locked) so no weight survives unload. Chunks of 2 MiB or more are
+ * 2 MiB aligned and advised for transparent huge pages: on a virtual machine a 4 KiB page
+ * fault costs about as much as copying the page several times, and megabytes of weights are
+ * thousands of them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +23,7 @@
 #include "wmem.h"
 
 #define WMEM_CHUNK ((size_t)256 * 1024)
+#define WMEM_HUGE ((size_t)2 * 1024 * 1024)
 
 typedef struct wchunk {
     unsigned char *p;
@@ -29,6 +34,8 @@ struct eg_wmem {
     wchunk *chunk;
     int nchunk, cap;
     size_t expect;       /* what the model is expected to need in all, for messages */
+    int arena;           /* not locked, dumped, not wiped (eg_wmem_new_arena) */
+    size_t first;        /* an arena's first chunk */
     size_t locked;       /* bytes of all chunks */
     size_t failed_bytes; /* the chunk that could not be mapped or locked, 0 if none */
     int failed_errno;
@@ -42,24 +49,60 @@ eg_wmem *eg_wmem_new(size_t expect)
     return w;
 }
 
+eg_wmem *eg_wmem_new_arena(size_t expect)
+{
+    eg_wmem *w = eg_wmem_new(expect);
+    if (w) {
+        w->arena = 1;
+        w->first = expect;
+    }
+    return w;
+}
+
 void eg_wmem_free(eg_wmem *w)
 {
     if (!w)
         return;
     for (int i = 0; i < w->nchunk; i++) {
-        explicit_bzero(w->chunk[i].p, w->chunk[i].len);
-        munlock(w->chunk[i].p, w->chunk[i].len);
+        if (!w->arena) {
+            explicit_bzero(w->chunk[i].p, w->chunk[i].len);
+            munlock(w->chunk[i].p, w->chunk[i].len);
+        }
         munmap(w->chunk[i].p, w->chunk[i].len);
     }
     free(w->chunk);
     free(w);
 }
 
+/* len bytes (a multiple of the page size) of fresh anonymous memory; huge-page aligned and
+ * advised when len is at least a huge page. MAP_FAILED on failure. */
+static void *map_chunk(size_t len)
+{
+    int prot = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    if (len < WMEM_HUGE || len > SIZE_MAX - WMEM_HUGE)
+        return mmap(NULL, len, prot, flags, -1, 0);
+    unsigned char *p = mmap(NULL, len + WMEM_HUGE, prot, flags, -1, 0);
+    if (p == MAP_FAILED)
+        return p;
+    unsigned char *a = (unsigned char *)(((uintptr_t)p + WMEM_HUGE - 1) & ~(uintptr_t)(WMEM_HUGE - 1));
+    if (a > p)
+        munmap(p, (size_t)(a - p));
+    if (a + len < p + len + WMEM_HUGE)
+        munmap(a + len, (size_t)(p + len + WMEM_HUGE - (a + len)));
+#ifdef MADV_HUGEPAGE
+    madvise(a, len, MADV_HUGEPAGE); /* advice: without huge pages it works as before */
+#endif
+    return a;
+}
+
 static wchunk *chunk_add(eg_wmem *w, size_t bytes)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t len = bytes > WMEM_CHUNK ? bytes : WMEM_CHUNK;
-    if (len > SIZE_MAX - page)
+    /* An arena's chunks are huge pages at least: it holds a whole model's weights. */
+    size_t least = !w->arena ? WMEM_CHUNK : w->nchunk == 0 && w->first > WMEM_HUGE ? w->first
+                                                                                : WMEM_HUGE;
+    size_t len = bytes > least ? bytes : least;
+    if (len > SIZE_MAX - WMEM_HUGE)
         return NULL;
     len = (len + page - 1) / page * page;
     if (w->nchunk == w->cap) {
@@ -70,19 +113,19 @@ static wchunk *chunk_add(eg_wmem *w, size_t bytes)
         w->chunk = c;
         w->cap = cap;
     }
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = map_chunk(len);
     if (p == MAP_FAILED) {
         w->failed_bytes = len;
         w->failed_errno = errno;
         return NULL;
     }
-    if (madvise(p, len, MADV_DONTDUMP) != 0 || mlock(p, len) != 0) {
+    if (!w->arena && (madvise(p, len, MADV_DONTDUMP) != 0 || mlock(p, len) != 0)) {
         w->failed_bytes = len;
         w->failed_errno = errno;
         munmap(p, len);
         return NULL;
     }
-    w->locked += len;
+    w->locked += w->arena ? 0 : len;
     w->chunk[w->nchunk] = (wchunk){p, len, 0};
     return &w->chunk[w->nchunk++];
 }
@@ -121,6 +164,9 @@ int eg_wmem_explain(const eg_wmem *w, ember_err *err)
 {
     if (!w || !w->failed_bytes)
         return 0;
+    if (w->arena)
+        return ember_err_set(err, EMBER_ENOMEM, "out of memory for %zu KiB of the model (%s)",
+                             (w->failed_bytes + 1023) / 1024, strerror(w->failed_errno));
     struct rlimit rl;
     char limit[48] = "unknown";
     if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {

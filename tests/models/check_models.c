@@ -3,7 +3,10 @@
  *
  * For every NAME.onnx with a NAME.ref/ folder under the models directory, runs the model on
  * the reference inputs (input_K.npy, in the model's input order) and compares each output
- * with output_K.npy: max |ours - ref| must be <= 1e-4 * max |ref|. Prints one line per model
+ * with output_K.npy: max |ours - ref| must be <= 1e-4 * max |ref|. Then compiles it as
+ * `emberctl compile` does (ember_model_load_unprepared, ember_model_save: the kernels' packed
+ * weights go into the file), loads the .ember as emberd does (mapped, packed weights used in
+ * place) and requires the same outputs bit for bit. Prints one line per model
  * with the error it reached, and ends with "N passed, M failed". Models named in the
  * --require file must pass; the others are reported but only fail the run when required.
  */
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ember/engine.h>
 #include <ember/proto.h>
@@ -21,7 +25,45 @@
 #define MAX_IO 16
 #define REL_TOL 1e-4
 
-static int check_model(const char *onnx, const char *refdir, char *why, size_t whylen)
+/* Compiles onnx into dir, loads the result and runs it on in: 0 when every output equals
+ * want's bytes exactly (the outputs of the ONNX load), else -1 with why set. */
+static int check_compiled(const char *onnx, const char *dir, const ember_tensor *in, int nin,
+                          const ember_tensor *want, int nout, char *why, size_t whylen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/model.ember", dir);
+    ember_model *bare = NULL, *m = NULL;
+    ember_session *s = NULL;
+    ember_tensor got[MAX_IO];
+    ember_err err = {{0}};
+    int rc = -1;
+    if (ember_model_load_unprepared(onnx, &bare, &err) != 0 ||
+        ember_model_save(bare, path, &err) != 0 || ember_model_load(path, &m, &err) != 0 ||
+        ember_session_create(m, &s, &err) != 0 ||
+        ember_session_run(s, in, nin, got, nout, &err) != 0) {
+        snprintf(why, whylen, "compiled: %s", err.msg);
+        goto out;
+    }
+    rc = 0;
+    for (int i = 0; i < nout && rc == 0; i++) {
+        size_t bytes = (size_t)ember_tensor_count(&want[i]) * ember_dtype_size(want[i].dtype);
+        if (got[i].dtype != want[i].dtype || got[i].rank != want[i].rank ||
+            memcmp(got[i].dims, want[i].dims, sizeof(int64_t) * (size_t)got[i].rank) != 0 ||
+            memcmp(got[i].data, want[i].data, bytes) != 0) {
+            snprintf(why, whylen, "compiled: output %d differs from the .onnx load's", i);
+            rc = -1;
+        }
+    }
+out:
+    ember_session_free(s);
+    ember_model_free(m);
+    ember_model_free(bare);
+    unlink(path);
+    return rc;
+}
+
+static int check_model(const char *onnx, const char *refdir, const char *tmpdir, char *why,
+                       size_t whylen)
 {
     ember_model *m = NULL;
     ember_session *s = NULL;
@@ -59,7 +101,9 @@ static int check_model(const char *onnx, const char *refdir, char *why, size_t w
         snprintf(why, whylen, "run: %s", err.msg);
         goto out;
     }
-    rc = 0;
+    rc = check_compiled(onnx, tmpdir, in, nin, got, nout, why, whylen);
+    if (rc)
+        goto out;
     why[0] = '\0';
     for (int i = 0; i < nout; i++) {
         const char *name = ember_model_output(m, i)->name;
@@ -84,6 +128,8 @@ static int check_model(const char *onnx, const char *refdir, char *why, size_t w
         double rel = maxref > 0 ? maxdiff / maxref : maxdiff;
         snprintf(why + strlen(why), whylen - strlen(why), "%s'%s' max|diff| %.3g (%.2g of scale)",
                  i ? ", " : "", name, maxdiff, rel);
+        if (i == nout - 1)
+            snprintf(why + strlen(why), whylen - strlen(why), "; compiled: identical");
         if (!(rel <= REL_TOL))
             rc = -1;
     }
@@ -167,13 +213,18 @@ int main(int argc, char **argv)
         return 77;
     }
     qsort(found, (size_t)nfound, sizeof *found, by_name);
+    char tmpdir[] = "/tmp/check-models-XXXXXX";
+    if (!mkdtemp(tmpdir)) {
+        fprintf(stderr, "check-models: cannot make a temporary directory: %s\n", strerror(errno));
+        return 2;
+    }
     int passed = 0, failed = 0, required_failed = 0;
     for (int i = 0; i < nfound; i++) {
         char onnx[4200], refdir[4200], why[1024] = "";
         snprintf(onnx, sizeof onnx, "%s.onnx", found[i]);
         snprintf(refdir, sizeof refdir, "%s.ref", found[i]);
         const char *name = strrchr(found[i], '/') + 1;
-        int ok = check_model(onnx, refdir, why, sizeof why) == 0;
+        int ok = check_model(onnx, refdir, tmpdir, why, sizeof why) == 0;
         int req = listed(require, name);
         printf("%s %-22s %s%s\n", ok ? "ok  " : "FAIL", name, why,
                !ok && !req ? " (not yet required)" : "");
@@ -185,6 +236,7 @@ int main(int argc, char **argv)
             required_failed++;
         free(found[i]);
     }
+    rmdir(tmpdir);
     printf("%d passed, %d failed\n", passed, failed);
     free(require);
     if (required_failed) {

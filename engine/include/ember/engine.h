@@ -94,6 +94,11 @@ void ember_model_free(ember_model *m);
 int ember_model_save(const ember_model *m, const char *path, ember_err *err);
 /* The same bytes in memory: on success *buf (*len bytes) is the caller's to free(). */
 int ember_model_save_mem(const ember_model *m, void **buf, size_t *len, ember_err *err);
+/* ember_model_save_mem without the kernels' packed weights (about half the bytes for a vision
+ * model; the kernels pack at load instead, as for ONNX): what emberctl seal wraps, because a
+ * sealed model is verified and decrypted byte by byte on every load, which costs more than
+ * packing. */
+int ember_model_save_mem_compact(const ember_model *m, void **buf, size_t *len, ember_err *err);
 
 typedef enum ember_model_format {
     EMBER_FORMAT_ONNX = 1,

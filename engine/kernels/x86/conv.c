@@ -115,26 +115,54 @@ static int geom_read(eg_kctx *k, const ember_tensor *x, const ember_tensor *w, g
     return 1;
 }
 
-int eg_x86_conv_prepare(eg_node *n, const eg_graph *g, ember_err *err)
+/* Whether prepare packs n's weights, and how: group blocks of mg x kk rows. */
+static int conv_pack_shape(const eg_node *n, const eg_graph *g, int64_t *group, int64_t *mg,
+                           int64_t *kk)
 {
     if (n->nin < 2 || n->in[1] < 0)
         return 0;
     const eg_value *w = &g->val[n->in[1]];
     const eg_attr *ga = eg_node_attr(n, "group");
-    int64_t group = ga && ga->kind == EG_ATTR_INT ? ga->i : 1;
+    *group = ga && ga->kind == EG_ATTR_INT ? ga->i : 1;
     if (w->kind != EG_VAL_CONST || w->dtype != EMBER_DT_FLOAT || w->rank < 3 || w->rank > 4 ||
-        group < 1 || w->dims[0] % group || w->dims[0] < 1)
+        *group < 1 || w->dims[0] % *group || w->dims[0] < 1)
         return 0;
-    int64_t mg = w->dims[0] / group, kk = ku_count(w->rank - 1, w->dims + 1);
-    if (w->dims[1] == 1 && mg == 1)
+    *mg = w->dims[0] / *group;
+    *kk = ku_count(w->rank - 1, w->dims + 1);
+    if (w->dims[1] == 1 && *mg == 1)
         return 0; /* depthwise reads W as it is */
+    return *kk >= 1;
+}
+
+int64_t eg_x86_conv_kdata_bytes(const eg_node *n, const eg_graph *g)
+{
+    int64_t group, mg, kk;
+    if (!conv_pack_shape(n, g, &group, &mg, &kk))
+        return 0;
+    return group * eg_pack_a_size(mg, kk) * (int64_t)sizeof(float);
+}
+
+void eg_x86_conv_kdata_pack(const eg_node *n, const eg_graph *g, void *dst)
+{
+    int64_t group, mg, kk;
+    if (!conv_pack_shape(n, g, &group, &mg, &kk))
+        return;
+    const float *w = g->val[n->in[1]].data;
     int64_t per = eg_pack_a_size(mg, kk);
-    float *p = kk < 1 ? NULL : eg_kdata_alloc(g, (size_t)(group * per) * sizeof *p);
+    for (int64_t gi = 0; gi < group; gi++)
+        eg_pack_a((float *)dst + gi * per, w + gi * mg * kk, mg, kk, kk, 1);
+}
+
+int eg_x86_conv_prepare(eg_node *n, const eg_graph *g, ember_err *err)
+{
+    int64_t bytes = eg_x86_conv_kdata_bytes(n, g);
+    if (!bytes)
+        return 0;
+    void *p = eg_kdata_alloc(g, (size_t)bytes);
     if (!p)
         return ember_err_set(err, EMBER_ENOMEM, "node '%s': out of memory packing weights",
                              n->name);
-    for (int64_t gi = 0; gi < group; gi++)
-        eg_pack_a(p + gi * per, (const float *)w->data + gi * mg * kk, mg, kk, kk, 1);
+    eg_x86_conv_kdata_pack(n, g, p);
     n->kdata = p;
     return 0;
 }

@@ -135,7 +135,10 @@ void eg_x86_gemm_par_then(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p
     eg_parallel(k, gemm_part, &best, best.pm * best.pn);
 }
 
-static int pack_const_b(eg_node *n, const eg_graph *g, int trans, ember_err *err)
+/* Whether input 1 of n is a constant to pack, as a [kk, nn] right operand (trans: stored
+ * transposed). */
+static int const_b_shape(const eg_node *n, const eg_graph *g, int trans, int64_t *kk,
+                         int64_t *nn)
 {
     if (n->nin < 2 || n->in[1] < 0)
         return 0;
@@ -143,25 +146,73 @@ static int pack_const_b(eg_node *n, const eg_graph *g, int trans, ember_err *err
     if (b->kind != EG_VAL_CONST || b->dtype != EMBER_DT_FLOAT || b->rank != 2 || b->dims[0] < 1 ||
         b->dims[1] < 1)
         return 0;
-    int64_t kk = trans ? b->dims[1] : b->dims[0], nn = trans ? b->dims[0] : b->dims[1];
-    float *p = eg_kdata_alloc(g, (size_t)eg_pack_b_size(kk, nn) * sizeof *p);
+    *kk = trans ? b->dims[1] : b->dims[0];
+    *nn = trans ? b->dims[0] : b->dims[1];
+    return 1;
+}
+
+static int64_t const_b_bytes(const eg_node *n, const eg_graph *g, int trans)
+{
+    int64_t kk, nn;
+    return const_b_shape(n, g, trans, &kk, &nn) ? eg_pack_b_size(kk, nn) * (int64_t)sizeof(float)
+                                                : 0;
+}
+
+static void const_b_pack(const eg_node *n, const eg_graph *g, int trans, void *dst)
+{
+    int64_t kk, nn;
+    if (const_b_shape(n, g, trans, &kk, &nn))
+        eg_pack_b(dst, g->val[n->in[1]].data, kk, nn, trans ? 1 : nn, trans ? kk : 1);
+}
+
+static int pack_const_b(eg_node *n, const eg_graph *g, int trans, ember_err *err)
+{
+    int64_t bytes = const_b_bytes(n, g, trans);
+    if (!bytes)
+        return 0;
+    void *p = eg_kdata_alloc(g, (size_t)bytes);
     if (!p)
         return ember_err_set(err, EMBER_ENOMEM, "node '%s': out of memory packing weights",
                              n->name);
-    eg_pack_b(p, b->data, kk, nn, trans ? 1 : nn, trans ? kk : 1);
+    const_b_pack(n, g, trans, p);
     n->kdata = p;
     return 0;
 }
 
-int eg_x86_gemm_prepare(eg_node *n, const eg_graph *g, ember_err *err)
+static int gemm_trans_b(const eg_node *n)
 {
     const eg_attr *tb = eg_node_attr(n, "transB");
-    return pack_const_b(n, g, tb && tb->kind == EG_ATTR_INT && tb->i, err);
+    return tb && tb->kind == EG_ATTR_INT && tb->i;
+}
+
+int eg_x86_gemm_prepare(eg_node *n, const eg_graph *g, ember_err *err)
+{
+    return pack_const_b(n, g, gemm_trans_b(n), err);
+}
+
+int64_t eg_x86_gemm_kdata_bytes(const eg_node *n, const eg_graph *g)
+{
+    return const_b_bytes(n, g, gemm_trans_b(n));
+}
+
+void eg_x86_gemm_kdata_pack(const eg_node *n, const eg_graph *g, void *dst)
+{
+    const_b_pack(n, g, gemm_trans_b(n), dst);
 }
 
 int eg_x86_matmul_prepare(eg_node *n, const eg_graph *g, ember_err *err)
 {
     return pack_const_b(n, g, 0, err);
+}
+
+int64_t eg_x86_matmul_kdata_bytes(const eg_node *n, const eg_graph *g)
+{
+    return const_b_bytes(n, g, 0);
+}
+
+void eg_x86_matmul_kdata_pack(const eg_node *n, const eg_graph *g, void *dst)
+{
+    const_b_pack(n, g, 0, dst);
 }
 
 int eg_x86_gemm_run(eg_kctx *k, const eg_x86_kernels *kn)

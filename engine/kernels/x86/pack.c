@@ -4,7 +4,20 @@
  */
 #include <string.h>
 
-#include "x86.h"
+#include "x86ops.h"
+
+/* What a compiled model may carry packed (op.h). The ids spell the layout and its parameters:
+ * change them with the layout (EG_MR, EG_NP or the packing order), or old files would be
+ * read the new way. LSTM's pack (rnn.c) holds a header the kernel trusts, so it is not
+ * stored: LSTM packs at load. */
+#define KDATA_ID(kind, tile) ((uint32_t)(kind) << 24 | (uint32_t)1 << 16 | (uint32_t)(tile))
+const eg_kdata_format eg_kdata_formats[] = {
+    {eg_x86_conv_prepare, KDATA_ID('A', EG_MR), eg_x86_conv_kdata_bytes, eg_x86_conv_kdata_pack},
+    {eg_x86_gemm_prepare, KDATA_ID('B', EG_NP), eg_x86_gemm_kdata_bytes, eg_x86_gemm_kdata_pack},
+    {eg_x86_matmul_prepare, KDATA_ID('B', EG_NP), eg_x86_matmul_kdata_bytes,
+     eg_x86_matmul_kdata_pack},
+    {NULL, 0, NULL, NULL},
+};
 
 int64_t eg_pack_a_size(int64_t m, int64_t k)
 {

@@ -12,6 +12,14 @@ int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn);
 int eg_x86_gemm_prepare(eg_node *n, const eg_graph *g, ember_err *err);
 int eg_x86_gemm_run(eg_kctx *k, const eg_x86_kernels *kn);
 int eg_x86_matmul_prepare(eg_node *n, const eg_graph *g, ember_err *err);
+/* Bytes each prepare above allocates for n's kdata, 0 when it packs nothing, and what it
+ * writes there (op.h's eg_kdata_format: each prepare is an allocation of _bytes and _pack). */
+int64_t eg_x86_conv_kdata_bytes(const eg_node *n, const eg_graph *g);
+void eg_x86_conv_kdata_pack(const eg_node *n, const eg_graph *g, void *dst);
+int64_t eg_x86_gemm_kdata_bytes(const eg_node *n, const eg_graph *g);
+void eg_x86_gemm_kdata_pack(const eg_node *n, const eg_graph *g, void *dst);
+int64_t eg_x86_matmul_kdata_bytes(const eg_node *n, const eg_graph *g);
+void eg_x86_matmul_kdata_pack(const eg_node *n, const eg_graph *g, void *dst);
 int eg_x86_matmul_run(eg_kctx *k, const eg_x86_kernels *kn);
 
 /* Fewest multiply-accumulates worth one part of a node split across threads (eg_parallel):

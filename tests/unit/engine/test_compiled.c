@@ -20,6 +20,7 @@
 #include "compiled.h"
 #include "cpu.h"
 #include "model.h"
+#include "op.h"
 #include "onnx.pb-c.h"
 #include "wmem.h"
 
@@ -624,13 +625,16 @@ START_TEST(locked_weights_are_locked_and_not_dumped)
     /* The digits MLP's two Gemms: packed wherever optimized kernels run. */
     if (eg_cpu_level() != EG_CPU_REF)
         ck_assert_int_eq(npacked, 2);
-    size_t need = (size_t)rd64(buf + 72);
+    /* The packed weights came with the file: they lie in the locked copy of its weights. */
+    size_t wsize = (size_t)rd64(buf + 72);
     for (int i = 0; i < npacked; i++) {
         ck_assert(eg_wmem_owns(locked->wmem, packed[i]->kdata));
+        ck_assert(packed[i]->kdata_borrowed);
+        ck_assert((const unsigned char *)packed[i]->kdata >= (unsigned char *)locked->weights &&
+                  (const unsigned char *)packed[i]->kdata < (unsigned char *)locked->weights + wsize);
         assert_locked_undumped(packed[i]->kdata, packed[i]->name);
-        need += (size_t)eg_tensor_bytes(EMBER_DT_FLOAT, 2, locked->g->val[packed[i]->in[1]].dims);
     }
-    ck_assert_uint_ge(eg_wmem_locked_bytes(locked->wmem), need);
+    ck_assert_uint_ge(eg_wmem_locked_bytes(locked->wmem), wsize);
     ck_assert_uint_eq(ember_model_locked_bytes(locked), eg_wmem_locked_bytes(locked->wmem));
 
     /* A plain load's weights and packed weights are neither, and nothing is locked for it. */
@@ -748,9 +752,44 @@ static int page_present(const void *addr)
     return (int)(e >> 63);
 }
 
-/* A mapped model gives back the file pages of weights its kernels packed (they are not
- * resident twice), and reading them again brings back the file's bytes. */
-START_TEST(mapped_model_gives_back_packed_originals)
+/* The bytes prepare leaves for packed node i of model m (its kernel's kdata format). */
+static size_t kdata_bytes(const ember_model *m, const eg_node *n)
+{
+    const eg_kdata_format *f = eg_kdata_format_of(n->impl);
+    ck_assert_ptr_nonnull(f);
+    int64_t b = f->bytes(n, m->g);
+    ck_assert_int_gt(b, 0);
+    return (size_t)b;
+}
+
+/* Writes len bytes of buf to path. */
+static void write_all(const char *path, const void *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fwrite(buf, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Both digits models answer the same; then they are freed and the file and its directory
+ * removed. */
+static void same_outputs_then_free(ember_model *onnx, ember_model *file, const char *path,
+                                   const char *dir)
+{
+    float data[3 * 64];
+    ember_tensor in;
+    digits_input(&in, data, 3);
+    assert_same_outputs(onnx, file, &in, 1);
+    ember_model_free(file);
+    ember_model_free(onnx);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A compiled file carries the kernels' packed weights: a mapped load packs nothing, its
+ * nodes' kdata point into the file mapping (pages shared with every process mapping the
+ * file) and hold exactly what prepare makes from the ONNX model, and it answers the same. */
+START_TEST(mapped_model_uses_stored_packed_weights_in_place)
 {
     if (eg_cpu_level() == EG_CPU_REF)
         return; /* nothing is packed */
@@ -763,17 +802,84 @@ START_TEST(mapped_model_gives_back_packed_originals)
     const eg_node *packed[8];
     int npacked = packed_nodes(file->g, packed, 8);
     ck_assert_int_eq(npacked, 2);
+    const unsigned char *map = file->map;
+    for (int i = 0; i < npacked; i++) {
+        const eg_node *n = packed[i], *o = &onnx->g->node[n - file->g->node];
+        const unsigned char *p = n->kdata;
+        ck_assert(n->kdata_borrowed);
+        ck_assert(!o->kdata_borrowed);
+        ck_assert(p >= map + rd64(map + 64) && p + kdata_bytes(file, n) <= map + file->map_len);
+        ck_assert_int_eq((uintptr_t)p % 64, 0);
+        ck_assert_uint_eq(kdata_bytes(file, n), kdata_bytes(onnx, o));
+        ck_assert_int_eq(memcmp(p, o->kdata, kdata_bytes(onnx, o)), 0);
+    }
+    same_outputs_then_free(onnx, file, path, dir);
+}
+END_TEST
+
+/* Replaces every stored packed-weights format id of the compiled model in buf (a u32 in the
+ * tables equal to the id, which no other field of the digits model's tables is) by id ^ flip
+ * and fixes the checksum; returns how many it changed. */
+static int retag_packed(unsigned char *buf, uint32_t id, uint32_t flip)
+{
+    uint64_t toff = rd64(buf + 48), tsize = rd64(buf + 56);
+    int n = 0;
+    for (uint64_t at = toff; at + 4 <= toff + tsize; at += 4)
+        if (rd32(buf + at) == id) {
+            wr32(buf + at, id ^ flip);
+            n++;
+        }
+    fix_crc(buf);
+    return n;
+}
+
+/* The digits model compiled to memory (*len bytes, the caller frees), *onnx its ONNX load,
+ * and *id the layout id of its two Gemms' packed weights. */
+static unsigned char *compile_digits_packed(ember_model **onnx, size_t *len, uint32_t *id)
+{
+    *onnx = load_digits();
+    unsigned char *buf = compile_mem(*onnx, len);
+    const eg_node *packed[8];
+    ck_assert_int_eq(packed_nodes((*onnx)->g, packed, 8), 2);
+    *id = eg_kdata_format_of(packed[0]->impl)->id;
+    return buf;
+}
+
+/* Packed weights stored for another layout (another build's kernels) are not used: the
+ * kernels pack at load, as for an ONNX model, and the mapped originals they packed are given
+ * back (not resident twice); reading them again brings back the file's bytes. */
+START_TEST(packed_weights_of_another_layout_are_packed_at_load)
+{
+    if (eg_cpu_level() == EG_CPU_REF)
+        return;
+    ember_err err = {{0}};
+    ember_model *onnx, *file = NULL;
+    size_t len;
+    uint32_t id;
+    unsigned char *buf = compile_digits_packed(&onnx, &len, &id);
+    ck_assert_int_eq(retag_packed(buf, id, 0x8000u), 2); /* the two Gemms */
+    char dir[64], path[128];
+    temp_path(path, sizeof path, dir, sizeof dir, "digits.ember");
+    write_all(path, buf, len);
+    free(buf);
+    ck_assert_msg(ember_model_load(path, &file, &err) == 0, "load: %s", err.msg);
+    const eg_node *packed[8];
+    int npacked = packed_nodes(file->g, packed, 8);
+    ck_assert_int_eq(npacked, 2);
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     int dropped = 0;
     for (int i = 0; i < npacked; i++) {
-        const eg_value *w = &file->g->val[packed[i]->in[1]];
+        const eg_node *n = packed[i], *o = &onnx->g->node[n - file->g->node];
+        ck_assert(!n->kdata_borrowed);
+        ck_assert_int_eq(memcmp(n->kdata, o->kdata, kdata_bytes(onnx, o)), 0);
+        const eg_value *w = &file->g->val[n->in[1]];
         uintptr_t lo = ((uintptr_t)w->data + page - 1) / page * page;
         uintptr_t hi =
             ((uintptr_t)w->data + (uintptr_t)eg_tensor_bytes(w->dtype, w->rank, w->dims)) / page *
             page;
         for (uintptr_t a = lo; a < hi; a += page) {
             ck_assert_msg(!page_present((const void *)a), "%s: a packed original is resident",
-                          packed[i]->name);
+                          n->name);
             dropped++;
         }
         const eg_value *ow = &onnx->g->val[eg_graph_find(onnx->g, w->name)];
@@ -781,14 +887,109 @@ START_TEST(mapped_model_gives_back_packed_originals)
             memcmp(w->data, ow->data, (size_t)eg_tensor_bytes(w->dtype, w->rank, w->dims)), 0);
     }
     ck_assert_int_ge(dropped, 1); /* the 64x32 Gemm's 8 KiB hold at least one whole page */
+    same_outputs_then_free(onnx, file, path, dir);
+}
+END_TEST
+
+/* Stored packed weights of the right layout but not the size the kernel reads are corrupt
+ * (the kernels would read past them): refused, never used. */
+START_TEST(packed_weights_of_the_wrong_size_are_refused)
+{
+    if (eg_cpu_level() == EG_CPU_REF)
+        return;
+    ember_err err = {{0}};
+    ember_model *onnx, *m = NULL;
+    size_t len;
+    uint32_t id;
+    unsigned char *buf = compile_digits_packed(&onnx, &len, &id);
+    uint64_t toff = rd64(buf + 48), tsize = rd64(buf + 56);
+    unsigned char *rec = NULL;
+    for (uint64_t at = toff; !rec && at + 4 <= toff + tsize; at += 4)
+        if (rd32(buf + at) == id)
+            rec = buf + at; /* format, reserved, offset, size */
+    ck_assert_ptr_nonnull(rec);
+    uint64_t size = rd64(rec + 16);
+    wr32(rec + 16, (uint32_t)size - 64);
+    fix_crc(buf);
+    ck_assert_int_eq(ember_model_load_mem(buf, len, &m, &err), EMBER_EFORMAT);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(err.msg, "corrupt compiled model") && strstr(err.msg, "bytes of packed"),
+                  "%s", err.msg);
+    /* Pointing past the weights section is refused even when the layout is not this one. */
+    wr32(rec + 16, (uint32_t)size);
+    wr32(rec + 8, (uint32_t)rd64(buf + 72));
+    retag_packed(buf, id, 0x8000u);
+    ck_assert_int_eq(ember_model_load_mem(buf, len, &m, &err), EMBER_EFORMAT);
+    ck_assert_msg(strstr(err.msg, "outside the"), "%s", err.msg);
+    free(buf);
+    ember_model_free(onnx);
+}
+END_TEST
+
+/* ember_model_save_mem_compact (what emberctl seal wraps): the same model without packed
+ * weights, smaller by them; a locked load of it packs at load into locked memory and answers
+ * exactly as the full file does. */
+START_TEST(compact_save_packs_at_load_and_answers_the_same)
+{
+    ember_err err = {{0}};
+    ember_model *onnx = load_digits(), *full = NULL, *compact = NULL;
+    size_t flen, clen;
+    unsigned char *fbuf = compile_mem(onnx, &flen);
+    void *cbuf = NULL;
+    ck_assert_msg(ember_model_save_mem_compact(onnx, &cbuf, &clen, &err) == 0, "%s", err.msg);
+    /* The full file holds each pack the best kernel makes (64-byte aligned), whatever this
+     * machine runs. */
+    size_t packs = 0, npacks = 0;
+    for (int i = 0; i < onnx->g->nnode; i++) {
+        const eg_node *n = &onnx->g->node[i];
+        const eg_kdata_format *f = eg_kdata_format_best(n->domain, n->op);
+        if (f && f->bytes(n, onnx->g) > 0) {
+            packs += (size_t)f->bytes(n, onnx->g);
+            npacks++;
+        }
+    }
+    ck_assert_uint_eq(npacks, 2);
+    ck_assert_uint_ge(flen - clen, packs);
+    ck_assert_uint_lt(flen - clen, packs + 64 * npacks);
+    const eg_node *packed[8];
+    int npacked = packed_nodes(onnx->g, packed, 8);
+    ck_assert_msg(ember_model_load_mem(fbuf, flen, &full, &err) == 0, "%s", err.msg);
+    ck_assert_msg(ember_model_load_mem_locked(cbuf, clen, &compact, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(packed_nodes(compact->g, packed, 8), npacked);
+    for (int i = 0; i < npacked; i++) {
+        const eg_node *n = packed[i], *f = &full->g->node[n - compact->g->node];
+        ck_assert(!n->kdata_borrowed && f->kdata_borrowed);
+        ck_assert(eg_wmem_owns(compact->wmem, n->kdata));
+        ck_assert_int_eq(memcmp(n->kdata, f->kdata, kdata_bytes(full, f)), 0);
+    }
     float data[3 * 64];
     ember_tensor in;
     digits_input(&in, data, 3);
-    assert_same_outputs(onnx, file, &in, 1);
-    ember_model_free(file);
+    assert_same_outputs(full, compact, &in, 1);
+    free(fbuf);
+    free(cbuf);
+    ember_model_free(compact);
+    ember_model_free(full);
     ember_model_free(onnx);
-    unlink(path);
-    rmdir(dir);
+}
+END_TEST
+
+/* A file of an older format version (before the packed weights) is refused with a message
+ * that says to compile it again. */
+START_TEST(older_version_says_compile_again)
+{
+    ember_model *onnx = load_digits(), *m = NULL;
+    ember_err err = {{0}};
+    size_t len;
+    unsigned char *buf = compile_mem(onnx, &len);
+    wr32(buf + 8, EG_COMPILED_VERSION - 1);
+    fix_crc(buf);
+    ck_assert_int_eq(ember_model_load_mem(buf, len, &m, &err), EMBER_EFORMAT);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(err.msg, "version 1 is older") && strstr(err.msg, "emberctl compile"),
+                  "%s", err.msg);
+    free(buf);
+    ember_model_free(onnx);
 }
 END_TEST
 
@@ -1064,7 +1265,9 @@ static Suite *compiled_suite(void)
     tcase_set_tags(native, "needs-native");
     tcase_add_test(native, locked_weights_are_locked_and_not_dumped);
     tcase_add_test(native, unload_wipes_locked_weights_and_packed_copies);
-    tcase_add_test(native, mapped_model_gives_back_packed_originals);
+    tcase_add_test(native, mapped_model_uses_stored_packed_weights_in_place);
+    tcase_add_test(native, packed_weights_of_another_layout_are_packed_at_load);
+    tcase_add_test(native, compact_save_packs_at_load_and_answers_the_same);
 #ifndef __SANITIZE_ADDRESS__ /* ASan's mlock interceptor does nothing and returns 0 */
     tcase_add_test(native, locked_load_over_the_limit_says_what_it_needs);
 #endif
@@ -1075,6 +1278,8 @@ static Suite *compiled_suite(void)
     tcase_add_test(c, flipped_bytes_in_header_and_tables_are_caught);
     tcase_add_test(c, corrupt_tables_with_a_valid_checksum_never_crash);
     tcase_add_test(c, unknown_operator_and_newer_version_are_named);
+    tcase_add_test(c, older_version_says_compile_again);
+    tcase_add_test(c, packed_weights_of_the_wrong_size_are_refused);
     suite_add_tcase(s, c);
     return s;
 }
