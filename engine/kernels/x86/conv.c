@@ -22,6 +22,10 @@
 /* Budget for one band of im2col rows (floats), sized to stay in L2 with the packed weights. */
 #define BAND_FLOATS (48 * 1024)
 
+/* Depthwise input planes up to this many floats go channel-blocked (conv_dwc): its padded
+ * block image stays in L2. Larger ones run plane by plane, which streams them once. */
+#define DWC_MAX_PLANE (64 * 64)
+
 /* Plane rows up to this many floats are copied inline rather than by memcpy. */
 #define PLANE_SHORT_ROW 16
 
@@ -114,6 +118,21 @@ static int geom_read(eg_kctx *k, const ember_tensor *x, const ember_tensor *w, g
     return 1;
 }
 
+/* Floats of depthwise weights for c channels of taps taps packed by channel blocks (x86.h). */
+static int64_t dw_pack_size(int64_t c, int64_t taps)
+{
+    return (c + EG_DWC_BLOCK - 1) / EG_DWC_BLOCK * taps * EG_DWC_BLOCK;
+}
+
+static void dw_pack(float *dst, const float *w, int64_t c, int64_t taps)
+{
+    memset(dst, 0, (size_t)dw_pack_size(c, taps) * sizeof *dst);
+    for (int64_t ch = 0; ch < c; ch++)
+        for (int64_t t = 0; t < taps; t++)
+            dst[(ch / EG_DWC_BLOCK * taps + t) * EG_DWC_BLOCK + ch % EG_DWC_BLOCK] =
+                w[ch * taps + t];
+}
+
 int eg_x86_conv_prepare(eg_node *n, const eg_graph *g, ember_err *err)
 {
     if (n->nin < 2 || n->in[1] < 0)
@@ -125,8 +144,17 @@ int eg_x86_conv_prepare(eg_node *n, const eg_graph *g, ember_err *err)
         group < 1 || w->dims[0] % group || w->dims[0] < 1)
         return 0;
     int64_t mg = w->dims[0] / group, kk = ku_count(w->rank - 1, w->dims + 1);
-    if (w->dims[1] == 1 && mg == 1)
-        return 0; /* depthwise reads W as it is */
+    if (w->dims[1] == 1 && mg == 1) {
+        if (kk > EG_DWC_MAX_TAPS)
+            return 0; /* depthwise plane by plane reads W as it is */
+        float *p = eg_kdata_alloc(g, (size_t)dw_pack_size(w->dims[0], kk) * sizeof *p);
+        if (!p)
+            return ember_err_set(err, EMBER_ENOMEM, "node '%s': out of memory packing weights",
+                                 n->name);
+        dw_pack(p, w->data, w->dims[0], kk);
+        n->kdata = p;
+        return 0;
+    }
     int64_t per = eg_pack_a_size(mg, kk);
     float *p = kk < 1 ? NULL : eg_kdata_alloc(g, (size_t)(group * per) * sizeof *p);
     if (!p)
@@ -182,6 +210,7 @@ typedef struct dw_job {
     const eg_x86_kernels *kn;
     const geom *g;
     const float *x, *w, *b;
+    const float *wp; /* the weights packed by channel blocks instead of w, or NULL */
     float *y;
     float *scratch; /* one block of 2 * ph * pw floats per thread */
     int64_t ph, pw;
@@ -197,33 +226,140 @@ static void dw_part(void *arg, int part, int nparts, int thread)
     eg_dw d = j->d;
     d.planes[0] = pl;
     d.planes[1] = pl + j->ph * j->pw;
+    int64_t taps = g->kh * g->kw;
+    float wc[EG_DWC_MAX_TAPS];
     for (int64_t p = p0; p < p1; p++) {
         int64_t c = p % g->c;
         eg_x86_plane_copy(j->kn, j->x + p * g->ih * g->iw, g->ih, g->iw, g->pt, g->pl, g->sw, pl,
                           j->ph, j->pw);
-        d.w = j->w + c * g->kh * g->kw;
+        if (j->wp) {
+            const float *wb = j->wp + c / EG_DWC_BLOCK * taps * EG_DWC_BLOCK + c % EG_DWC_BLOCK;
+            for (int64_t t = 0; t < taps; t++)
+                wc[t] = wb[t * EG_DWC_BLOCK];
+            d.w = wc;
+        } else {
+            d.w = j->w + c * taps;
+        }
         d.bias = j->b ? j->b[c] : 0.0f;
         d.y = j->y + p * g->oh * g->ow;
         j->kn->dw(&d);
     }
 }
 
+/* One part of a channel-blocked depthwise conv: the blocks [u0, u1) of VW channels of all
+ * images (unit u is block u % nblk of image u / nblk), through the running thread's scratch. */
+typedef struct dwc_job {
+    const eg_x86_kernels *kn;
+    const geom *g;
+    const float *x, *b;
+    float *y;
+    float *scratch; /* per thread: per floats, xb then yb */
+    int64_t nblk, per;
+    eg_dwc d;
+} dwc_job;
+
+static void dwc_part(void *arg, int part, int nparts, int thread)
+{
+    const dwc_job *j = arg;
+    const geom *g = j->g;
+    int64_t vw = j->kn->vw, units = g->n * j->nblk;
+    int64_t u0 = units * part / nparts, u1 = units * (part + 1) / nparts;
+    eg_dwc d = j->d;
+    d.xb = j->scratch + thread * j->per;
+    d.yb = d.xb + d.ph * d.pw * vw;
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t ni = u / j->nblk, c0 = u % j->nblk * vw;
+        d.nc = g->c - c0 < vw ? g->c - c0 : vw;
+        d.x = j->x + (ni * g->c + c0) * g->ih * g->iw;
+        d.y = j->y + (ni * g->c + c0) * g->oh * g->ow;
+        d.w = j->d.w + c0 / EG_DWC_BLOCK * g->kh * g->kw * EG_DWC_BLOCK + c0 % EG_DWC_BLOCK;
+        d.bias = j->b ? j->b + c0 : NULL;
+        j->kn->dwc(&d);
+    }
+}
+
+/* Parts for work of macs multiply-adds in at most units pieces, and the threads they use. */
+static int64_t par_parts(eg_kctx *k, int64_t macs, int64_t units, int64_t *threads)
+{
+    int64_t parts = macs / EG_PAR_MIN_MACS, t = eg_threads(k);
+    parts = parts > EG_PAR_PARTS_PER_THREAD * t ? EG_PAR_PARTS_PER_THREAD * t : parts;
+    parts = parts > units ? units : parts;
+    parts = parts < 1 || t < 2 ? 1 : parts;
+    *threads = parts > 1 ? t : 1;
+    return parts;
+}
+
+/* A depthwise conv on small planes, VW channels at a time in the channel-blocked layout, with
+ * the weights packed at load (or here, when W is not a constant). */
+static int conv_dwc(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, const float *x,
+                    const float *w, const float *b, float *y)
+{
+    const eg_node *nd = eg_node_of(k);
+    int64_t taps = g->kh * g->kw, vw = kn->vw;
+    const float *wp = nd->kdata;
+    if (!wp) {
+        float *p = eg_scratch(k, (size_t)dw_pack_size(g->c, taps) * sizeof *p);
+        if (!p)
+            return EMBER_ENOMEM;
+        dw_pack(p, w, g->c, taps);
+        wp = p;
+    }
+    int64_t ph = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    int64_t pw = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    /* yb has room past the plane for the last tile's pixels (DWC_U = 8) and the last group
+     * of VW pixels the copy back reads. */
+    int64_t per = (ph * pw + g->oh * g->ow + EG_DWC_BLOCK) * vw, nblk = (g->c + vw - 1) / vw,
+            threads;
+    int64_t parts = par_parts(k, g->n * g->c * g->oh * g->ow * taps, g->n * nblk, &threads);
+    float *s = eg_scratch(k, (size_t)(threads * per) * sizeof *s);
+    if (!s)
+        return EMBER_ENOMEM;
+    memset(s, 0, (size_t)(threads * per) * sizeof *s);
+    dwc_job j = {.kn = kn,
+                 .g = g,
+                 .x = x,
+                 .b = b,
+                 .y = y,
+                 .scratch = s,
+                 .nblk = nblk,
+                 .per = per,
+                 .d = {.ih = g->ih,
+                       .iw = g->iw,
+                       .pt = g->pt,
+                       .pl = g->pl,
+                       .ph = ph,
+                       .pw = pw,
+                       .oh = g->oh,
+                       .ow = g->ow,
+                       .kh = g->kh,
+                       .kw = g->kw,
+                       .sh = g->sh,
+                       .sw = g->sw,
+                       .dh = g->dh,
+                       .dw = g->dw,
+                       .w = wp,
+                       .act = eg_x86_kernel_act(nd->act),
+                       .alpha = nd->act_alpha,
+                       .beta = nd->act_beta}};
+    eg_parallel(k, dwc_part, &j, (int)parts);
+    return 0;
+}
+
 static int conv_depthwise(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, const float *x,
                           const float *w, const float *b, float *y)
 {
     const eg_node *nd = eg_node_of(k);
+    if (g->kh * g->kw <= EG_DWC_MAX_TAPS && g->ih * g->iw <= DWC_MAX_PLANE)
+        return conv_dwc(k, kn, g, x, w, b, y);
     if (kn->narrow && g->ow <= kn->narrow->vw)
         kn = kn->narrow;
     int64_t ow_v = (g->ow + kn->vw - 1) / kn->vw * kn->vw;
     int64_t pw = ow_v + (g->kw - 1) * g->dw / g->sw + 1;
     int64_t ph = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
     /* Split by planes when there is enough work for more than one part. */
-    int64_t macs = g->n * g->c * g->oh * g->ow * g->kh * g->kw, parts = macs / EG_PAR_MIN_MACS;
-    int64_t threads = eg_threads(k);
-    parts = parts > EG_PAR_PARTS_PER_THREAD * threads ? EG_PAR_PARTS_PER_THREAD * threads : parts;
-    parts = parts > g->n * g->c ? g->n * g->c : parts;
-    parts = parts < 1 || threads < 2 ? 1 : parts;
-    threads = parts > 1 ? threads : 1;
+    int64_t threads;
+    int64_t parts =
+        par_parts(k, g->n * g->c * g->oh * g->ow * g->kh * g->kw, g->n * g->c, &threads);
     float *pl = eg_scratch(k, (size_t)(threads * 2 * ph * pw) * sizeof *pl);
     if (!pl)
         return EMBER_ENOMEM;
@@ -233,6 +369,7 @@ static int conv_depthwise(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, c
                 .x = x,
                 .w = w,
                 .b = b,
+                .wp = g->kh * g->kw <= EG_DWC_MAX_TAPS ? nd->kdata : NULL,
                 .y = y,
                 .scratch = pl,
                 .ph = ph,
@@ -474,13 +611,8 @@ int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
                       .nb = nb,
                       .nbands = (ohw + nb - 1) / nb,
                       .p = p};
-        int64_t units = g.n * g.group * j.nbands, threads = eg_threads(k);
-        int64_t parts = g.n * g.m * ohw * kk / EG_PAR_MIN_MACS;
-        parts =
-            parts > EG_PAR_PARTS_PER_THREAD * threads ? EG_PAR_PARTS_PER_THREAD * threads : parts;
-        parts = parts > units ? units : parts;
-        parts = parts < 1 || threads < 2 ? 1 : parts;
-        threads = parts > 1 ? threads : 1;
+        int64_t threads,
+            parts = par_parts(k, g.n * g.m * ohw * kk, g.n * g.group * j.nbands, &threads);
         if (!(j.buf = eg_scratch(k, (size_t)(threads * (kk * nb + g.ow)) * sizeof *j.buf)))
             return EMBER_ENOMEM;
         eg_parallel(k, band_part, &j, (int)parts);
