@@ -278,14 +278,16 @@ static void dwc_part(void *arg, int part, int nparts, int thread)
     }
 }
 
-/* Parts for work of macs multiply-adds in at most units pieces, and the threads they use. */
+/* Parts for work of macs multiply-adds in at most units pieces, and (if threads is not NULL)
+ * the threads they use. */
 static int64_t par_parts(eg_kctx *k, int64_t macs, int64_t units, int64_t *threads)
 {
     int64_t parts = macs / EG_PAR_MIN_MACS, t = eg_threads(k);
     parts = parts > EG_PAR_PARTS_PER_THREAD * t ? EG_PAR_PARTS_PER_THREAD * t : parts;
     parts = parts > units ? units : parts;
     parts = parts < 1 || t < 2 ? 1 : parts;
-    *threads = parts > 1 ? t : 1;
+    if (threads)
+        *threads = parts > 1 ? t : 1;
     return parts;
 }
 
@@ -535,6 +537,78 @@ static int conv_shifted(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, con
     return 0;
 }
 
+/* The output rows [r0, r1) of a stride-2 conv (conv_strided2), one GEMM each. */
+typedef struct s2_job {
+    const eg_x86_kernels *kn;
+    const float *xp;
+    float *y;
+    int64_t oh, ow, pitch; /* pitch: floats from one output row's input to the next's */
+    eg_gemm p;
+} s2_job;
+
+static void s2_part(void *arg, int part, int nparts, int thread)
+{
+    (void)thread;
+    const s2_job *j = arg;
+    eg_gemm p = j->p;
+    for (int64_t oy = j->oh * part / nparts; oy < j->oh * (part + 1) / nparts; oy++) {
+        p.b = j->xp + oy * j->pitch;
+        p.c = j->y + oy * j->ow;
+        eg_x86_gemm_any(j->kn, &p);
+    }
+}
+
+/* A stride-2 convolution without im2col: each channel of a group is copied once into two
+ * zero-padded planes of its even and odd padded columns (eg_x86_plane_copy, as for depthwise),
+ * where tap (ky, kx) of output (oy, ox) is plane (kx * dw) % 2 at row 2 * oy + ky * dh, column
+ * ox + (kx * dw) / 2. So one output row is a GEMM whose B rows are those planes read in place
+ * at a table of offsets from the row's start (as in conv_shifted), and it writes its output
+ * row straight into Y: the input is copied once, not once per tap as by im2col. */
+static int conv_strided2(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, const float *x,
+                         const float *wp, int64_t per, const float *bias, float *y)
+{
+    const eg_node *nd = eg_node_of(k);
+    int64_t ph = (g->oh - 1) * 2 + (g->kh - 1) * g->dh + 1, pw = g->ow + (g->kw - 1) * g->dw / 2;
+    int64_t cplane = 2 * ph * pw, kk = g->cg * g->kh * g->kw;
+    float *xp = eg_scratch(k, (size_t)(g->cg * cplane) * sizeof *xp);
+    int64_t *koff = eg_scratch(k, (size_t)kk * sizeof *koff);
+    if (!xp || !koff)
+        return EMBER_ENOMEM;
+    for (int64_t c = 0, q = 0; c < g->cg; c++)
+        for (int64_t ky = 0; ky < g->kh; ky++)
+            for (int64_t kx = 0; kx < g->kw; kx++)
+                koff[q++] = c * cplane + (kx * g->dw & 1) * ph * pw + ky * g->dh * pw +
+                            kx * g->dw / 2;
+    memset(xp, 0, (size_t)(g->cg * cplane) * sizeof *xp);
+    int64_t parts = par_parts(k, g->mg * g->ow * kk * g->oh, g->oh, NULL);
+    s2_job j = {.kn = kn,
+                .xp = xp,
+                .oh = g->oh,
+                .ow = g->ow,
+                .pitch = 2 * pw,
+                .p = {.m = g->mg,
+                      .n = g->ow,
+                      .k = kk,
+                      .koff = koff,
+                      .ldc = g->oh * g->ow,
+                      .act = eg_x86_kernel_act(nd->act),
+                      .alpha = nd->act_alpha,
+                      .beta = nd->act_beta}};
+    for (int64_t ni = 0; ni < g->n; ni++) {
+        for (int64_t gi = 0; gi < g->group; gi++) {
+            const float *xg = x + (ni * g->c + gi * g->cg) * g->ih * g->iw;
+            for (int64_t c = 0; c < g->cg; c++)
+                eg_x86_plane_copy(kn, xg + c * g->ih * g->iw, g->ih, g->iw, g->pt, g->pl, 2,
+                                  xp + c * cplane, ph, pw);
+            j.p.ap = wp + gi * per;
+            j.p.bias_row = bias ? bias + gi * g->mg : NULL;
+            j.y = y + (ni * g->m + gi * g->mg) * g->oh * g->ow;
+            eg_parallel(k, s2_part, &j, (int)parts);
+        }
+    }
+    return 0;
+}
+
 int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
 {
     const ember_tensor *x = eg_in(k, 0), *w = eg_in(k, 1), *b = eg_in(k, 2);
@@ -572,6 +646,11 @@ int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
                     g.oh == g.ih && g.ow == g.iw;
     if (!pointwise && g.sh == 1 && g.sw == 1) {
         int rc2 = conv_shifted(k, kn, &g, X, wp, per, B, y);
+        return rc2 ? rc2 : eg_x86_finish_act(k);
+    }
+    /* Rows of a few vectors or more: narrower ones make GEMMs too small to pay. */
+    if (g.sh == 2 && g.sw == 2 && g.kh * g.kw > 1 && g.ow >= 2 * kn->vw) {
+        int rc2 = conv_strided2(k, kn, &g, X, wp, per, B, y);
         return rc2 ? rc2 : eg_x86_finish_act(k);
     }
     eg_gemm p = {.m = g.mg,

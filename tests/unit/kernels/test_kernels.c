@@ -615,6 +615,31 @@ START_TEST(depthwise_blocked_matches_reference)
 }
 END_TEST
 
+/* Stride-2 convs with rows of two vectors or more (conv_strided2): first layers of 1 to 4
+ * input channels as in every vision model's stem, odd output channels, 3x3 and other kernels,
+ * dilation, pads on either side or none, odd and even input sizes, groups, two images,
+ * weights given as an input, every fused activation. */
+START_TEST(conv_stride2_matches_reference)
+{
+    rng_state = 4242u;
+    static const int64_t kers[][2] = {{3, 3}, {3, 3}, {5, 5}, {2, 2}, {1, 3}, {7, 7}, {4, 3}};
+    for (int i = 0; i < 21; i++) {
+        conv_spec cs = {.nsp = 2, .s = {2, 2}, .d = {1, 1}};
+        cs.group = i % 7 == 6 ? 2 : 1;
+        cs.cg = rnd_in(1, 4), cs.mg = rnd_in(1, 37);
+        cs.k[0] = kers[i % 7][0], cs.k[1] = kers[i % 7][1];
+        if (i % 5 == 4)
+            cs.d[0] = cs.d[1] = 2;
+        for (int j = 0; j < 4; j++)
+            cs.pads[j] = i % 3 == 2 ? 0 : rnd_in(0, cs.k[j % 2] / 2 + 1);
+        cs.in[0] = rnd_in(16, 40), cs.in[1] = rnd_in(64, 90);
+        cs.n = i % 4 == 3 ? 2 : 1;
+        cs.act = i % 6, cs.bias = i % 3 != 1, cs.wconst = i % 5 != 3;
+        conv_check(&cs);
+    }
+}
+END_TEST
+
 /* A pointwise conv big enough for several register tiles in both directions and a long k. */
 START_TEST(conv_pointwise_large)
 {
@@ -1092,8 +1117,8 @@ static void check_threads(kcase *c)
 }
 
 /* Convs through every GEMM path (pointwise split by columns and by rows, banded im2col,
- * shifted stride 1), depthwise convs split by planes, and Gemm with packed and unpacked B,
- * on 1 to 3 threads. */
+ * shifted stride 1, stride 2 by output rows), depthwise convs split by channel blocks and by
+ * planes, and Gemm with packed and unpacked B, on 1 to 3 threads. */
 START_TEST(threads_give_identical_results)
 {
     static const struct {
@@ -1101,10 +1126,11 @@ START_TEST(threads_give_identical_results)
     } convs[] = {
         {64, 30, 30, 48, 1, 1, 0, 1},  /* pointwise, n > m: columns */
         {64, 5, 5, 200, 1, 1, 0, 1},   /* pointwise, m > n: rows */
-        {16, 33, 31, 40, 3, 2, 1, 1},  /* strided: banded im2col */
+        {16, 33, 31, 40, 3, 2, 1, 1},  /* strided: banded im2col (AVX-512) */
+        {3, 100, 98, 29, 3, 2, 1, 1},  /* stride 2, wide rows: by output rows */
         {16, 20, 22, 24, 3, 1, 1, 1},  /* stride 1: shifted */
-        {33, 57, 41, 33, 3, 1, 1, 33}, /* depthwise: split by planes */
-        {37, 80, 60, 37, 3, 2, 1, 37}, /* depthwise, stride 2 */
+        {33, 57, 41, 33, 3, 1, 1, 33}, /* depthwise: split by channel blocks */
+        {37, 80, 60, 37, 3, 2, 1, 37}, /* depthwise, stride 2, large planes: by planes */
     };
     rng_state = 1212u;
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
@@ -1290,6 +1316,7 @@ static Suite *kernels_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, conv_matches_reference, 0, 5);
     tcase_add_test(tc, depthwise_blocked_matches_reference);
+    tcase_add_test(tc, conv_stride2_matches_reference);
     tcase_add_test(tc, conv_pointwise_large);
     tcase_add_test(tc, conv1d_few_frames_matches_reference);
     tcase_add_test(tc, gemm_narrow_matches_plain);
