@@ -71,5 +71,18 @@ static inline vf neon_min(vf a, vf b)
     return vbslq_f32(vcltq_f32(a, b), a, b);
 }
 
+/* r[i][j] becomes r[j][i]: pairs of rows interleaved, then 64-bit halves. */
+static inline __attribute__((always_inline)) void VTRANSPOSE(vf r[VW])
+{
+    vf t0 = vtrn1q_f32(r[0], r[1]), t1 = vtrn2q_f32(r[0], r[1]);
+    vf t2 = vtrn1q_f32(r[2], r[3]), t3 = vtrn2q_f32(r[2], r[3]);
+    float64x2_t a0 = vreinterpretq_f64_f32(t0), a1 = vreinterpretq_f64_f32(t1);
+    float64x2_t a2 = vreinterpretq_f64_f32(t2), a3 = vreinterpretq_f64_f32(t3);
+    r[0] = vreinterpretq_f32_f64(vtrn1q_f64(a0, a2));
+    r[1] = vreinterpretq_f32_f64(vtrn1q_f64(a1, a3));
+    r[2] = vreinterpretq_f32_f64(vtrn2q_f64(a0, a2));
+    r[3] = vreinterpretq_f32_f64(vtrn2q_f64(a1, a3));
+}
+
 #include "../x86/simd.inc"
 #include "../x86/simd_seq.inc"

@@ -51,5 +51,28 @@ static inline vmask VMASK(int64_t n)
     return _mm256_loadu_si256((const __m256i *)(ones + 8 - n));
 }
 
+/* r[i][j] becomes r[j][i]: pairs of rows interleaved, then quads, then the 128-bit halves. */
+static inline __attribute__((always_inline)) void VTRANSPOSE(vf r[VW])
+{
+    vf t[VW], u[VW];
+#pragma GCC unroll 16
+    for (int i = 0; i < VW; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < VW; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 4; j++) {
+        r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+        r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+    }
+}
+
 #include "simd.inc"
 #include "simd_seq.inc"

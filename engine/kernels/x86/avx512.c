@@ -54,5 +54,35 @@ static inline vmask VMASK(int64_t n)
     return (vmask)((1u << n) - 1);
 }
 
+/* r[i][j] becomes r[j][i]: pairs of rows interleaved, then quads, then 128-bit blocks twice. */
+static inline __attribute__((always_inline)) void VTRANSPOSE(vf r[VW])
+{
+    vf t[VW], u[VW];
+#pragma GCC unroll 16
+    for (int i = 0; i < VW; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < VW; i += 4) {
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+/* u[4 * b + j] holds, in its 128-bit block l, column 4 * l + j of rows 4 * b .. 4 * b + 3. */
+#pragma GCC unroll 16
+    for (int j = 0; j < 4; j++) {
+        vf v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+        vf v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xDD);
+        vf w0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        vf w1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xDD);
+        r[j] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+        r[4 + j] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+    }
+}
+
 #include "simd.inc"
 #include "simd_seq.inc"

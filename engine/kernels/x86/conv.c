@@ -23,6 +23,10 @@
 #define BAND_FLOATS (48 * 1024)
 #define BAND_SHARES 4
 
+/* Depthwise input planes up to this many floats go channel-blocked (conv_dwc): its padded
+ * block image stays in L2. Larger ones run plane by plane, which streams them once. */
+#define DWC_MAX_PLANE (64 * 64)
+
 /* Plane rows up to this many floats are copied inline rather than by memcpy. */
 #define PLANE_SHORT_ROW 16
 
@@ -115,9 +119,25 @@ static int geom_read(eg_kctx *k, const ember_tensor *x, const ember_tensor *w, g
     return 1;
 }
 
-/* Whether prepare packs n's weights, and how: group blocks of mg x kk rows. */
+/* Floats of depthwise weights for c channels of taps taps packed by channel blocks (x86.h). */
+static int64_t dw_pack_size(int64_t c, int64_t taps)
+{
+    return (c + EG_DWC_BLOCK - 1) / EG_DWC_BLOCK * taps * EG_DWC_BLOCK;
+}
+
+static void dw_pack(float *dst, const float *w, int64_t c, int64_t taps)
+{
+    memset(dst, 0, (size_t)dw_pack_size(c, taps) * sizeof *dst);
+    for (int64_t ch = 0; ch < c; ch++)
+        for (int64_t t = 0; t < taps; t++)
+            dst[(ch / EG_DWC_BLOCK * taps + t) * EG_DWC_BLOCK + ch % EG_DWC_BLOCK] =
+                w[ch * taps + t];
+}
+
+/* Whether prepare packs n's weights, and how: group blocks of mg x kk rows, or (*dw set,
+ * depthwise with at most EG_DWC_MAX_TAPS taps) group channels of kk taps by channel blocks. */
 static int conv_pack_shape(const eg_node *n, const eg_graph *g, int64_t *group, int64_t *mg,
-                           int64_t *kk)
+                           int64_t *kk, int *dw)
 {
     if (n->nin < 2 || n->in[1] < 0)
         return 0;
@@ -129,25 +149,33 @@ static int conv_pack_shape(const eg_node *n, const eg_graph *g, int64_t *group, 
         return 0;
     *mg = w->dims[0] / *group;
     *kk = ku_count(w->rank - 1, w->dims + 1);
-    if (w->dims[1] == 1 && *mg == 1)
-        return 0; /* depthwise reads W as it is */
+    *dw = w->dims[1] == 1 && *mg == 1;
+    if (*dw && *kk > EG_DWC_MAX_TAPS)
+        return 0; /* depthwise plane by plane reads W as it is */
     return *kk >= 1;
 }
 
 int64_t eg_x86_conv_kdata_bytes(const eg_node *n, const eg_graph *g)
 {
     int64_t group, mg, kk;
-    if (!conv_pack_shape(n, g, &group, &mg, &kk))
+    int dw;
+    if (!conv_pack_shape(n, g, &group, &mg, &kk, &dw))
         return 0;
-    return group * eg_pack_a_size(mg, kk) * (int64_t)sizeof(float);
+    return (dw ? dw_pack_size(group, kk) : group * eg_pack_a_size(mg, kk)) *
+           (int64_t)sizeof(float);
 }
 
 void eg_x86_conv_kdata_pack(const eg_node *n, const eg_graph *g, void *dst)
 {
     int64_t group, mg, kk;
-    if (!conv_pack_shape(n, g, &group, &mg, &kk))
+    int dw;
+    if (!conv_pack_shape(n, g, &group, &mg, &kk, &dw))
         return;
     const float *w = g->val[n->in[1]].data;
+    if (dw) {
+        dw_pack(dst, w, group, kk);
+        return;
+    }
     int64_t per = eg_pack_a_size(mg, kk);
     for (int64_t gi = 0; gi < group; gi++)
         eg_pack_a((float *)dst + gi * per, w + gi * mg * kk, mg, kk, kk, 1);
@@ -211,6 +239,7 @@ typedef struct dw_job {
     const eg_x86_kernels *kn;
     const geom *g;
     const float *x, *w, *b;
+    const float *wp; /* the weights packed by channel blocks instead of w, or NULL */
     float *y;
     float *scratch; /* one block of 2 * ph * pw floats per thread */
     int64_t ph, pw;
@@ -226,21 +255,120 @@ static void dw_part(void *arg, int part, int nparts, int thread)
     eg_dw d = j->d;
     d.planes[0] = pl;
     d.planes[1] = pl + j->ph * j->pw;
+    int64_t taps = g->kh * g->kw;
+    float wc[EG_DWC_MAX_TAPS];
     for (int64_t p = p0; p < p1; p++) {
         int64_t c = p % g->c;
         eg_x86_plane_copy(j->kn, j->x + p * g->ih * g->iw, g->ih, g->iw, g->pt, g->pl, g->sw, pl,
                           j->ph, j->pw);
-        d.w = j->w + c * g->kh * g->kw;
+        if (j->wp) {
+            const float *wb = j->wp + c / EG_DWC_BLOCK * taps * EG_DWC_BLOCK + c % EG_DWC_BLOCK;
+            for (int64_t t = 0; t < taps; t++)
+                wc[t] = wb[t * EG_DWC_BLOCK];
+            d.w = wc;
+        } else {
+            d.w = j->w + c * taps;
+        }
         d.bias = j->b ? j->b[c] : 0.0f;
         d.y = j->y + p * g->oh * g->ow;
         j->kn->dw(&d);
     }
 }
 
+/* One part of a channel-blocked depthwise conv: the blocks [u0, u1) of VW channels of all
+ * images (unit u is block u % nblk of image u / nblk), through the running thread's scratch. */
+typedef struct dwc_job {
+    const eg_x86_kernels *kn;
+    const geom *g;
+    const float *x, *b;
+    float *y;
+    float *scratch; /* per thread: per floats, xb then yb */
+    int64_t nblk, per;
+    eg_dwc d;
+} dwc_job;
+
+static void dwc_part(void *arg, int part, int nparts, int thread)
+{
+    const dwc_job *j = arg;
+    const geom *g = j->g;
+    int64_t vw = j->kn->vw, units = g->n * j->nblk;
+    int64_t u0 = units * part / nparts, u1 = units * (part + 1) / nparts;
+    eg_dwc d = j->d;
+    d.xb = j->scratch + thread * j->per;
+    d.yb = d.xb + d.ph * d.pw * vw;
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t ni = u / j->nblk, c0 = u % j->nblk * vw;
+        d.nc = g->c - c0 < vw ? g->c - c0 : vw;
+        d.x = j->x + (ni * g->c + c0) * g->ih * g->iw;
+        d.y = j->y + (ni * g->c + c0) * g->oh * g->ow;
+        d.w = j->d.w + c0 / EG_DWC_BLOCK * g->kh * g->kw * EG_DWC_BLOCK + c0 % EG_DWC_BLOCK;
+        d.bias = j->b ? j->b + c0 : NULL;
+        j->kn->dwc(&d);
+    }
+}
+
+/* A depthwise conv on small planes, VW channels at a time in the channel-blocked layout, with
+ * the weights packed at load (or here, when W is not a constant). */
+static int conv_dwc(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, const float *x,
+                    const float *w, const float *b, float *y)
+{
+    const eg_node *nd = eg_node_of(k);
+    int64_t taps = g->kh * g->kw, vw = kn->vw;
+    const float *wp = nd->kdata;
+    if (!wp) {
+        float *p = eg_scratch(k, (size_t)dw_pack_size(g->c, taps) * sizeof *p);
+        if (!p)
+            return EMBER_ENOMEM;
+        dw_pack(p, w, g->c, taps);
+        wp = p;
+    }
+    int64_t ph = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    int64_t pw = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    /* yb has room past the plane for the last tile's pixels (DWC_U = 8) and the last group
+     * of VW pixels the copy back reads. */
+    int64_t per = (ph * pw + g->oh * g->ow + EG_DWC_BLOCK) * vw, nblk = (g->c + vw - 1) / vw;
+    int64_t parts = eg_x86_par_parts(k, g->n * g->c * g->oh * g->ow * taps, g->n * nblk);
+    int64_t threads = parts > 1 ? eg_threads(k) : 1;
+    float *s = eg_scratch(k, (size_t)(threads * per) * sizeof *s);
+    if (!s)
+        return EMBER_ENOMEM;
+    memset(s, 0, (size_t)(threads * per) * sizeof *s);
+    dwc_job j = {.kn = kn,
+                 .g = g,
+                 .x = x,
+                 .b = b,
+                 .y = y,
+                 .scratch = s,
+                 .nblk = nblk,
+                 .per = per,
+                 .d = {.ih = g->ih,
+                       .iw = g->iw,
+                       .pt = g->pt,
+                       .pl = g->pl,
+                       .ph = ph,
+                       .pw = pw,
+                       .oh = g->oh,
+                       .ow = g->ow,
+                       .kh = g->kh,
+                       .kw = g->kw,
+                       .sh = g->sh,
+                       .sw = g->sw,
+                       .dh = g->dh,
+                       .dw = g->dw,
+                       .w = wp,
+                       .act = eg_x86_kernel_act(nd->act),
+                       .alpha = nd->act_alpha,
+                       .beta = nd->act_beta}};
+    eg_parallel(k, dwc_part, &j, (int)parts);
+    return 0;
+}
+
 static int conv_depthwise(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, const float *x,
                           const float *w, const float *b, float *y)
 {
     const eg_node *nd = eg_node_of(k);
+    if (g->kh * g->kw <= EG_DWC_MAX_TAPS && g->ih * g->iw <= DWC_MAX_PLANE)
+        return conv_dwc(k, kn, g, x, w, b, y);
     if (kn->narrow && g->ow <= kn->narrow->vw)
         kn = kn->narrow;
     int64_t ow_v = (g->ow + kn->vw - 1) / kn->vw * kn->vw;
@@ -259,6 +387,7 @@ static int conv_depthwise(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, c
                 .x = x,
                 .w = w,
                 .b = b,
+                .wp = g->kh * g->kw <= EG_DWC_MAX_TAPS ? nd->kdata : NULL,
                 .y = y,
                 .scratch = pl,
                 .ph = ph,
@@ -447,6 +576,78 @@ static int conv_shifted(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, con
     return 0;
 }
 
+/* The output rows [r0, r1) of a stride-2 conv (conv_strided2), one GEMM each. */
+typedef struct s2_job {
+    const eg_x86_kernels *kn;
+    const float *xp;
+    float *y;
+    int64_t oh, ow, pitch; /* pitch: floats from one output row's input to the next's */
+    eg_gemm p;
+} s2_job;
+
+static void s2_part(void *arg, int part, int nparts, int thread)
+{
+    (void)thread;
+    const s2_job *j = arg;
+    eg_gemm p = j->p;
+    for (int64_t oy = j->oh * part / nparts; oy < j->oh * (part + 1) / nparts; oy++) {
+        p.b = j->xp + oy * j->pitch;
+        p.c = j->y + oy * j->ow;
+        eg_x86_gemm_any(j->kn, &p);
+    }
+}
+
+/* A stride-2 convolution without im2col: each channel of a group is copied once into two
+ * zero-padded planes of its even and odd padded columns (eg_x86_plane_copy, as for depthwise),
+ * where tap (ky, kx) of output (oy, ox) is plane (kx * dw) % 2 at row 2 * oy + ky * dh, column
+ * ox + (kx * dw) / 2. So one output row is a GEMM whose B rows are those planes read in place
+ * at a table of offsets from the row's start (as in conv_shifted), and it writes its output
+ * row straight into Y: the input is copied once, not once per tap as by im2col. */
+static int conv_strided2(eg_kctx *k, const eg_x86_kernels *kn, const geom *g, const float *x,
+                         const float *wp, int64_t per, const float *bias, float *y)
+{
+    const eg_node *nd = eg_node_of(k);
+    int64_t ph = (g->oh - 1) * 2 + (g->kh - 1) * g->dh + 1, pw = g->ow + (g->kw - 1) * g->dw / 2;
+    int64_t cplane = 2 * ph * pw, kk = g->cg * g->kh * g->kw;
+    float *xp = eg_scratch(k, (size_t)(g->cg * cplane) * sizeof *xp);
+    int64_t *koff = eg_scratch(k, (size_t)kk * sizeof *koff);
+    if (!xp || !koff)
+        return EMBER_ENOMEM;
+    for (int64_t c = 0, q = 0; c < g->cg; c++)
+        for (int64_t ky = 0; ky < g->kh; ky++)
+            for (int64_t kx = 0; kx < g->kw; kx++)
+                koff[q++] = c * cplane + (kx * g->dw & 1) * ph * pw + ky * g->dh * pw +
+                            kx * g->dw / 2;
+    memset(xp, 0, (size_t)(g->cg * cplane) * sizeof *xp);
+    int64_t parts = eg_x86_par_parts(k, g->mg * g->ow * kk * g->oh, g->oh);
+    s2_job j = {.kn = kn,
+                .xp = xp,
+                .oh = g->oh,
+                .ow = g->ow,
+                .pitch = 2 * pw,
+                .p = {.m = g->mg,
+                      .n = g->ow,
+                      .k = kk,
+                      .koff = koff,
+                      .ldc = g->oh * g->ow,
+                      .act = eg_x86_kernel_act(nd->act),
+                      .alpha = nd->act_alpha,
+                      .beta = nd->act_beta}};
+    for (int64_t ni = 0; ni < g->n; ni++) {
+        for (int64_t gi = 0; gi < g->group; gi++) {
+            const float *xg = x + (ni * g->c + gi * g->cg) * g->ih * g->iw;
+            for (int64_t c = 0; c < g->cg; c++)
+                eg_x86_plane_copy(kn, xg + c * g->ih * g->iw, g->ih, g->iw, g->pt, g->pl, 2,
+                                  xp + c * cplane, ph, pw);
+            j.p.ap = wp + gi * per;
+            j.p.bias_row = bias ? bias + gi * g->mg : NULL;
+            j.y = y + (ni * g->m + gi * g->mg) * g->oh * g->ow;
+            eg_parallel(k, s2_part, &j, (int)parts);
+        }
+    }
+    return 0;
+}
+
 int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
 {
     const ember_tensor *x = eg_in(k, 0), *w = eg_in(k, 1), *b = eg_in(k, 2);
@@ -484,6 +685,11 @@ int eg_x86_conv_run(eg_kctx *k, const eg_x86_kernels *kn)
                     g.oh == g.ih && g.ow == g.iw;
     if (!pointwise && g.sh == 1 && g.sw == 1) {
         int rc2 = conv_shifted(k, kn, &g, X, wp, per, B, y);
+        return rc2 ? rc2 : eg_x86_finish_act(k);
+    }
+    /* Rows of a few vectors or more: narrower ones make GEMMs too small to pay. */
+    if (g.sh == 2 && g.sw == 2 && g.kh * g.kw > 1 && g.ow >= 2 * kn->vw) {
+        int rc2 = conv_strided2(k, kn, &g, X, wp, per, B, y);
         return rc2 ? rc2 : eg_x86_finish_act(k);
     }
     eg_gemm p = {.m = g.mg,

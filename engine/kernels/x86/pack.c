@@ -12,7 +12,7 @@
  * stored: LSTM packs at load. */
 #define KDATA_ID(kind, tile) ((uint32_t)(kind) << 24 | (uint32_t)1 << 16 | (uint32_t)(tile))
 const eg_kdata_format eg_kdata_formats[] = {
-    {eg_x86_conv_prepare, KDATA_ID('A', EG_MR), eg_x86_conv_kdata_bytes, eg_x86_conv_kdata_pack},
+    {eg_x86_conv_prepare, KDATA_ID('A', EG_MR << 8 | EG_DWC_BLOCK), eg_x86_conv_kdata_bytes, eg_x86_conv_kdata_pack},
     {eg_x86_gemm_prepare, KDATA_ID('B', EG_NP), eg_x86_gemm_kdata_bytes, eg_x86_gemm_kdata_pack},
     {eg_x86_matmul_prepare, KDATA_ID('B', EG_NP), eg_x86_matmul_kdata_bytes,
      eg_x86_matmul_kdata_pack},

@@ -57,6 +57,31 @@ typedef struct eg_dw {
     int64_t ih, iw, pt, pl;
 } eg_dw;
 
+/* Channels per block of packed depthwise weights: tap t of channel c is at
+ * w[(c / EG_DWC_BLOCK) * taps * EG_DWC_BLOCK + t * EG_DWC_BLOCK + c % EG_DWC_BLOCK], zeros past
+ * the last channel, so every level (VW dividing EG_DWC_BLOCK) reads its VW channels of a tap
+ * as one vector. */
+#define EG_DWC_BLOCK 16
+/* The most taps (kh * kw) the channel-blocked depthwise kernel takes. */
+#define EG_DWC_MAX_TAPS 25
+
+/* A depthwise conv over one block of nc <= VW channels, vectorized across the channels: the
+ * nc input planes are copied into xb as a zero-bordered [ph][pw][VW] image (channel fastest),
+ * the outputs computed into yb [oh * ow][VW] and copied back to the nc output planes. */
+typedef struct eg_dwc {
+    const float *x; /* the block's first input plane [ih, iw]; the next ih * iw floats on */
+    int64_t nc, ih, iw, pt, pl;
+    float *xb;      /* ph * pw * VW floats, zero where no input lands (the caller's memset) */
+    float *yb;      /* oh * ow * VW floats */
+    int64_t ph, pw; /* (oh - 1) * sh + (kh - 1) * dh + 1 and the same across */
+    int64_t oh, ow, kh, kw, sh, sw, dh, dw;
+    const float *w;    /* packed as above, at the block's first channel */
+    const float *bias; /* nc values, or NULL */
+    float *y;          /* the block's first output plane [oh, ow]; the next oh * ow floats on */
+    int act;
+    float alpha, beta;
+} eg_dwc;
+
 /* The binary operators of eg_x86_kernels.binary. */
 enum { EG_BIN_ADD, EG_BIN_SUB, EG_BIN_MUL, EG_BIN_DIV, EG_BIN_MAX, EG_BIN_MIN };
 
@@ -70,6 +95,8 @@ typedef struct eg_x86_kernels {
     const struct eg_x86_kernels *narrow;
     void (*gemm)(const eg_gemm *p);
     void (*dw)(const eg_dw *p);
+    /* Depthwise across a block of channels (eg_dwc), for small planes. */
+    void (*dwc)(const eg_dwc *p);
     /* The same walk as dw taking the maximum of the taps (w, bias and act unused). */
     void (*maxpool)(const eg_dw *p);
     /* Max pool 3x3, dilation 1, horizontal stride 1 or 2, read from the unpadded input plane

@@ -473,57 +473,26 @@ START_TEST(conv1d_few_frames_matches_reference)
 }
 END_TEST
 
-/* One random Conv: kind 0 pointwise, 1 depthwise, 2 dense, 3 grouped. */
-static void conv_case(int kind)
+/* One Conv to check: nsp spatial dimensions (1 or 2; for 1 the [0] entries are unused), n
+ * images of group * cg channels to group * mg, kernel k, strides s, dilations d, pads (begin
+ * then end), input size in, fused activation act (add_act), bias and constant weights or not. */
+typedef struct conv_spec {
+    int nsp, act, bias, wconst;
+    int64_t n, group, cg, mg, k[2], s[2], d[2], pads[4], in[2];
+} conv_spec;
+
+static void conv_check(const conv_spec *cs)
 {
     kcase c;
     memset(&c, 0, sizeof c);
     c.op = "Conv";
-    int nsp = rnd() % 4 ? 2 : 1;
-    int64_t n = rnd_in(1, 2), group = 1, cg, mg, k[2] = {1, 1}, s[2] = {1, 1}, d[2] = {1, 1};
-    int64_t pads[4] = {0, 0, 0, 0}, in[2];
-    switch (kind) {
-    case 0: cg = rnd_in(1, 40), mg = rnd_in(1, 40); break;
-    case 1:
-        group = rnd_in(1, 19), cg = 1, mg = 1;
-        for (int i = 0; i < 2; i++) {
-            int64_t ks[4] = {3, 3, 5, 2};
-            k[i] = ks[rnd() % 4];
-            s[i] = rnd_in(1, 2);
-            d[i] = rnd() % 4 ? 1 : 2;
-        }
-        break;
-    case 2:
-        cg = rnd_in(1, 17), mg = rnd_in(1, 23);
-        for (int i = 0; i < 2; i++)
-            k[i] = rnd_in(1, 4), s[i] = rnd_in(1, 3), d[i] = rnd() % 3 ? 1 : 2;
-        break;
-    case 4: /* a first layer: few input channels, horizontal stride 2, wide rows */
-        cg = rnd_in(1, 3), mg = rnd_in(1, 40);
-        for (int i = 0; i < 2; i++)
-            k[i] = rnd_in(1, 5), s[i] = i ? 2 : rnd_in(1, 2), d[i] = rnd() % 4 ? 1 : 2;
-        break;
-    default:
-        group = rnd_in(2, 4), cg = rnd_in(1, 6), mg = rnd_in(1, 7);
-        for (int i = 0; i < 2; i++)
-            k[i] = rnd_in(1, 3), s[i] = rnd_in(1, 2);
-        break;
-    }
-    if (kind != 0)
-        for (int i = 0; i < 4; i++)
-            pads[i] = rnd_in(0, 2);
-    if (nsp == 1)
-        k[0] = s[0] = d[0] = 1, pads[0] = pads[2] = 0;
-    for (int i = 0; i < 2; i++) {
-        int64_t span = (k[i] - 1) * d[i] + 1, lo = span - pads[i] - pads[i + 2];
-        /* Depthwise and first-layer rows long enough for the vector paths of every level. */
-        in[i] = rnd_in(lo < 1 ? 1 : lo, lo + (kind == 1 || kind == 4 ? 70 : 25));
-    }
-    if (nsp == 1)
-        in[0] = 1;
+    int nsp = cs->nsp;
+    const int64_t *k = cs->k, *s = cs->s, *d = cs->d, *pads = cs->pads, *in = cs->in;
+    int64_t n = cs->n, group = cs->group, cg = cs->cg, mg = cs->mg;
+    int act = cs->act, bias = cs->bias, wconst = cs->wconst;
     int64_t cc = group * cg, m = group * mg;
-    int act = (int)rnd_in(0, 5), bias = rnd() % 3 != 0, wconst = rnd() % 5 != 0;
-    c.packed = wconst && !(cg == 1 && mg == 1);
+    /* Depthwise weights of up to 25 taps are packed by channel blocks at load too. */
+    c.packed = wconst && (!(cg == 1 && mg == 1) || k[0] * k[1] <= 25);
     c.slack = (int)(cg * k[0] * k[1]);
 
     int64_t xd[4] = {n, cc, in[0], in[1]}, wd[4] = {m, cg, k[0], k[1]}, bd[1] = {m};
@@ -559,11 +528,116 @@ static void conv_case(int kind)
     check_case(&c);
 }
 
+/* One random Conv: kind 0 pointwise, 1 depthwise, 2 dense, 3 grouped, 4 a first layer. */
+static void conv_case(int kind)
+{
+    conv_spec cs = {.group = 1, .k = {1, 1}, .s = {1, 1}, .d = {1, 1}};
+    cs.nsp = rnd() % 4 ? 2 : 1;
+    cs.n = rnd_in(1, 2);
+    int64_t *k = cs.k, *s = cs.s, *d = cs.d, *pads = cs.pads, *in = cs.in;
+    switch (kind) {
+    case 0: cs.cg = rnd_in(1, 40), cs.mg = rnd_in(1, 40); break;
+    case 1:
+        cs.group = rnd_in(1, 19), cs.cg = 1, cs.mg = 1;
+        for (int i = 0; i < 2; i++) {
+            int64_t ks[4] = {3, 3, 5, 2};
+            k[i] = ks[rnd() % 4];
+            s[i] = rnd_in(1, 2);
+            d[i] = rnd() % 4 ? 1 : 2;
+        }
+        break;
+    case 2:
+        cs.cg = rnd_in(1, 17), cs.mg = rnd_in(1, 23);
+        for (int i = 0; i < 2; i++)
+            k[i] = rnd_in(1, 4), s[i] = rnd_in(1, 3), d[i] = rnd() % 3 ? 1 : 2;
+        break;
+    case 4: /* a first layer: few input channels, horizontal stride 2, wide rows */
+        cs.cg = rnd_in(1, 3), cs.mg = rnd_in(1, 40);
+        for (int i = 0; i < 2; i++)
+            k[i] = rnd_in(1, 5), s[i] = i ? 2 : rnd_in(1, 2), d[i] = rnd() % 4 ? 1 : 2;
+        break;
+    default:
+        cs.group = rnd_in(2, 4), cs.cg = rnd_in(1, 6), cs.mg = rnd_in(1, 7);
+        for (int i = 0; i < 2; i++)
+            k[i] = rnd_in(1, 3), s[i] = rnd_in(1, 2);
+        break;
+    }
+    if (kind != 0)
+        for (int i = 0; i < 4; i++)
+            pads[i] = rnd_in(0, 2);
+    if (cs.nsp == 1)
+        k[0] = s[0] = d[0] = 1, pads[0] = pads[2] = 0;
+    for (int i = 0; i < 2; i++) {
+        int64_t span = (k[i] - 1) * d[i] + 1, lo = span - pads[i] - pads[i + 2];
+        /* Depthwise and first-layer rows long enough for the vector paths of every level. */
+        in[i] = rnd_in(lo < 1 ? 1 : lo, lo + (kind == 1 || kind == 4 ? 70 : 25));
+    }
+    if (cs.nsp == 1)
+        in[0] = 1;
+    cs.act = (int)rnd_in(0, 5), cs.bias = rnd() % 3 != 0, cs.wconst = rnd() % 5 != 0;
+    conv_check(&cs);
+}
+
 START_TEST(conv_matches_reference)
 {
     rng_state = 12345u + (uint32_t)_i;
     for (int i = 0; i < 24; i++)
         conv_case(_i);
+}
+END_TEST
+
+/* Depthwise convs through the channel-blocked kernel (input planes up to 64x64) and past it:
+ * channel counts around the block widths (a partial last block at every level), planes 1x1 to
+ * 17x17 and larger, strides 1 and 2 (mixed too), 3x3 and 5x5 (unrolled) and other kernels,
+ * dilation, asymmetric pads, every fused activation, two images, weights given as an input. */
+START_TEST(depthwise_blocked_matches_reference)
+{
+    rng_state = 2024u;
+    static const int64_t chans[] = {1, 3, 4, 7, 8, 15, 16, 17, 24, 33, 40};
+    static const int64_t kers[][2] = {{3, 3}, {5, 5}, {3, 3}, {5, 5}, {1, 1}, {2, 3}, {5, 3}};
+    for (int i = 0; i < 60; i++) {
+        conv_spec cs = {.nsp = 2, .group = chans[i % 11], .cg = 1, .mg = 1, .d = {1, 1}};
+        cs.k[0] = kers[i % 7][0], cs.k[1] = kers[i % 7][1];
+        cs.s[0] = rnd_in(1, 2), cs.s[1] = i % 5 == 4 ? 3 - cs.s[0] : cs.s[0];
+        if (i % 9 == 8)
+            cs.d[0] = cs.d[1] = 2;
+        for (int j = 0; j < 4; j++)
+            cs.pads[j] = rnd_in(0, cs.k[j % 2] / 2 + (i % 4 == 3));
+        for (int j = 0; j < 2; j++) {
+            int64_t span = (cs.k[j] - 1) * cs.d[j] + 1, lo = span - cs.pads[j] - cs.pads[j + 2];
+            lo = lo < 1 ? 1 : lo;
+            /* Mostly 1..17, then wide ones on both sides of the 64x64 plane limit. */
+            cs.in[j] = i < 48 ? rnd_in(lo, lo > 17 ? lo : 17) : i < 54 ? rnd_in(30, 64) : 70;
+        }
+        cs.n = i % 6 == 5 ? 2 : 1;
+        cs.act = i % 6, cs.bias = i % 3 != 2, cs.wconst = i % 8 != 7;
+        conv_check(&cs);
+    }
+}
+END_TEST
+
+/* Stride-2 convs with rows of two vectors or more (conv_strided2): first layers of 1 to 4
+ * input channels as in every vision model's stem, odd output channels, 3x3 and other kernels,
+ * dilation, pads on either side or none, odd and even input sizes, groups, two images,
+ * weights given as an input, every fused activation. */
+START_TEST(conv_stride2_matches_reference)
+{
+    rng_state = 4242u;
+    static const int64_t kers[][2] = {{3, 3}, {3, 3}, {5, 5}, {2, 2}, {1, 3}, {7, 7}, {4, 3}};
+    for (int i = 0; i < 21; i++) {
+        conv_spec cs = {.nsp = 2, .s = {2, 2}, .d = {1, 1}};
+        cs.group = i % 7 == 6 ? 2 : 1;
+        cs.cg = rnd_in(1, 4), cs.mg = rnd_in(1, 37);
+        cs.k[0] = kers[i % 7][0], cs.k[1] = kers[i % 7][1];
+        if (i % 5 == 4)
+            cs.d[0] = cs.d[1] = 2;
+        for (int j = 0; j < 4; j++)
+            cs.pads[j] = i % 3 == 2 ? 0 : rnd_in(0, cs.k[j % 2] / 2 + 1);
+        cs.in[0] = rnd_in(16, 40), cs.in[1] = rnd_in(64, 90);
+        cs.n = i % 4 == 3 ? 2 : 1;
+        cs.act = i % 6, cs.bias = i % 3 != 1, cs.wconst = i % 5 != 3;
+        conv_check(&cs);
+    }
 }
 END_TEST
 
@@ -1049,8 +1123,9 @@ static void check_threads(kcase *c)
 }
 
 /* Convs through every GEMM path (pointwise split by columns, by rows and both ways, banded
- * im2col, shifted stride 1), depthwise convs split by planes, Gemm with packed and unpacked
- * B, MaxPool split by planes and Concat by byte ranges, on 1 to 4 threads. */
+ * im2col, shifted stride 1, stride 2 by output rows), depthwise convs split by channel blocks
+ * and by planes, Gemm with packed and unpacked B, MaxPool split by planes and Concat by byte
+ * ranges, on 1 to 4 threads. */
 START_TEST(threads_give_identical_results)
 {
     static const struct {
@@ -1060,10 +1135,11 @@ START_TEST(threads_give_identical_results)
         {64, 5, 5, 200, 1, 1, 0, 1},   /* pointwise, m > n: rows */
         {160, 7, 7, 61, 1, 1, 0, 1},   /* pointwise at 7x7: rows and columns, odd tails */
         {96, 13, 13, 64, 1, 1, 0, 1},  /* pointwise at 13x13: a grid of rows by columns */
-        {16, 33, 31, 40, 3, 2, 1, 1},  /* strided: banded im2col */
+        {16, 33, 31, 40, 3, 2, 1, 1},  /* strided: banded im2col (AVX-512) */
+        {3, 100, 98, 29, 3, 2, 1, 1},  /* stride 2, wide rows: by output rows */
         {16, 20, 22, 24, 3, 1, 1, 1},  /* stride 1: shifted */
-        {33, 57, 41, 33, 3, 1, 1, 33}, /* depthwise: split by planes */
-        {37, 80, 60, 37, 3, 2, 1, 37}, /* depthwise, stride 2 */
+        {33, 57, 41, 33, 3, 1, 1, 33}, /* depthwise: split by channel blocks */
+        {37, 80, 60, 37, 3, 2, 1, 37}, /* depthwise, stride 2, large planes: by planes */
     };
     rng_state = 1212u;
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
@@ -1287,6 +1363,8 @@ static Suite *kernels_suite(void)
     tc = tcase_create("conv");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, conv_matches_reference, 0, 5);
+    tcase_add_test(tc, depthwise_blocked_matches_reference);
+    tcase_add_test(tc, conv_stride2_matches_reference);
     tcase_add_test(tc, conv_pointwise_large);
     tcase_add_test(tc, conv1d_few_frames_matches_reference);
     tcase_add_test(tc, gemm_narrow_matches_plain);
