@@ -224,7 +224,7 @@ static void mark_outer_uses(eg_graph *g, const eg_graph *sub, int node)
 static void link_activation(eg_node *n)
 {
     static const char *const names[] = {NULL, "Relu", "Clip", "LeakyRelu", "HardSigmoid",
-                                        "Sigmoid"};
+                                        "Sigmoid", "HardSwish"};
     const eg_attr *a = eg_node_attr(n, "ember.activation");
     n->act = 0;
     for (int k = 1; a && a->s && k < (int)(sizeof names / sizeof names[0]); k++)

@@ -3,9 +3,9 @@
  *
  * In order: Identity (and inference-mode Dropout) nodes are bypassed; nodes whose inputs are
  * all constants are run once and replaced by their results; Relu, Clip, LeakyRelu,
- * HardSigmoid and Sigmoid that are the only reader of a Conv or Gemm are folded into it as
- * an epilogue (attributes "ember.activation", "ember.alpha", "ember.beta", so a compiled
- * model carries them); and nodes nothing reads are removed. Each pass leaves a valid graph,
+ * HardSigmoid, Sigmoid and HardSwish that are the only reader of a Conv or Gemm are folded into
+ * it as an epilogue, and so is HardSwish written out as x * HardSigmoid(x) (attributes
+ * "ember.activation", "ember.alpha", "ember.beta", so a compiled model carries them); and nodes nothing reads are removed. Each pass leaves a valid graph,
  * re-linked, so any subset is safe. Subgraphs (If branches) get the same passes after the
  * graph around them, reading its constants as their own.
  */
@@ -35,22 +35,6 @@ static int subgraph_reads(const eg_node *n, int v)
                 return 1;
     }
     return 0;
-}
-
-/* How many node inputs read value v (a subgraph read counts as many), and which node did. */
-static int count_readers(const eg_graph *g, int v, int *reader)
-{
-    int count = 0;
-    for (int i = 0; i < g->nnode; i++) {
-        for (int j = 0; j < g->node[i].nin; j++)
-            if (g->node[i].in[j] == v) {
-                count++;
-                *reader = i;
-            }
-        if (subgraph_reads(&g->node[i], v))
-            count += 2;
-    }
-    return count;
 }
 
 /* Makes everything that reads `from` read `to` instead, including subgraph references. */
@@ -142,7 +126,8 @@ static int mark_foldable(const eg_graph *g, unsigned char *fold)
     return any;
 }
 
-static const char *const fusable_acts[] = {"Relu", "Clip", "LeakyRelu", "HardSigmoid", "Sigmoid"};
+static const char *const fusable_acts[] = {"Relu",    "Clip",     "LeakyRelu", "HardSigmoid",
+                                           "Sigmoid", "HardSwish"};
 
 static int add_attr(eg_node *n, const char *name, int kind, float f, const char *s)
 {
@@ -177,54 +162,138 @@ static int const_scalar(const eg_graph *g, const eg_node *n, int j, float *v)
     return 1;
 }
 
+/* Who reads each value: node inputs counted one each (a subgraph's read counts as two, so such
+ * a value is never taken for a single reader) and the first two nodes that read it. Built in
+ * one sweep, so the fusions stay linear in the graph's size. */
+typedef struct readers {
+    int count;
+    int node[2];
+} readers;
+
+static readers *find_readers(const eg_graph *g)
+{
+    readers *r = calloc((size_t)g->nval + 1, sizeof *r);
+    if (!r)
+        return NULL;
+    for (int i = 0; i < g->nnode; i++) {
+        const eg_node *n = &g->node[i];
+        for (int j = 0; j < n->nin; j++) {
+            int v = n->in[j];
+            if (v < 0)
+                continue;
+            if (r[v].count < 2)
+                r[v].node[r[v].count] = i;
+            r[v].count++;
+        }
+        for (int j = 0; j < n->nattr; j++) {
+            const eg_graph *sub = n->attr[j].g;
+            for (int v = 0; sub && v < sub->nval; v++)
+                if (sub->val[v].kind == EG_VAL_OUTER)
+                    r[sub->val[v].outer].count += 2;
+        }
+    }
+    return r;
+}
+
+static int is_op(const eg_node *n, const char *op)
+{
+    return !n->domain[0] && strcmp(n->op, op) == 0;
+}
+
+/* The activation node a fuses into its producer as kind (its alpha and beta), or NULL. */
+static const char *fusable_act(const eg_graph *g, const eg_node *a, float *alpha, float *beta)
+{
+    const char *kind = NULL;
+    for (size_t k = 0; k < sizeof fusable_acts / sizeof fusable_acts[0]; k++)
+        if (is_op(a, fusable_acts[k]))
+            kind = fusable_acts[k];
+    if (!kind || a->nout != 1 || a->out[0] < 0)
+        return NULL;
+    const eg_attr *at;
+    *alpha = *beta = 0;
+    if (strcmp(kind, "Clip") == 0) {
+        *alpha = -3.402823466e+38f;
+        *beta = 3.402823466e+38f;
+        if ((at = eg_node_attr(a, "min")))
+            *alpha = at->f;
+        if ((at = eg_node_attr(a, "max")))
+            *beta = at->f;
+        if (!const_scalar(g, a, 1, alpha) || !const_scalar(g, a, 2, beta))
+            return NULL;
+    } else if (strcmp(kind, "LeakyRelu") == 0) {
+        *alpha = (at = eg_node_attr(a, "alpha")) ? at->f : 0.01f;
+    } else if (strcmp(kind, "HardSigmoid") == 0) {
+        *alpha = (at = eg_node_attr(a, "alpha")) ? at->f : 0.2f;
+        *beta = (at = eg_node_attr(a, "beta")) ? at->f : 0.5f;
+    } else if (strcmp(kind, "HardSwish") == 0) {
+        *alpha = 1.0f / 6;
+        *beta = 0.5f;
+    }
+    return kind;
+}
+
+/* HardSwish written out as y * HardSigmoid(y): y's two readers are a HardSigmoid h whose only
+ * reader is a Mul m of y and h's output. Returns m's index (and h's) or -1. */
+static int hardswish_pair(const eg_graph *g, const readers *r, int y, int *hs)
+{
+    if (r[y].count != 2 || r[y].node[0] == r[y].node[1])
+        return -1;
+    for (int t = 0; t < 2; t++) {
+        const eg_node *h = &g->node[r[y].node[t]], *m = &g->node[r[y].node[1 - t]];
+        if (!is_op(h, "HardSigmoid") || h->nin != 1 || h->nout != 1 || h->out[0] < 0 ||
+            !is_op(m, "Mul") || m->nin != 2 || m->nout != 1 || m->out[0] < 0)
+            continue;
+        int g0 = h->out[0];
+        if (r[g0].count != 1 || is_output(g, g0) ||
+            !((m->in[0] == y && m->in[1] == g0) || (m->in[0] == g0 && m->in[1] == y)))
+            continue;
+        *hs = r[y].node[t];
+        return r[y].node[1 - t];
+    }
+    return -1;
+}
+
+/* Folds an activation that is the only reader of a Conv or Gemm output into it, and so
+ * HardSigmoid-then-Mul (HardSwish spelled out, as PyTorch exports it) as one HardSwish. */
 static int fuse_activations(eg_graph *g, unsigned char *drop)
 {
-    int changed = 0;
+    readers *r = find_readers(g);
+    if (!r)
+        return EMBER_ENOMEM;
+    int changed = 0, rc = 0;
     for (int i = 0; i < g->nnode; i++) {
         eg_node *p = &g->node[i];
-        if (p->domain[0] || (strcmp(p->op, "Conv") != 0 && strcmp(p->op, "Gemm") != 0) ||
-            p->nout != 1 || p->out[0] < 0 || eg_node_attr(p, "ember.activation") ||
-            is_output(g, p->out[0]))
+        if ((!is_op(p, "Conv") && !is_op(p, "Gemm")) || p->nout != 1 || p->out[0] < 0 ||
+            eg_node_attr(p, "ember.activation") || is_output(g, p->out[0]))
             continue;
-        int r = -1;
-        if (count_readers(g, p->out[0], &r) != 1 || drop[r])
-            continue;
-        eg_node *a = &g->node[r];
+        int y = p->out[0], last = -1, hs = -1;
+        float alpha, beta;
         const char *kind = NULL;
-        for (size_t k = 0; k < sizeof fusable_acts / sizeof fusable_acts[0]; k++)
-            if (strcmp(a->op, fusable_acts[k]) == 0 && !a->domain[0])
-                kind = fusable_acts[k];
-        if (!kind || a->nout != 1 || a->out[0] < 0 || a->in[0] != p->out[0])
+        if (r[y].count == 1 && !drop[r[y].node[0]] && g->node[r[y].node[0]].in[0] == y &&
+            (kind = fusable_act(g, &g->node[r[y].node[0]], &alpha, &beta))) {
+            last = r[y].node[0];
+        } else if ((last = hardswish_pair(g, r, y, &hs)) >= 0 && !drop[last] && !drop[hs]) {
+            kind = "HardSwish";
+            fusable_act(g, &g->node[hs], &alpha, &beta);
+            drop[hs] = 1;
+        } else {
             continue;
-        float alpha = 0, beta = 0;
-        const eg_attr *at;
-        if (strcmp(kind, "Clip") == 0) {
-            alpha = -3.402823466e+38f;
-            beta = 3.402823466e+38f;
-            if ((at = eg_node_attr(a, "min")))
-                alpha = at->f;
-            if ((at = eg_node_attr(a, "max")))
-                beta = at->f;
-            if (!const_scalar(g, a, 1, &alpha) || !const_scalar(g, a, 2, &beta))
-                continue;
-        } else if (strcmp(kind, "LeakyRelu") == 0) {
-            alpha = (at = eg_node_attr(a, "alpha")) ? at->f : 0.01f;
-        } else if (strcmp(kind, "HardSigmoid") == 0) {
-            alpha = (at = eg_node_attr(a, "alpha")) ? at->f : 0.2f;
-            beta = (at = eg_node_attr(a, "beta")) ? at->f : 0.5f;
         }
         if (add_attr(p, "ember.activation", EG_ATTR_STRING, 0, kind) ||
             add_attr(p, "ember.alpha", EG_ATTR_FLOAT, alpha, NULL) ||
-            add_attr(p, "ember.beta", EG_ATTR_FLOAT, beta, NULL))
-            return EMBER_ENOMEM;
-        /* The producer now writes the activation's output directly. */
-        int dead = p->out[0];
+            add_attr(p, "ember.beta", EG_ATTR_FLOAT, beta, NULL)) {
+            rc = EMBER_ENOMEM;
+            break;
+        }
+        /* The producer now writes the last fused node's output directly. */
+        eg_node *a = &g->node[last];
         p->out[0] = a->out[0];
-        a->out[0] = dead;
-        drop[r] = 1;
+        a->out[0] = y;
+        drop[last] = 1;
         changed = 1;
     }
-    return changed;
+    free(r);
+    return rc ? rc : changed;
 }
 
 static void mark_dead(const eg_graph *g, unsigned char *drop)

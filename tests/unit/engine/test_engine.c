@@ -432,6 +432,60 @@ START_TEST(optimizer_folds_fuses_and_bypasses)
 }
 END_TEST
 
+/* x -> Conv -> HardSigmoid -> Mul(conv, gate): HardSwish as PyTorch exports it. With
+ * keep_conv the conv's output is also a graph output, which keeps the optimizer from fusing. */
+static ember_model *hardswish_model(int keep_conv)
+{
+    const int64_t xd[4] = {1, 2, 3, 5}, wd[4] = {3, 2, 1, 1}, bd[1] = {3}, yd[4] = {1, 3, 3, 5};
+    const float w[6] = {2.5f, -1, 0.5f, 3, -4, 1}, b[3] = {0.25f, -0.5f, 1};
+    tb_model *t = tb_new(13);
+    tb_input(t, "x", F32, 4, xd);
+    tb_init(t, "w", F32, 4, wd, w, sizeof w);
+    tb_init(t, "b", F32, 1, bd, b, sizeof b);
+    tb_node(t, "Conv", "x,w,b", "conv");
+    tb_node(t, "HardSigmoid", "conv", "gate");
+    tb_attr_float(t, "alpha", 1.0f / 6);
+    tb_node(t, "Mul", "gate,conv", "y");
+    tb_output(t, "y", F32, 4, yd);
+    if (keep_conv)
+        tb_output(t, "conv", F32, 4, yd);
+    return load_built(t);
+}
+
+START_TEST(optimizer_fuses_hardswish_pair)
+{
+    ember_model *fused = hardswish_model(0), *plain = hardswish_model(1);
+    ember_model_stats st;
+    ck_assert_int_eq(ember_model_describe(fused, &st), 0);
+    ck_assert_int_eq(st.nodes, 1);
+    ck_assert_int_eq(op_count(&st, "Conv"), 1);
+    ck_assert_int_eq(ember_model_describe(plain, &st), 0);
+    ck_assert_int_eq(st.nodes, 3);
+    float x[30], want[45], got[45];
+    for (int i = 0; i < 30; i++)
+        x[i] = (float)(i % 11) - 5.5f; /* past the gate's clamps on both sides */
+    ember_tensor in = {F32, 4, {1, 2, 3, 5}, x}, y[2];
+    ember_session *s;
+    ember_err err = {{0}};
+    ck_assert_int_eq(ember_session_create(plain, &s, &err), 0);
+    ck_assert_msg(ember_session_run(s, &in, 1, y, 2, &err) == 0, "%s", err.msg);
+    memcpy(want, y[0].data, sizeof want);
+    ember_session_free(s);
+    const int64_t yd[4] = {1, 3, 3, 5};
+    run1(fused, &in, got, 45, yd, 4);
+    int clamped_lo = 0, clamped_hi = 0;
+    for (int i = 0; i < 45; i++) {
+        ck_assert_float_eq_tol(got[i], want[i], 1e-6 * (1 + fabsf(want[i])));
+        clamped_lo += want[i] == 0;
+        clamped_hi += want[i] > 3;
+    }
+    ck_assert_int_gt(clamped_lo, 0);
+    ck_assert_int_gt(clamped_hi, 0);
+    ember_model_free(fused);
+    ember_model_free(plain);
+}
+END_TEST
+
 /* Silero VAD from ../shared (its body is an If with nested Ifs and an LSTM), or NULL with a
  * note when ../shared is absent. */
 static ember_model *load_silero(const char *test)
@@ -543,6 +597,7 @@ static Suite *engine_suite(void)
     tcase_add_test(k, add_broadcasts_row);
     tcase_add_test(k, matmul_broadcasts_batch);
     tcase_add_test(k, optimizer_folds_fuses_and_bypasses);
+    tcase_add_test(k, optimizer_fuses_hardswish_pair);
     suite_add_tcase(s, k);
     TCase *p = tcase_create("planner");
     tcase_add_test(p, planner_never_overlaps_live_buffers);

@@ -196,6 +196,11 @@ static const char *add_act(tb_model *t, int act)
         return "LeakyRelu";
     case 4: tb_node(t, "HardSigmoid", "p", "y"); return "HardSigmoid";
     case 5: tb_node(t, "Sigmoid", "p", "y"); return "Sigmoid";
+    case 6: /* HardSwish spelled out, as PyTorch exports it: the optimizer fuses the pair */
+        tb_node(t, "HardSigmoid", "p", "gate");
+        tb_attr_float(t, "alpha", 1.0f / 6);
+        tb_node(t, "Mul", "p,gate", "y");
+        return "HardSwish (HardSigmoid, Mul)";
     default: return "none";
     }
 }
@@ -380,7 +385,7 @@ START_TEST(gemm_narrow_matches_plain)
         for (int i = 0; i < 60; i++) {
             int64_t m = rnd_in(1, 40), n = rnd_in(1, 20), k = rnd_in(1, i % 4 ? 60 : 700);
             int64_t ldb = n + rnd_in(0, 3), ldc = n + 1;
-            int offs = i % 3 == 0, act = (int)rnd_in(0, 3);
+            int offs = i % 3 == 0, act = (int)rnd_in(0, 5);
             float *a = rnd_floats(m * k), *b = rnd_floats(k * ldb + n), *bias = rnd_floats(m);
             float *ap = malloc((size_t)eg_pack_a_size(m, k) * sizeof *ap);
             float *c = malloc((size_t)(m * ldc) * sizeof *c);
@@ -404,8 +409,10 @@ START_TEST(gemm_narrow_matches_plain)
                          .act = act == 1   ? EG_ACT_RELU
                                 : act == 2 ? EG_ACT_CLIP
                                 : act == 3 ? EG_ACT_LEAKY_RELU
+                                : act == 4 ? EG_ACT_HARD_SIGMOID
+                                : act == 5 ? EG_ACT_HARD_SWISH
                                            : 0,
-                         .alpha = act == 3 ? 0.1f : -0.25f,
+                         .alpha = act == 3 ? 0.1f : act >= 4 ? 0.25f : -0.25f,
                          .beta = 0.5f};
             sk->gemm_narrow(&g);
             for (int64_t r = 0; r < m; r++) {
@@ -420,6 +427,8 @@ START_TEST(gemm_narrow_matches_plain)
                         want = want < -0.25 ? -0.25 : want > 0.5 ? 0.5 : want;
                     else if (act == 3)
                         want = want >= 0 ? want : 0.1 * want;
+                    else if (act >= 4) /* the gate clamp(0.25 x + 0.5), or x times it */
+                        want = (act == 5 ? want : 1) * fmax(0, fmin(1, 0.25 * want + 0.5));
                     ck_assert_msg(fabs(c[r * ldc + j] - want) <= 1e-5 * (double)(k + 1),
                                   "%s m %lld n %lld k %lld: c[%lld, %lld] = %.7g, want %.7g",
                                   eg_cpu_name(level), (long long)m, (long long)n, (long long)k,
@@ -521,7 +530,7 @@ static void conv_case(int kind)
     if (nsp == 1)
         in[0] = 1;
     int64_t cc = group * cg, m = group * mg;
-    int act = (int)rnd_in(0, 5), bias = rnd() % 3 != 0, wconst = rnd() % 5 != 0;
+    int act = (int)rnd_in(0, 6), bias = rnd() % 3 != 0, wconst = rnd() % 5 != 0;
     c.packed = wconst && !(cg == 1 && mg == 1);
     c.slack = (int)(cg * k[0] * k[1]);
 
@@ -599,7 +608,7 @@ static void gemm_case(void)
     int64_t m = rnd_in(1, 40), n = rnd_in(1, 70), kk = rnd_in(1, 90);
     int ta = rnd() % 2, tb = rnd() % 2, bconst = rnd() % 4 != 0, ckind = (int)rnd_in(0, 3);
     float alpha = rnd() % 6 ? 1.0f : 0.5f, beta = rnd() % 6 ? 1.0f : 2.0f;
-    int act = (int)rnd_in(0, 5);
+    int act = (int)rnd_in(0, 6);
     c.packed = bconst;
     c.slack = (int)kk;
     int64_t ad[2] = {ta ? kk : m, ta ? m : kk}, bd[2] = {tb ? n : kk, tb ? kk : n};
