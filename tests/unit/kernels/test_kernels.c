@@ -1002,6 +1002,53 @@ START_TEST(global_avgpool_matches_reference)
 }
 END_TEST
 
+/* ReduceMean and ReduceSum over random axes of rank 1 to 5 inputs: trailing ones (the vector
+ * path, e.g. a spatial mean), others and negative ones (handed to the reference), with and
+ * without keepdims, axes as the attribute (opset 13 ReduceMean) or the input (ReduceSum,
+ * opset 18 ReduceMean). */
+START_TEST(reduce_matches_reference)
+{
+    rng_state = 4242u;
+    for (int i = 0; i < 60; i++) {
+        kcase c;
+        memset(&c, 0, sizeof c);
+        int sum = i % 3 == 0, opset = i % 3 == 1 ? 18 : 13, r = (int)rnd_in(1, 5);
+        c.op = sum ? "ReduceSum" : "ReduceMean";
+        int64_t xd[5], yd[5] = {-1, -1, -1, -1, -1}, axes[5];
+        for (int d = 0; d < r; d++)
+            xd[d] = rnd_in(1, r <= 2 ? 700 : 14);
+        /* Trailing axes most of the time, else a random subset. */
+        int n = 0, trailing = i % 4 != 3, from = (int)rnd_in(0, r - 1);
+        for (int d = 0; d < r; d++)
+            if (trailing ? d >= from : rnd() % 2 || (d == r - 1 && n == 0))
+                axes[n++] = d - (rnd() % 2 ? r : 0); /* negative half the time */
+        int64_t an[1] = {n};
+        tb_model *t = tb_new(opset);
+        add_input(t, &c, "x", r, xd);
+        if (sum || opset >= 18) {
+            tb_init(t, "axes", EMBER_DT_INT64, 1, an, axes, (size_t)n * sizeof *axes);
+            tb_node(t, c.op, "x,axes", "y");
+        } else {
+            tb_node(t, c.op, "x", "y");
+            tb_attr_ints(t, "axes", n, axes);
+        }
+        int keep = rnd() % 2;
+        tb_attr_int(t, "keepdims", keep);
+        tb_output(t, "y", F32, keep ? r : r - n, yd);
+        c.len = tb_pack(t, &c.buf);
+        tb_free(t);
+        int64_t len = 1;
+        for (int d = 0; d < r; d++)
+            len *= xd[d];
+        c.slack = (int)(len / 100) + 10;
+        snprintf(c.what, sizeof c.what, "%s opset %d rank %d [%lld,%lld,...] %d axes%s keepdims %d",
+                 c.op, opset, r, (long long)xd[0], (long long)(r > 1 ? xd[1] : 0), n,
+                 trailing ? " (trailing)" : "", keep);
+        check_case(&c);
+    }
+}
+END_TEST
+
 /* ---- threads ---- */
 
 /* Runs c at the top level on a session of `threads` threads (twice, as run_at does) and
@@ -1271,6 +1318,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(tc, maxpool_3x3_matches_reference);
     tcase_add_test(tc, maxpool_3x3_direct_widths);
     tcase_add_test(tc, global_avgpool_matches_reference);
+    tcase_add_test(tc, reduce_matches_reference);
     suite_add_tcase(s, tc);
     tc = tcase_create("elementwise");
     tcase_set_timeout(tc, 120);
