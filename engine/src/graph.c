@@ -183,6 +183,7 @@ int eg_graph_add_value(eg_graph *g, const char *name)
     v->outer = -1;
     v->producer = -1;
     v->last_use = -1;
+    v->view_of = -1;
     return g->nval++;
 }
 
@@ -236,6 +237,29 @@ static void link_activation(eg_node *n)
     n->act_beta = a ? a->f : 0;
 }
 
+/* Reshape-like nodes only relabel their input's dims, so their output may share its memory
+ * (eg_out_view): then the input must stay live as long as the view. Walking backwards, a
+ * chain of views extends every link's lifetime to the last reader of the last view. */
+static void link_views(eg_graph *g)
+{
+    static const char *const views[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"};
+    for (int i = 0; i < g->nval; i++)
+        g->val[i].view_of = -1;
+    for (int i = g->nnode - 1; i >= 0; i--) {
+        const eg_node *n = &g->node[i];
+        int is_view = 0;
+        for (size_t k = 0; k < sizeof views / sizeof views[0]; k++)
+            is_view |= !n->domain[0] && strcmp(n->op, views[k]) == 0;
+        if (!is_view || n->nin < 1 || n->in[0] < 0 || n->nout < 1 || n->out[0] < 0 ||
+            g->val[n->out[0]].is_output)
+            continue;
+        eg_value *w = &g->val[n->out[0]], *src = &g->val[n->in[0]];
+        w->view_of = n->in[0];
+        if (src->kind == EG_VAL_NODE && w->last_use > src->last_use)
+            src->last_use = w->last_use;
+    }
+}
+
 int eg_graph_link(eg_graph *g, ember_err *err)
 {
     for (int i = 0; i < g->nval; i++) {
@@ -277,5 +301,6 @@ int eg_graph_link(eg_graph *g, ember_err *err)
                                  v->name);
         v->is_output = 1;
     }
+    link_views(g);
     return 0;
 }

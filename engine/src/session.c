@@ -279,6 +279,33 @@ void *eg_out(eg_kctx *k, int i, ember_dtype dt, int rank, const int64_t *dims)
     return t->data;
 }
 
+void *eg_out_view(eg_kctx *k, int i, int j, int rank, const int64_t *dims)
+{
+    const ember_tensor *x = eg_in(k, j);
+    int64_t bytes = x ? eg_tensor_bytes(x->dtype, x->rank, x->dims) : -1;
+    if (bytes < 0 || eg_tensor_bytes(x->dtype, rank, dims) != bytes) {
+        eg_fail(k, EMBER_ESHAPE, "output %d cannot be a view of input %d", i, j);
+        return NULL;
+    }
+    frame *f = k->f;
+    int v = eg_out_wanted(k, i) ? k->n->out[i] : -1;
+    /* Only the planned top frame shares: folding turns outputs into constants the graph
+     * owns, and subgraph frames keep a buffer per value. */
+    if (v >= 0 && f->arena && x->data && f->g->val[v].view_of == k->n->in[j]) {
+        ember_tensor *t = &f->t[v];
+        frame_release_value(f, v);
+        memmove(t->dims, dims, (size_t)rank * sizeof *dims);
+        t->dtype = x->dtype;
+        t->rank = rank;
+        t->data = x->data;
+        return t->data;
+    }
+    void *y = eg_out(k, i, x->dtype, rank, dims);
+    if (y && bytes)
+        memcpy(y, x->data, (size_t)bytes);
+    return y;
+}
+
 ember_tensor *eg_out_tensor(eg_kctx *k, int i)
 {
     if (!eg_out_wanted(k, i))
@@ -693,6 +720,18 @@ static const int *prof_slots_of(const ember_session *s, const eg_graph *g)
     return NULL;
 }
 
+/* Releases node output v if node i was its last reader, and then what v was a view of
+ * (eg_out_view), whose lifetime ends with its views'. */
+static void release_after(frame *f, int v, int i)
+{
+    const eg_graph *g = f->g;
+    while (v >= 0 && g->val[v].last_use == i && !g->val[v].is_output &&
+           g->val[v].kind == EG_VAL_NODE) {
+        frame_release_value(f, v);
+        v = g->val[v].view_of;
+    }
+}
+
 static int run_graph(ember_session *s, frame *f, ember_err *err)
 {
     const eg_graph *g = f->g;
@@ -744,12 +783,9 @@ static int run_graph(ember_session *s, frame *f, ember_err *err)
             if (g->val[v].last_use < 0 && !g->val[v].is_output)
                 frame_release_value(f, v);
         }
-        for (int j = 0; j < n->nin; j++) {
-            int v = n->in[j];
-            if (v >= 0 && g->val[v].last_use == i && !g->val[v].is_output &&
-                g->val[v].kind == EG_VAL_NODE)
-                frame_release_value(f, v);
-        }
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j] >= 0)
+                release_after(f, n->in[j], i);
         /* Values read only by this node's subgraphs are released here too. */
         if (n->nattr) {
             for (int v = 0; v < g->nval; v++)

@@ -142,15 +142,25 @@ static void walk_copy(const walk *w, const void *src, void *dst, size_t es)
     }
 }
 
-/* Copies x into output i unchanged (Identity, Reshape, Squeeze...), with new dims. */
-static int copy_out(eg_kctx *k, int i, const ember_tensor *x, int rank, const int64_t *dims)
+/* Checks that x may become output i with new dims (a type with a size, same count). */
+static int same_elems(eg_kctx *k, const ember_tensor *x, int rank, const int64_t *dims,
+                      size_t *es)
 {
-    size_t es;
-    int rc = elem_size(k, x, "input", &es);
+    int rc = elem_size(k, x, "input", es);
     if (rc)
         return rc;
     if (ku_count(rank, dims) != ember_tensor_count(x))
         return eg_fail(k, EMBER_ESHAPE, "element count changes");
+    return 0;
+}
+
+/* Copies x into output i unchanged (Constant's value), with new dims. */
+static int copy_out(eg_kctx *k, int i, const ember_tensor *x, int rank, const int64_t *dims)
+{
+    size_t es;
+    int rc = same_elems(k, x, rank, dims, &es);
+    if (rc)
+        return rc;
     void *y = eg_out(k, i, x->dtype, rank, dims);
     if (!y)
         return EMBER_ENOMEM;
@@ -158,6 +168,17 @@ static int copy_out(eg_kctx *k, int i, const ember_tensor *x, int rank, const in
     if (bytes)
         memcpy(y, x->data, bytes);
     return 0;
+}
+
+/* Output 0 is input 0 unchanged (Identity, Reshape, Squeeze...) with new dims: a view of
+ * its memory where the session allows (eg_out_view), else a copy. */
+static int view_out(eg_kctx *k, int rank, const int64_t *dims)
+{
+    size_t es;
+    int rc = same_elems(k, eg_in(k, 0), rank, dims, &es);
+    if (rc)
+        return rc;
+    return eg_out_view(k, 0, 0, rank, dims) ? 0 : EMBER_ENOMEM;
 }
 
 /* ---- Constant, Shape, Size, Identity, ConstantOfShape, Range ---- */
@@ -239,7 +260,7 @@ static int identity_run(eg_kctx *k)
     const ember_tensor *x = eg_in(k, 0);
     if (!x)
         return eg_fail(k, EMBER_EINVAL, "input is missing");
-    return copy_out(k, 0, x, x->rank, x->dims);
+    return view_out(k, x->rank, x->dims);
 }
 
 static int constantofshape_run(eg_kctx *k)
@@ -483,7 +504,7 @@ static int reshape_run(eg_kctx *k)
         return eg_fail(k, EMBER_ESHAPE, "shape holds %lld elements, input has %lld",
                        (long long)known, (long long)total);
     }
-    return copy_out(k, 0, x, r, dims);
+    return view_out(k, r, dims);
 }
 
 static int flatten_run(eg_kctx *k)
@@ -498,7 +519,7 @@ static int flatten_run(eg_kctx *k)
         return eg_fail(k, EMBER_EINVAL, "axis %lld out of range for rank %d",
                        (long long)eg_attr_int(k, "axis", 1), x->rank);
     int64_t dims[2] = {ku_count((int)axis, x->dims), ku_count(x->rank - (int)axis, x->dims + axis)};
-    return copy_out(k, 0, x, 2, dims);
+    return view_out(k, 2, dims);
 }
 
 /* Axes from the attribute (before opset 13) or the optional input 1; -1 when neither. */
@@ -544,7 +565,7 @@ static int squeeze_run(eg_kctx *k)
     for (int d = 0; d < x->rank; d++)
         if (!(drop & (1u << d)))
             dims[r++] = x->dims[d];
-    return copy_out(k, 0, x, r, dims);
+    return view_out(k, r, dims);
 }
 
 static int unsqueeze_run(eg_kctx *k)
@@ -569,7 +590,7 @@ static int unsqueeze_run(eg_kctx *k)
         add |= 1u << axes[i];
     for (int d = 0, j = 0; d < r; d++)
         dims[d] = add & (1u << d) ? 1 : x->dims[j++];
-    return copy_out(k, 0, x, r, dims);
+    return view_out(k, r, dims);
 }
 
 /* ---- Transpose, Expand, Tile, Slice ---- */
