@@ -237,12 +237,13 @@ static void link_activation(eg_node *n)
     n->act_beta = a ? a->f : 0;
 }
 
-/* Reshape-like nodes only relabel their input's dims, so their output may share its memory
+/* Reshape-like nodes only relabel their input's dims, and a Slice of one contiguous run
+ * (channels of one image) only moves the start, so their output may share the input's memory
  * (eg_out_view): then the input must stay live as long as the view. Walking backwards, a
  * chain of views extends every link's lifetime to the last reader of the last view. */
 static void link_views(eg_graph *g)
 {
-    static const char *const views[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"};
+    static const char *const views[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Slice"};
     for (int i = 0; i < g->nval; i++)
         g->val[i].view_of = -1;
     for (int i = g->nnode - 1; i >= 0; i--) {

@@ -79,7 +79,8 @@ typedef struct eg_value {
     int last_use;      /* last node index reading it (incl. through subgraphs) or reading a view
                           of it; -1 if none */
     int view_of;       /* the value whose memory this one may share (the output of a Reshape,
-                          Flatten, Squeeze or Unsqueeze that is no graph output), or -1 */
+                          Flatten, Squeeze, Unsqueeze or Slice that is no graph output), or
+                          -1 */
     int is_output;     /* a graph output: lives until the end of the run */
 } eg_value;
 

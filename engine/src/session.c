@@ -279,11 +279,12 @@ void *eg_out(eg_kctx *k, int i, ember_dtype dt, int rank, const int64_t *dims)
     return t->data;
 }
 
-void *eg_out_view(eg_kctx *k, int i, int j, int rank, const int64_t *dims)
+void *eg_out_view(eg_kctx *k, int i, int j, int64_t off, int rank, const int64_t *dims)
 {
     const ember_tensor *x = eg_in(k, j);
-    int64_t bytes = x ? eg_tensor_bytes(x->dtype, x->rank, x->dims) : -1;
-    if (bytes < 0 || eg_tensor_bytes(x->dtype, rank, dims) != bytes) {
+    int64_t xbytes = x ? eg_tensor_bytes(x->dtype, x->rank, x->dims) : -1;
+    int64_t bytes = x ? eg_tensor_bytes(x->dtype, rank, dims) : -1;
+    if (xbytes < 0 || bytes < 0 || off < 0 || off > xbytes - bytes) {
         eg_fail(k, EMBER_ESHAPE, "output %d cannot be a view of input %d", i, j);
         return NULL;
     }
@@ -297,12 +298,12 @@ void *eg_out_view(eg_kctx *k, int i, int j, int rank, const int64_t *dims)
         memmove(t->dims, dims, (size_t)rank * sizeof *dims);
         t->dtype = x->dtype;
         t->rank = rank;
-        t->data = x->data;
+        t->data = (char *)x->data + off;
         return t->data;
     }
     void *y = eg_out(k, i, x->dtype, rank, dims);
     if (y && bytes)
-        memcpy(y, x->data, (size_t)bytes);
+        memcpy(y, (const char *)x->data + off, (size_t)bytes);
     return y;
 }
 

@@ -109,6 +109,20 @@ typedef struct walk {
     int64_t base;
 } walk;
 
+/* Whether w visits one contiguous run in order (dense strides over its dims longer than 1). */
+static int walk_is_run(const walk *w)
+{
+    int64_t dense = 1;
+    for (int d = w->rank - 1; d >= 0; d--) {
+        if (w->dims[d] == 1)
+            continue;
+        if (w->stride[d] != dense)
+            return 0;
+        dense *= w->dims[d];
+    }
+    return 1;
+}
+
 /* Copies the elements of src visited by w, in row-major output order, densely into dst. */
 static void walk_copy(const walk *w, const void *src, void *dst, size_t es)
 {
@@ -178,7 +192,7 @@ static int view_out(eg_kctx *k, int rank, const int64_t *dims)
     int rc = same_elems(k, eg_in(k, 0), rank, dims, &es);
     if (rc)
         return rc;
-    return eg_out_view(k, 0, 0, rank, dims) ? 0 : EMBER_ENOMEM;
+    return eg_out_view(k, 0, 0, 0, rank, dims) ? 0 : EMBER_ENOMEM;
 }
 
 /* ---- Constant, Shape, Size, Identity, ConstantOfShape, Range ---- */
@@ -788,6 +802,8 @@ static int slice_run(eg_kctx *k)
         if (len > 0)
             w.base += st * in_str[a];
     }
+    if (walk_is_run(&w) && ku_count(w.rank, w.dims) > 0)
+        return eg_out_view(k, 0, 0, w.base * (int64_t)es, x->rank, w.dims) ? 0 : EMBER_ENOMEM;
     void *y = eg_out(k, 0, x->dtype, x->rank, w.dims);
     if (!y)
         return EMBER_ENOMEM;

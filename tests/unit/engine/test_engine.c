@@ -575,6 +575,58 @@ START_TEST(reshape_is_a_view)
 }
 END_TEST
 
+/* A Slice of whole channels of one image is one contiguous run of its input, so it shares it
+ * too: a = Neg(x) [1, 4, 2, 2], lo and hi its first and last two channels, y = lo + hi, in two
+ * arena slots (a and y) of 64 bytes each. With lo and hi graph outputs (copies), the same y. */
+static ember_model *channel_slices_model(int copies)
+{
+    const int64_t xd[4] = {1, 4, 2, 2}, hd[4] = {1, 2, 2, 2}, one[1] = {1};
+    const int64_t ax[1] = {1}, s0[1] = {0}, s2[1] = {2}, s4[1] = {4};
+    tb_model *t = tb_new(13);
+    tb_input(t, "x", F32, 4, xd);
+    tb_init(t, "ax", EMBER_DT_INT64, 1, one, ax, sizeof ax);
+    tb_init(t, "s0", EMBER_DT_INT64, 1, one, s0, sizeof s0);
+    tb_init(t, "s2", EMBER_DT_INT64, 1, one, s2, sizeof s2);
+    tb_init(t, "s4", EMBER_DT_INT64, 1, one, s4, sizeof s4);
+    tb_node(t, "Neg", "x", "a");
+    tb_node(t, "Slice", "a,s0,s2,ax", "lo");
+    tb_node(t, "Slice", "a,s2,s4,ax", "hi");
+    tb_node(t, "Add", "lo,hi", "y");
+    tb_output(t, "y", F32, 4, hd);
+    if (copies) {
+        tb_output(t, "lo", F32, 4, hd);
+        tb_output(t, "hi", F32, 4, hd);
+    }
+    return load_built(t);
+}
+
+START_TEST(channel_slice_is_a_view)
+{
+    float x[16], out[2][8];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)(i * i % 13) - 6;
+    ember_tensor in = {F32, 4, {1, 4, 2, 2}, x}, y[3];
+    ember_err err = {{0}};
+    for (int copies = 0; copies < 2; copies++) {
+        ember_model *m = channel_slices_model(copies);
+        ember_session *s;
+        ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+        for (int run = 0; run < 2; run++)
+            ck_assert_msg(ember_session_run(s, &in, 1, y, copies ? 3 : 1, &err) == 0, "%s",
+                          err.msg);
+        memcpy(out[copies], y[0].data, sizeof out[copies]);
+        if (!copies)
+            ck_assert_uint_eq(ember_session_arena_bytes(s), 2 * 64);
+        ember_session_free(s);
+        ember_model_free(m);
+    }
+    for (int i = 0; i < 8; i++) {
+        ck_assert_float_eq(out[0][i], -x[i] - x[i + 8]);
+        ck_assert_float_eq(out[0][i], out[1][i]);
+    }
+}
+END_TEST
+
 /* Silero VAD from ../shared (its body is an If with nested Ifs and an LSTM), or NULL with a
  * note when ../shared is absent. */
 static ember_model *load_silero(const char *test)
@@ -689,6 +741,7 @@ static Suite *engine_suite(void)
     tcase_add_test(k, optimizer_fuses_hardswish_pair);
     tcase_add_test(k, reshape_views_keep_their_source_alive);
     tcase_add_test(k, reshape_is_a_view);
+    tcase_add_test(k, channel_slice_is_a_view);
     suite_add_tcase(s, k);
     TCase *p = tcase_create("planner");
     tcase_add_test(p, planner_never_overlaps_live_buffers);
