@@ -2,12 +2,14 @@
  * Graph passes run once after a model is imported, before any session exists.
  *
  * In order: Identity (and inference-mode Dropout) nodes are bypassed; nodes whose inputs are
- * all constants are run once and replaced by their results; Relu, Clip, LeakyRelu,
- * HardSigmoid, Sigmoid and HardSwish that are the only reader of a Conv or Gemm are folded into
- * it as an epilogue, and so is HardSwish written out as x * HardSigmoid(x) (attributes
- * "ember.activation", "ember.alpha", "ember.beta", so a compiled model carries them); and nodes nothing reads are removed. Each pass leaves a valid graph,
- * re-linked, so any subset is safe. Subgraphs (If branches) get the same passes after the
- * graph around them, reading its constants as their own.
+ * all constants are run once and replaced by their results; a channel shuffle (Concat,
+ * Reshape, Transpose) becomes one ember.ConcatShuffle; Relu, Clip, LeakyRelu, HardSigmoid,
+ * Sigmoid and HardSwish that are the only reader of a Conv or Gemm are folded into it as an
+ * epilogue, and so is HardSwish written out as x * HardSigmoid(x) (attributes
+ * "ember.activation", "ember.alpha", "ember.beta", so a compiled model carries them); and
+ * nodes nothing reads are removed. Each pass leaves a valid graph, re-linked, so any subset
+ * is safe. Subgraphs (If branches) get the same passes after the graph around them, reading
+ * its constants as their own.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +298,101 @@ static int fuse_activations(eg_graph *g, unsigned char *drop)
     return rc ? rc : changed;
 }
 
+/* The positive entries of a constant int64 vector v of length n, or 0. */
+static int const_dims(const eg_graph *g, int v, int64_t *out, int n)
+{
+    const eg_value *c = v >= 0 ? &g->val[v] : NULL;
+    if (!c || c->kind != EG_VAL_CONST || c->dtype != EMBER_DT_INT64 || c->rank != 1 ||
+        c->dims[0] != n)
+        return 0;
+    memcpy(out, c->data, (size_t)n * sizeof *out);
+    for (int i = 0; i < n; i++)
+        if (out[i] <= 0)
+            return 0;
+    return 1;
+}
+
+/* Replaces node t's operator, inputs and attributes with ember.ConcatShuffle's. */
+static int make_concat_shuffle(eg_node *t, const eg_node *cat, const int64_t *shape, int r)
+{
+    const eg_attr *ax = eg_node_attr(cat, "axis");
+    char *op = strdup("ConcatShuffle"), *domain = strdup("ember");
+    int *in = malloc((size_t)cat->nin * sizeof *in);
+    eg_attr *at = calloc(2, sizeof *at);
+    int64_t *ints = malloc((size_t)r * sizeof *ints);
+    char *n0 = strdup("axis"), *n1 = strdup("shape");
+    if (!op || !domain || !in || !at || !ints || !n0 || !n1) {
+        free(op), free(domain), free(in), free(at), free(ints), free(n0), free(n1);
+        return EMBER_ENOMEM;
+    }
+    memcpy(in, cat->in, (size_t)cat->nin * sizeof *in);
+    memcpy(ints, shape, (size_t)r * sizeof *ints);
+    at[0] = (eg_attr){.name = n0, .kind = EG_ATTR_INT, .i = ax->i};
+    at[1] = (eg_attr){.name = n1, .kind = EG_ATTR_INTS, .n = r, .ints = ints};
+    for (int j = 0; j < t->nattr; j++)
+        eg_attr_free(&t->attr[j]);
+    free(t->attr);
+    free(t->op);
+    free(t->domain);
+    free(t->in);
+    t->op = op;
+    t->domain = domain;
+    t->in = in;
+    t->nin = cat->nin;
+    t->attr = at;
+    t->nattr = 2;
+    t->impl = eg_op_find(domain, op);
+    return 0;
+}
+
+/* A channel shuffle as exported from PyTorch (ShuffleNet): Concat, Reshape to the constant
+ * [n, g, c, s...], Transpose (0, 2, 1, 3...), each the only reader of the one before, becomes
+ * one ember.ConcatShuffle that writes the shuffled channels straight from the Concat's inputs:
+ * one copy where there were two (the Reshapes around it are views). */
+static int fuse_channel_shuffles(eg_graph *g, unsigned char *drop)
+{
+    readers *r = find_readers(g);
+    if (!r)
+        return EMBER_ENOMEM;
+    int changed = 0, rc = 0;
+    for (int i = 0; i < g->nnode && rc == 0; i++) {
+        eg_node *t = &g->node[i];
+        const eg_attr *perm = eg_node_attr(t, "perm");
+        if (!is_op(t, "Transpose") || t->nin != 1 || t->in[0] < 0 || !perm ||
+            perm->kind != EG_ATTR_INTS || perm->n < 3 || perm->n > EMBER_MAX_RANK)
+            continue;
+        int rank = perm->n, ok = perm->ints[0] == 0 && perm->ints[1] == 2 && perm->ints[2] == 1;
+        for (int d = 3; d < rank; d++)
+            ok &= perm->ints[d] == d;
+        int rv = t->in[0], p1 = g->val[rv].kind == EG_VAL_NODE ? g->val[rv].producer : -1;
+        if (!ok || p1 < 0 || drop[p1] || r[rv].count != 1 || is_output(g, rv))
+            continue;
+        const eg_node *re = &g->node[p1];
+        int64_t shape[EMBER_MAX_RANK];
+        if (!is_op(re, "Reshape") || re->nin != 2 || re->in[0] < 0 ||
+            !const_dims(g, re->in[1], shape, rank))
+            continue;
+        int cv = re->in[0], p0 = g->val[cv].kind == EG_VAL_NODE ? g->val[cv].producer : -1;
+        if (p0 < 0 || drop[p0] || r[cv].count != 1 || is_output(g, cv))
+            continue;
+        const eg_node *cat = &g->node[p0];
+        const eg_attr *ax = eg_node_attr(cat, "axis");
+        if (!is_op(cat, "Concat") || cat->nin < 1 || cat->nin > 64 || !ax ||
+            ax->kind != EG_ATTR_INT)
+            continue;
+        int missing = 0;
+        for (int j = 0; j < cat->nin; j++)
+            missing |= cat->in[j] < 0;
+        if (missing)
+            continue;
+        rc = make_concat_shuffle(t, cat, shape, rank);
+        drop[p0] = drop[p1] = 1;
+        changed = 1;
+    }
+    free(r);
+    return rc ? rc : changed;
+}
+
 static void mark_dead(const eg_graph *g, unsigned char *drop)
 {
     unsigned char *needed = calloc((size_t)g->nval + 1, 1);
@@ -394,6 +491,14 @@ static int optimize_one(eg_graph *g, ember_err *err)
     if (mark_foldable(g, drop)) {
         if ((rc = eg_fold_nodes(g, drop, err)))
             goto out;
+        remove_nodes(g, drop);
+        if ((rc = eg_graph_link(g, err)))
+            goto out;
+    }
+    memset(drop, 0, (size_t)g->nnode + 1);
+    if ((rc = fuse_channel_shuffles(g, drop)) < 0)
+        goto out;
+    if (rc) {
         remove_nodes(g, drop);
         if ((rc = eg_graph_link(g, err)))
             goto out;

@@ -813,12 +813,12 @@ static int slice_run(eg_kctx *k)
 
 /* ---- Concat, Split ---- */
 
-static int concat_run(eg_kctx *k)
+/* Checks Concat's inputs against input 0 and fills the output dims and axis. */
+static int concat_shape(eg_kctx *k, int *axis_out, int64_t *dims, size_t *es)
 {
     int nin = eg_nin(k);
     const ember_tensor *x0 = eg_in(k, 0);
-    size_t es;
-    int rc = elem_size(k, x0, "input 0", &es);
+    int rc = elem_size(k, x0, "input 0", es);
     if (rc)
         return rc;
     if (!eg_has_attr(k, "axis"))
@@ -828,8 +828,7 @@ static int concat_run(eg_kctx *k)
     if (axis < 0)
         return eg_fail(k, EMBER_EINVAL, "axis %lld out of range for rank %d",
                        (long long)eg_attr_int(k, "axis", 0), r);
-    int64_t dims[EMBER_MAX_RANK];
-    memcpy(dims, x0->dims, sizeof dims);
+    memcpy(dims, x0->dims, EMBER_MAX_RANK * sizeof *dims);
     dims[axis] = 0;
     for (int i = 0; i < nin; i++) {
         const ember_tensor *x = eg_in(k, i);
@@ -843,7 +842,20 @@ static int concat_run(eg_kctx *k)
                                d);
         dims[axis] += x->dims[axis];
     }
-    char *y = eg_out(k, 0, x0->dtype, r, dims);
+    *axis_out = axis;
+    return 0;
+}
+
+static int concat_run(eg_kctx *k)
+{
+    int nin = eg_nin(k), axis;
+    int64_t dims[EMBER_MAX_RANK];
+    size_t es;
+    int rc = concat_shape(k, &axis, dims, &es);
+    if (rc)
+        return rc;
+    int r = eg_in(k, 0)->rank;
+    char *y = eg_out(k, 0, eg_in(k, 0)->dtype, r, dims);
     if (!y)
         return EMBER_ENOMEM;
     int64_t outer = ku_count(axis, dims), inner = ku_count(r - axis - 1, dims + axis + 1);
@@ -855,6 +867,67 @@ static int concat_run(eg_kctx *k)
             y += bytes;
         }
     }
+    return 0;
+}
+
+/* ---- ember.ConcatShuffle ---- */
+
+/* Copies len elements of the Concat of xs from its flat offset off on: the Concat is rows of
+ * the inputs' blocks (block[i] elements of input i per row of row elements). */
+static void concat_read(eg_kctx *k, const int64_t *block, int64_t row, int64_t off, int64_t len,
+                        char *dst, size_t es)
+{
+    while (len > 0) {
+        int64_t o = off / row, at = off % row;
+        int i = 0;
+        while (at >= block[i])
+            at -= block[i++];
+        int64_t take = block[i] - at < len ? block[i] - at : len;
+        memcpy(dst, (const char *)eg_in(k, i)->data + (size_t)(o * block[i] + at) * es,
+               (size_t)take * es);
+        dst += take * (int64_t)es;
+        off += take;
+        len -= take;
+    }
+}
+
+/* What the optimizer makes of a channel shuffle (passes.c): the Concat of the inputs on axis,
+ * reshaped to shape = [n, g, c, s...] and transposed to [n, c, g, s...], in one pass: each
+ * run of the s elements is copied once, from the input that holds it. */
+static int concatshuffle_run(eg_kctx *k)
+{
+    int axis;
+    int64_t dims[EMBER_MAX_RANK], odims[EMBER_MAX_RANK];
+    size_t es;
+    const int64_t *shape;
+    int r = eg_attr_ints(k, "shape", &shape), rc = concat_shape(k, &axis, dims, &es);
+    if (rc)
+        return rc;
+    if (r < 3 || r > EMBER_MAX_RANK)
+        return eg_fail(k, EMBER_EINVAL, "shape must have 3 to %d entries", EMBER_MAX_RANK);
+    const ember_tensor *x0 = eg_in(k, 0);
+    int64_t total = ku_count(x0->rank, dims), n = shape[0], g = shape[1], c = shape[2];
+    int64_t span = ku_count(r - 3, shape + 3);
+    if (n < 0 || g < 0 || c < 0 || span < 0 || ku_count(r, shape) != total)
+        return eg_fail(k, EMBER_ESHAPE, "the concatenation's %lld elements do not fit the shape",
+                       (long long)total);
+    memcpy(odims, shape, (size_t)r * sizeof *odims);
+    odims[1] = c;
+    odims[2] = g;
+    char *y = eg_out(k, 0, x0->dtype, r, odims);
+    if (!y)
+        return EMBER_ENOMEM;
+    if (total == 0)
+        return 0;
+    int64_t inner = ku_count(x0->rank - axis - 1, dims + axis + 1), block[64], row = 0;
+    if (eg_nin(k) > 64)
+        return eg_fail(k, EMBER_EINVAL, "more than 64 inputs");
+    for (int i = 0; i < eg_nin(k); i++)
+        row += block[i] = eg_in(k, i)->dims[axis] * inner;
+    for (int64_t ni = 0; ni < n; ni++)
+        for (int64_t ci = 0; ci < c; ci++)
+            for (int64_t gi = 0; gi < g; gi++, y += span * (int64_t)es)
+                concat_read(k, block, row, ((ni * g + gi) * c + ci) * span, span, y, es);
     return 0;
 }
 
@@ -1274,6 +1347,7 @@ const eg_op eg_ops_shape[] = {
     {"Tile", "", tile_run},
     {"Slice", "", slice_run},
     {"Concat", "", concat_run},
+    {"ConcatShuffle", "ember", concatshuffle_run},
     {"Split", "", split_run},
     {"Gather", "", gather_run},
     {"GatherElements", "", gatherelements_run},

@@ -627,6 +627,68 @@ START_TEST(channel_slice_is_a_view)
 }
 END_TEST
 
+/* ShuffleNet's channel shuffle, Concat(a, b) -> Reshape [1, g, c, h, w] -> Transpose
+ * (0, 2, 1, 3, 4) -> Reshape [1, g * c, h, w], becomes one ember.ConcatShuffle; with the
+ * Concat's output also a graph output it stays as it is, and both give the same result. a and b
+ * have different channel counts (2 and 4 of 6, g = 3), so shuffled runs straddle the inputs,
+ * and a third case splits the plane differently from the Concat (shape [1, 2, 3, 4, 1]). */
+static ember_model *shuffle_model(int keep, const int64_t *shape5)
+{
+    const int64_t ad[4] = {1, 2, 2, 2}, bd[4] = {1, 4, 2, 2}, cd[4] = {1, 6, 2, 2};
+    const int64_t five[1] = {5}, four[1] = {4}, back[4] = {1, 6, 2, 2};
+    const int64_t perm[5] = {0, 2, 1, 3, 4};
+    tb_model *t = tb_new(13);
+    tb_input(t, "a", F32, 4, ad);
+    tb_input(t, "b", F32, 4, bd);
+    tb_init(t, "s5", EMBER_DT_INT64, 1, five, shape5, 5 * sizeof *shape5);
+    tb_init(t, "s4", EMBER_DT_INT64, 1, four, back, sizeof back);
+    tb_node(t, "Concat", "a,b", "cat");
+    tb_attr_int(t, "axis", 1);
+    tb_node(t, "Reshape", "cat,s5", "r");
+    tb_node(t, "Transpose", "r", "tr");
+    tb_attr_ints(t, "perm", 5, perm);
+    tb_node(t, "Reshape", "tr,s4", "y");
+    tb_output(t, "y", F32, 4, cd);
+    if (keep)
+        tb_output(t, "cat", F32, 4, cd);
+    return load_built(t);
+}
+
+START_TEST(optimizer_fuses_channel_shuffle)
+{
+    static const int64_t shapes[2][5] = {{1, 3, 2, 2, 2}, {1, 2, 3, 4, 1}};
+    float a[8], b[16], out[2][24];
+    for (int i = 0; i < 8; i++)
+        a[i] = (float)i;
+    for (int i = 0; i < 16; i++)
+        b[i] = 100 + (float)i;
+    ember_tensor in[2] = {{F32, 4, {1, 2, 2, 2}, a}, {F32, 4, {1, 4, 2, 2}, b}}, y[2];
+    ember_err err = {{0}};
+    for (int sh = 0; sh < 2; sh++) {
+        for (int keep = 0; keep < 2; keep++) {
+            ember_model *m = shuffle_model(keep, shapes[sh]);
+            ember_model_stats st;
+            ck_assert_int_eq(ember_model_describe(m, &st), 0);
+            ck_assert_int_eq(op_count(&st, "ConcatShuffle"), !keep);
+            ck_assert_int_eq(op_count(&st, "Transpose") + op_count(&st, "Concat"), keep ? 2 : 0);
+            ember_session *s;
+            ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+            for (int run = 0; run < 2; run++)
+                ck_assert_msg(ember_session_run(s, in, 2, y, 1 + keep, &err) == 0, "%s", err.msg);
+            ck_assert_int_eq(y[0].rank, 4);
+            ck_assert_int_eq(y[0].dims[1], 6);
+            memcpy(out[keep], y[0].data, sizeof out[keep]);
+            ember_session_free(s);
+            ember_model_free(m);
+        }
+        for (int i = 0; i < 24; i++)
+            ck_assert_float_eq(out[0][i], out[1][i]);
+        /* Output channel 1 is group 1's first: concat channel c, b's channel c - 2. */
+        ck_assert_float_eq(out[0][4], sh ? 104 : 100);
+    }
+}
+END_TEST
+
 /* Silero VAD from ../shared (its body is an If with nested Ifs and an LSTM), or NULL with a
  * note when ../shared is absent. */
 static ember_model *load_silero(const char *test)
@@ -742,6 +804,7 @@ static Suite *engine_suite(void)
     tcase_add_test(k, reshape_views_keep_their_source_alive);
     tcase_add_test(k, reshape_is_a_view);
     tcase_add_test(k, channel_slice_is_a_view);
+    tcase_add_test(k, optimizer_fuses_channel_shuffle);
     suite_add_tcase(s, k);
     TCase *p = tcase_create("planner");
     tcase_add_test(p, planner_never_overlaps_live_buffers);
