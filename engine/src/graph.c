@@ -184,6 +184,7 @@ int eg_graph_add_value(eg_graph *g, const char *name)
     v->producer = -1;
     v->last_use = -1;
     v->view_of = -1;
+    v->part_of = -1;
     return g->nval++;
 }
 
@@ -261,6 +262,39 @@ static void link_views(eg_graph *g)
     }
 }
 
+/* Marks the inputs of each Concat that only it reads (once), produced by a node that is no
+ * Concat and no view: a session may have their producers write straight into the Concat's
+ * output (session.c, make_plan). */
+static void link_concat_parts(eg_graph *g)
+{
+    int *reads = calloc((size_t)g->nval + 1, sizeof *reads);
+    for (int i = 0; i < g->nval; i++)
+        g->val[i].part_of = -1;
+    if (!reads)
+        return; /* no placement: always correct */
+    for (int i = 0; i < g->nnode; i++)
+        for (int j = 0; j < g->node[i].nin; j++)
+            if (g->node[i].in[j] >= 0)
+                reads[g->node[i].in[j]]++;
+    for (int i = 0; i < g->nnode; i++) {
+        const eg_node *c = &g->node[i];
+        if (c->domain[0] || strcmp(c->op, "Concat") != 0 || c->nout < 1 || c->out[0] < 0)
+            continue;
+        for (int j = 0; j < c->nin; j++) {
+            int v = c->in[j];
+            eg_value *val = v >= 0 ? &g->val[v] : NULL;
+            if (!val || val->kind != EG_VAL_NODE || reads[v] != 1 || val->last_use != i ||
+                val->is_output || val->view_of >= 0 || val->producer < 0)
+                continue;
+            const eg_node *p = &g->node[val->producer];
+            if (!p->domain[0] && strcmp(p->op, "Concat") == 0)
+                continue;
+            val->part_of = c->out[0];
+        }
+    }
+    free(reads);
+}
+
 int eg_graph_link(eg_graph *g, ember_err *err)
 {
     for (int i = 0; i < g->nval; i++) {
@@ -303,5 +337,6 @@ int eg_graph_link(eg_graph *g, ember_err *err)
         v->is_output = 1;
     }
     link_views(g);
+    link_concat_parts(g);
     return 0;
 }

@@ -81,6 +81,8 @@ typedef struct eg_value {
     int view_of;       /* the value whose memory this one may share (the output of a Reshape,
                           Flatten, Squeeze, Unsqueeze or Slice that is no graph output), or
                           -1 */
+    int part_of;       /* the output of the Concat that is this value's only reader (a
+                          session may place the value inside that output), or -1 */
     int is_output;     /* a graph output: lives until the end of the run */
 } eg_value;
 

@@ -689,6 +689,57 @@ START_TEST(optimizer_fuses_channel_shuffle)
 }
 END_TEST
 
+/* a = Neg(x), b = Relu(x), y = Neg(Concat(a, b) on channels): for one image the Concat's
+ * output holds a and b in place (their producers write into it), so the arena is the Concat's
+ * output and y, 64 bytes each; for two images (nothing in place: the channels of image 0 and 1
+ * interleave) and with a a graph output (a copy of its own) the results are the same. */
+static ember_model *concat_model(int a_is_output)
+{
+    const int64_t xd[4] = {-1, 2, 2, 2}, yd[4] = {-1, 4, 2, 2};
+    tb_model *t = tb_new(13);
+    tb_input(t, "x", F32, 4, xd);
+    tb_node(t, "Neg", "x", "a");
+    tb_node(t, "Relu", "x", "b");
+    tb_node(t, "Concat", "a,b", "cat");
+    tb_attr_int(t, "axis", 1);
+    tb_node(t, "Neg", "cat", "y");
+    tb_output(t, "y", F32, 4, yd);
+    if (a_is_output)
+        tb_output(t, "a", F32, 4, xd);
+    return load_built(t);
+}
+
+START_TEST(concat_inputs_are_written_in_place)
+{
+    float x[16], out[2][32];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)(i % 5) - 2.5f;
+    ember_err err = {{0}};
+    for (int images = 1; images <= 2; images++) {
+        for (int copy = 0; copy < 2; copy++) {
+            ember_model *m = concat_model(copy);
+            ember_session *s;
+            ember_tensor in = {F32, 4, {images, 2, 2, 2}, x}, y[2];
+            ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+            for (int run = 0; run < 3; run++)
+                ck_assert_msg(ember_session_run(s, &in, 1, y, 1 + copy, &err) == 0, "%s",
+                              err.msg);
+            memcpy(out[copy], y[0].data, (size_t)images * 16 * sizeof(float));
+            if (!copy && images == 1)
+                ck_assert_uint_eq(ember_session_arena_bytes(s), 2 * 64);
+            ember_session_free(s);
+            ember_model_free(m);
+        }
+        for (int i = 0; i < images * 16; i++) {
+            int img = i / 16, c = i % 16 / 4, p = i % 4;
+            float xv = x[img * 8 + (c % 2) * 4 + p];
+            ck_assert_float_eq(out[0][i], c < 2 ? xv : -(xv > 0 ? xv : 0));
+            ck_assert_float_eq(out[0][i], out[1][i]);
+        }
+    }
+}
+END_TEST
+
 /* Silero VAD from ../shared (its body is an If with nested Ifs and an LSTM), or NULL with a
  * note when ../shared is absent. */
 static ember_model *load_silero(const char *test)
@@ -805,6 +856,7 @@ static Suite *engine_suite(void)
     tcase_add_test(k, reshape_is_a_view);
     tcase_add_test(k, channel_slice_is_a_view);
     tcase_add_test(k, optimizer_fuses_channel_shuffle);
+    tcase_add_test(k, concat_inputs_are_written_in_place);
     suite_add_tcase(s, k);
     TCase *p = tcase_create("planner");
     tcase_add_test(p, planner_never_overlaps_live_buffers);
