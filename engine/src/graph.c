@@ -184,6 +184,8 @@ int eg_graph_add_value(eg_graph *g, const char *name)
     v->outer = -1;
     v->producer = -1;
     v->last_use = -1;
+    v->view_of = -1;
+    v->part_of = -1;
     return g->nval++;
 }
 
@@ -225,7 +227,7 @@ static void mark_outer_uses(eg_graph *g, const eg_graph *sub, int node)
 static void link_activation(eg_node *n)
 {
     static const char *const names[] = {NULL, "Relu", "Clip", "LeakyRelu", "HardSigmoid",
-                                        "Sigmoid"};
+                                        "Sigmoid", "HardSwish"};
     const eg_attr *a = eg_node_attr(n, "ember.activation");
     n->act = 0;
     for (int k = 1; a && a->s && k < (int)(sizeof names / sizeof names[0]); k++)
@@ -235,6 +237,63 @@ static void link_activation(eg_node *n)
     n->act_alpha = a ? a->f : 0;
     a = eg_node_attr(n, "ember.beta");
     n->act_beta = a ? a->f : 0;
+}
+
+/* Reshape-like nodes only relabel their input's dims, and a Slice of one contiguous run
+ * (channels of one image) only moves the start, so their output may share the input's memory
+ * (eg_out_view): then the input must stay live as long as the view. Walking backwards, a
+ * chain of views extends every link's lifetime to the last reader of the last view. */
+static void link_views(eg_graph *g)
+{
+    static const char *const views[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Slice"};
+    for (int i = 0; i < g->nval; i++)
+        g->val[i].view_of = -1;
+    for (int i = g->nnode - 1; i >= 0; i--) {
+        const eg_node *n = &g->node[i];
+        int is_view = 0;
+        for (size_t k = 0; k < sizeof views / sizeof views[0]; k++)
+            is_view |= !n->domain[0] && strcmp(n->op, views[k]) == 0;
+        if (!is_view || n->nin < 1 || n->in[0] < 0 || n->nout < 1 || n->out[0] < 0 ||
+            g->val[n->out[0]].is_output)
+            continue;
+        eg_value *w = &g->val[n->out[0]], *src = &g->val[n->in[0]];
+        w->view_of = n->in[0];
+        if (src->kind == EG_VAL_NODE && w->last_use > src->last_use)
+            src->last_use = w->last_use;
+    }
+}
+
+/* Marks the inputs of each Concat that only it reads (once), produced by a node that is no
+ * Concat and no view: a session may have their producers write straight into the Concat's
+ * output (session.c, make_plan). */
+static void link_concat_parts(eg_graph *g)
+{
+    int *reads = calloc((size_t)g->nval + 1, sizeof *reads);
+    for (int i = 0; i < g->nval; i++)
+        g->val[i].part_of = -1;
+    if (!reads)
+        return; /* no placement: always correct */
+    for (int i = 0; i < g->nnode; i++)
+        for (int j = 0; j < g->node[i].nin; j++)
+            if (g->node[i].in[j] >= 0)
+                reads[g->node[i].in[j]]++;
+    for (int i = 0; i < g->nnode; i++) {
+        const eg_node *c = &g->node[i];
+        if (c->domain[0] || strcmp(c->op, "Concat") != 0 || c->nout < 1 || c->out[0] < 0)
+            continue;
+        for (int j = 0; j < c->nin; j++) {
+            int v = c->in[j];
+            eg_value *val = v >= 0 ? &g->val[v] : NULL;
+            if (!val || val->kind != EG_VAL_NODE || reads[v] != 1 || val->last_use != i ||
+                val->is_output || val->view_of >= 0 || val->producer < 0)
+                continue;
+            const eg_node *p = &g->node[val->producer];
+            if (!p->domain[0] && strcmp(p->op, "Concat") == 0)
+                continue;
+            val->part_of = c->out[0];
+        }
+    }
+    free(reads);
 }
 
 int eg_graph_link(eg_graph *g, ember_err *err)
@@ -278,5 +337,7 @@ int eg_graph_link(eg_graph *g, ember_err *err)
                                  v->name);
         v->is_output = 1;
     }
+    link_views(g);
+    link_concat_parts(g);
     return 0;
 }

@@ -78,7 +78,13 @@ typedef struct eg_value {
                           not freed with the graph */
     int outer;         /* EG_VAL_OUTER: index in the enclosing graph */
     int producer;      /* EG_VAL_NODE: node index; else -1 */
-    int last_use;      /* last node index reading it (incl. through subgraphs); -1 if none */
+    int last_use;      /* last node index reading it (incl. through subgraphs) or reading a view
+                          of it; -1 if none */
+    int view_of;       /* the value whose memory this one may share (the output of a Reshape,
+                          Flatten, Squeeze, Unsqueeze or Slice that is no graph output), or
+                          -1 */
+    int part_of;       /* the output of the Concat that is this value's only reader (a
+                          session may place the value inside that output), or -1 */
     int is_output;     /* a graph output: lives until the end of the run */
 } eg_value;
 

@@ -66,6 +66,11 @@ int eg_out_wanted(const eg_kctx *k, int i);
  * tensor still returns a valid pointer). NULL on failure, with the error recorded, so a kernel
  * does `if (!p) return EMBER_ENOMEM;`. dims may alias an input's dims. */
 void *eg_out(eg_kctx *k, int i, ember_dtype dt, int rank, const int64_t *dims);
+/* Output i as the bytes of input j from offset off on, of the same type under new dims:
+ * shares input j's memory when the graph allows it (eg_value.view_of: a Reshape-like node or
+ * Slice in a session's planned frame), else allocates with eg_out and copies. Its data must not
+ * be written. NULL on failure, with the error recorded. */
+void *eg_out_view(eg_kctx *k, int i, int j, int64_t off, int rank, const int64_t *dims);
 /* The tensor of output i after eg_out (to read back its dims). */
 ember_tensor *eg_out_tensor(eg_kctx *k, int i);
 

@@ -2,12 +2,14 @@
  * Graph passes run once after a model is imported, before any session exists.
  *
  * In order: Identity (and inference-mode Dropout) nodes are bypassed; nodes whose inputs are
- * all constants are run once and replaced by their results; Relu, Clip, LeakyRelu,
- * HardSigmoid and Sigmoid that are the only reader of a Conv or Gemm are folded into it as
- * an epilogue (attributes "ember.activation", "ember.alpha", "ember.beta", so a compiled
- * model carries them); and nodes nothing reads are removed. Each pass leaves a valid graph,
- * re-linked, so any subset is safe. Subgraphs (If branches) get the same passes after the
- * graph around them, reading its constants as their own.
+ * all constants are run once and replaced by their results; a channel shuffle (Concat,
+ * Reshape, Transpose) becomes one ember.ConcatShuffle; Relu, Clip, LeakyRelu, HardSigmoid,
+ * Sigmoid and HardSwish that are the only reader of a Conv or Gemm are folded into it as an
+ * epilogue, and so is HardSwish written out as x * HardSigmoid(x) (attributes
+ * "ember.activation", "ember.alpha", "ember.beta", so a compiled model carries them); and
+ * nodes nothing reads are removed. Each pass leaves a valid graph, re-linked, so any subset
+ * is safe. Subgraphs (If branches) get the same passes after the graph around them, reading
+ * its constants as their own.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,22 +37,6 @@ static int subgraph_reads(const eg_node *n, int v)
                 return 1;
     }
     return 0;
-}
-
-/* How many node inputs read value v (a subgraph read counts as many), and which node did. */
-static int count_readers(const eg_graph *g, int v, int *reader)
-{
-    int count = 0;
-    for (int i = 0; i < g->nnode; i++) {
-        for (int j = 0; j < g->node[i].nin; j++)
-            if (g->node[i].in[j] == v) {
-                count++;
-                *reader = i;
-            }
-        if (subgraph_reads(&g->node[i], v))
-            count += 2;
-    }
-    return count;
 }
 
 /* Makes everything that reads `from` read `to` instead, including subgraph references. */
@@ -142,7 +128,8 @@ static int mark_foldable(const eg_graph *g, unsigned char *fold)
     return any;
 }
 
-static const char *const fusable_acts[] = {"Relu", "Clip", "LeakyRelu", "HardSigmoid", "Sigmoid"};
+static const char *const fusable_acts[] = {"Relu",    "Clip",     "LeakyRelu", "HardSigmoid",
+                                           "Sigmoid", "HardSwish"};
 
 static int add_attr(eg_node *n, const char *name, int kind, float f, const char *s)
 {
@@ -177,54 +164,233 @@ static int const_scalar(const eg_graph *g, const eg_node *n, int j, float *v)
     return 1;
 }
 
+/* Who reads each value: node inputs counted one each (a subgraph's read counts as two, so such
+ * a value is never taken for a single reader) and the first two nodes that read it. Built in
+ * one sweep, so the fusions stay linear in the graph's size. */
+typedef struct readers {
+    int count;
+    int node[2];
+} readers;
+
+static readers *find_readers(const eg_graph *g)
+{
+    readers *r = calloc((size_t)g->nval + 1, sizeof *r);
+    if (!r)
+        return NULL;
+    for (int i = 0; i < g->nnode; i++) {
+        const eg_node *n = &g->node[i];
+        for (int j = 0; j < n->nin; j++) {
+            int v = n->in[j];
+            if (v < 0)
+                continue;
+            if (r[v].count < 2)
+                r[v].node[r[v].count] = i;
+            r[v].count++;
+        }
+        for (int j = 0; j < n->nattr; j++) {
+            const eg_graph *sub = n->attr[j].g;
+            for (int v = 0; sub && v < sub->nval; v++)
+                if (sub->val[v].kind == EG_VAL_OUTER)
+                    r[sub->val[v].outer].count += 2;
+        }
+    }
+    return r;
+}
+
+static int is_op(const eg_node *n, const char *op)
+{
+    return !n->domain[0] && strcmp(n->op, op) == 0;
+}
+
+/* The activation node a fuses into its producer as kind (its alpha and beta), or NULL. */
+static const char *fusable_act(const eg_graph *g, const eg_node *a, float *alpha, float *beta)
+{
+    const char *kind = NULL;
+    for (size_t k = 0; k < sizeof fusable_acts / sizeof fusable_acts[0]; k++)
+        if (is_op(a, fusable_acts[k]))
+            kind = fusable_acts[k];
+    if (!kind || a->nout != 1 || a->out[0] < 0)
+        return NULL;
+    const eg_attr *at;
+    *alpha = *beta = 0;
+    if (strcmp(kind, "Clip") == 0) {
+        *alpha = -3.402823466e+38f;
+        *beta = 3.402823466e+38f;
+        if ((at = eg_node_attr(a, "min")))
+            *alpha = at->f;
+        if ((at = eg_node_attr(a, "max")))
+            *beta = at->f;
+        if (!const_scalar(g, a, 1, alpha) || !const_scalar(g, a, 2, beta))
+            return NULL;
+    } else if (strcmp(kind, "LeakyRelu") == 0) {
+        *alpha = (at = eg_node_attr(a, "alpha")) ? at->f : 0.01f;
+    } else if (strcmp(kind, "HardSigmoid") == 0) {
+        *alpha = (at = eg_node_attr(a, "alpha")) ? at->f : 0.2f;
+        *beta = (at = eg_node_attr(a, "beta")) ? at->f : 0.5f;
+    } else if (strcmp(kind, "HardSwish") == 0) {
+        *alpha = 1.0f / 6;
+        *beta = 0.5f;
+    }
+    return kind;
+}
+
+/* HardSwish written out as y * HardSigmoid(y): y's two readers are a HardSigmoid h whose only
+ * reader is a Mul m of y and h's output. Returns m's index (and h's) or -1. */
+static int hardswish_pair(const eg_graph *g, const readers *r, int y, int *hs)
+{
+    if (r[y].count != 2 || r[y].node[0] == r[y].node[1])
+        return -1;
+    for (int t = 0; t < 2; t++) {
+        const eg_node *h = &g->node[r[y].node[t]], *m = &g->node[r[y].node[1 - t]];
+        if (!is_op(h, "HardSigmoid") || h->nin != 1 || h->nout != 1 || h->out[0] < 0 ||
+            !is_op(m, "Mul") || m->nin != 2 || m->nout != 1 || m->out[0] < 0)
+            continue;
+        int g0 = h->out[0];
+        if (r[g0].count != 1 || is_output(g, g0) ||
+            !((m->in[0] == y && m->in[1] == g0) || (m->in[0] == g0 && m->in[1] == y)))
+            continue;
+        *hs = r[y].node[t];
+        return r[y].node[1 - t];
+    }
+    return -1;
+}
+
+/* Folds an activation that is the only reader of a Conv or Gemm output into it, and so
+ * HardSigmoid-then-Mul (HardSwish spelled out, as PyTorch exports it) as one HardSwish. */
 static int fuse_activations(eg_graph *g, unsigned char *drop)
 {
-    int changed = 0;
+    readers *r = find_readers(g);
+    if (!r)
+        return EMBER_ENOMEM;
+    int changed = 0, rc = 0;
     for (int i = 0; i < g->nnode; i++) {
         eg_node *p = &g->node[i];
-        if (p->domain[0] || (strcmp(p->op, "Conv") != 0 && strcmp(p->op, "Gemm") != 0) ||
-            p->nout != 1 || p->out[0] < 0 || eg_node_attr(p, "ember.activation") ||
-            is_output(g, p->out[0]))
+        if ((!is_op(p, "Conv") && !is_op(p, "Gemm")) || p->nout != 1 || p->out[0] < 0 ||
+            eg_node_attr(p, "ember.activation") || is_output(g, p->out[0]))
             continue;
-        int r = -1;
-        if (count_readers(g, p->out[0], &r) != 1 || drop[r])
-            continue;
-        eg_node *a = &g->node[r];
+        int y = p->out[0], last = -1, hs = -1;
+        float alpha, beta;
         const char *kind = NULL;
-        for (size_t k = 0; k < sizeof fusable_acts / sizeof fusable_acts[0]; k++)
-            if (strcmp(a->op, fusable_acts[k]) == 0 && !a->domain[0])
-                kind = fusable_acts[k];
-        if (!kind || a->nout != 1 || a->out[0] < 0 || a->in[0] != p->out[0])
+        if (r[y].count == 1 && !drop[r[y].node[0]] && g->node[r[y].node[0]].in[0] == y &&
+            (kind = fusable_act(g, &g->node[r[y].node[0]], &alpha, &beta))) {
+            last = r[y].node[0];
+        } else if ((last = hardswish_pair(g, r, y, &hs)) >= 0 && !drop[last] && !drop[hs]) {
+            kind = "HardSwish";
+            fusable_act(g, &g->node[hs], &alpha, &beta);
+            drop[hs] = 1;
+        } else {
             continue;
-        float alpha = 0, beta = 0;
-        const eg_attr *at;
-        if (strcmp(kind, "Clip") == 0) {
-            alpha = -3.402823466e+38f;
-            beta = 3.402823466e+38f;
-            if ((at = eg_node_attr(a, "min")))
-                alpha = at->f;
-            if ((at = eg_node_attr(a, "max")))
-                beta = at->f;
-            if (!const_scalar(g, a, 1, &alpha) || !const_scalar(g, a, 2, &beta))
-                continue;
-        } else if (strcmp(kind, "LeakyRelu") == 0) {
-            alpha = (at = eg_node_attr(a, "alpha")) ? at->f : 0.01f;
-        } else if (strcmp(kind, "HardSigmoid") == 0) {
-            alpha = (at = eg_node_attr(a, "alpha")) ? at->f : 0.2f;
-            beta = (at = eg_node_attr(a, "beta")) ? at->f : 0.5f;
         }
         if (add_attr(p, "ember.activation", EG_ATTR_STRING, 0, kind) ||
             add_attr(p, "ember.alpha", EG_ATTR_FLOAT, alpha, NULL) ||
-            add_attr(p, "ember.beta", EG_ATTR_FLOAT, beta, NULL))
-            return EMBER_ENOMEM;
-        /* The producer now writes the activation's output directly. */
-        int dead = p->out[0];
+            add_attr(p, "ember.beta", EG_ATTR_FLOAT, beta, NULL)) {
+            rc = EMBER_ENOMEM;
+            break;
+        }
+        /* The producer now writes the last fused node's output directly. */
+        eg_node *a = &g->node[last];
         p->out[0] = a->out[0];
-        a->out[0] = dead;
-        drop[r] = 1;
+        a->out[0] = y;
+        drop[last] = 1;
         changed = 1;
     }
-    return changed;
+    free(r);
+    return rc ? rc : changed;
+}
+
+/* The positive entries of a constant int64 vector v of length n, or 0. */
+static int const_dims(const eg_graph *g, int v, int64_t *out, int n)
+{
+    const eg_value *c = v >= 0 ? &g->val[v] : NULL;
+    if (!c || c->kind != EG_VAL_CONST || c->dtype != EMBER_DT_INT64 || c->rank != 1 ||
+        c->dims[0] != n)
+        return 0;
+    memcpy(out, c->data, (size_t)n * sizeof *out);
+    for (int i = 0; i < n; i++)
+        if (out[i] <= 0)
+            return 0;
+    return 1;
+}
+
+/* Replaces node t's operator, inputs and attributes with ember.ConcatShuffle's. */
+static int make_concat_shuffle(eg_node *t, const eg_node *cat, const int64_t *shape, int r)
+{
+    const eg_attr *ax = eg_node_attr(cat, "axis");
+    char *op = strdup("ConcatShuffle"), *domain = strdup("ember");
+    int *in = malloc((size_t)cat->nin * sizeof *in);
+    eg_attr *at = calloc(2, sizeof *at);
+    int64_t *ints = malloc((size_t)r * sizeof *ints);
+    char *n0 = strdup("axis"), *n1 = strdup("shape");
+    if (!op || !domain || !in || !at || !ints || !n0 || !n1) {
+        free(op), free(domain), free(in), free(at), free(ints), free(n0), free(n1);
+        return EMBER_ENOMEM;
+    }
+    memcpy(in, cat->in, (size_t)cat->nin * sizeof *in);
+    memcpy(ints, shape, (size_t)r * sizeof *ints);
+    at[0] = (eg_attr){.name = n0, .kind = EG_ATTR_INT, .i = ax->i};
+    at[1] = (eg_attr){.name = n1, .kind = EG_ATTR_INTS, .n = r, .ints = ints};
+    for (int j = 0; j < t->nattr; j++)
+        eg_attr_free(&t->attr[j]);
+    free(t->attr);
+    free(t->op);
+    free(t->domain);
+    free(t->in);
+    t->op = op;
+    t->domain = domain;
+    t->in = in;
+    t->nin = cat->nin;
+    t->attr = at;
+    t->nattr = 2;
+    t->impl = eg_op_find(domain, op);
+    return 0;
+}
+
+/* A channel shuffle as exported from PyTorch (ShuffleNet): Concat, Reshape to the constant
+ * [n, g, c, s...], Transpose (0, 2, 1, 3...), each the only reader of the one before, becomes
+ * one ember.ConcatShuffle that writes the shuffled channels straight from the Concat's inputs:
+ * one copy where there were two (the Reshapes around it are views). */
+static int fuse_channel_shuffles(eg_graph *g, unsigned char *drop)
+{
+    readers *r = find_readers(g);
+    if (!r)
+        return EMBER_ENOMEM;
+    int changed = 0, rc = 0;
+    for (int i = 0; i < g->nnode && rc == 0; i++) {
+        eg_node *t = &g->node[i];
+        const eg_attr *perm = eg_node_attr(t, "perm");
+        if (!is_op(t, "Transpose") || t->nin != 1 || t->in[0] < 0 || !perm ||
+            perm->kind != EG_ATTR_INTS || perm->n < 3 || perm->n > EMBER_MAX_RANK)
+            continue;
+        int rank = perm->n, ok = perm->ints[0] == 0 && perm->ints[1] == 2 && perm->ints[2] == 1;
+        for (int d = 3; d < rank; d++)
+            ok &= perm->ints[d] == d;
+        int rv = t->in[0], p1 = g->val[rv].kind == EG_VAL_NODE ? g->val[rv].producer : -1;
+        if (!ok || p1 < 0 || drop[p1] || r[rv].count != 1 || is_output(g, rv))
+            continue;
+        const eg_node *re = &g->node[p1];
+        int64_t shape[EMBER_MAX_RANK];
+        if (!is_op(re, "Reshape") || re->nin != 2 || re->in[0] < 0 ||
+            !const_dims(g, re->in[1], shape, rank))
+            continue;
+        int cv = re->in[0], p0 = g->val[cv].kind == EG_VAL_NODE ? g->val[cv].producer : -1;
+        if (p0 < 0 || drop[p0] || r[cv].count != 1 || is_output(g, cv))
+            continue;
+        const eg_node *cat = &g->node[p0];
+        const eg_attr *ax = eg_node_attr(cat, "axis");
+        if (!is_op(cat, "Concat") || cat->nin < 1 || cat->nin > 64 || !ax ||
+            ax->kind != EG_ATTR_INT)
+            continue;
+        int missing = 0;
+        for (int j = 0; j < cat->nin; j++)
+            missing |= cat->in[j] < 0;
+        if (missing)
+            continue;
+        rc = make_concat_shuffle(t, cat, shape, rank);
+        drop[p0] = drop[p1] = 1;
+        changed = 1;
+    }
+    free(r);
+    return rc ? rc : changed;
 }
 
 static void mark_dead(const eg_graph *g, unsigned char *drop)
@@ -325,6 +491,14 @@ static int optimize_one(eg_graph *g, ember_err *err)
     if (mark_foldable(g, drop)) {
         if ((rc = eg_fold_nodes(g, drop, err)))
             goto out;
+        remove_nodes(g, drop);
+        if ((rc = eg_graph_link(g, err)))
+            goto out;
+    }
+    memset(drop, 0, (size_t)g->nnode + 1);
+    if ((rc = fuse_channel_shuffles(g, drop)) < 0)
+        goto out;
+    if (rc) {
         remove_nodes(g, drop);
         if ((rc = eg_graph_link(g, err)))
             goto out;

@@ -22,6 +22,7 @@ enum eg_act {
     EG_ACT_LEAKY_RELU,
     EG_ACT_HARD_SIGMOID,
     EG_ACT_SIGMOID,
+    EG_ACT_HARD_SWISH, /* x * HardSigmoid(x) with the node's alpha and beta */
 };
 
 /* Applies a node's fused activation to its first output in place (float32 only). */

@@ -256,6 +256,34 @@ void *eg_out(eg_kctx *k, int i, ember_dtype dt, int rank, const int64_t *dims)
     return t->data;
 }
 
+void *eg_out_view(eg_kctx *k, int i, int j, int64_t off, int rank, const int64_t *dims)
+{
+    const ember_tensor *x = eg_in(k, j);
+    int64_t xbytes = x ? eg_tensor_bytes(x->dtype, x->rank, x->dims) : -1;
+    int64_t bytes = x ? eg_tensor_bytes(x->dtype, rank, dims) : -1;
+    if (xbytes < 0 || bytes < 0 || off < 0 || off > xbytes - bytes) {
+        eg_fail(k, EMBER_ESHAPE, "output %d cannot be a view of input %d", i, j);
+        return NULL;
+    }
+    frame *f = k->f;
+    int v = eg_out_wanted(k, i) ? k->n->out[i] : -1;
+    /* Only the planned top frame shares: folding turns outputs into constants the graph
+     * owns, and subgraph frames keep a buffer per value. */
+    if (v >= 0 && f->arena && x->data && f->g->val[v].view_of == k->n->in[j]) {
+        ember_tensor *t = &f->t[v];
+        frame_release_value(f, v);
+        memmove(t->dims, dims, (size_t)rank * sizeof *dims);
+        t->dtype = x->dtype;
+        t->rank = rank;
+        t->data = (char *)x->data + off;
+        return t->data;
+    }
+    void *y = eg_out(k, i, x->dtype, rank, dims);
+    if (y && bytes)
+        memcpy(y, (const char *)x->data + off, (size_t)bytes);
+    return y;
+}
+
 ember_tensor *eg_out_tensor(eg_kctx *k, int i)
 {
     if (!eg_out_wanted(k, i))
@@ -535,6 +563,18 @@ static const int *prof_slots_of(const ember_session *s, const eg_graph *g)
     return NULL;
 }
 
+/* Releases node output v if node i was its last reader, and then what v was a view of
+ * (eg_out_view), whose lifetime ends with its views'. */
+static void release_after(frame *f, int v, int i)
+{
+    const eg_graph *g = f->g;
+    while (v >= 0 && g->val[v].last_use == i && !g->val[v].is_output &&
+           g->val[v].kind == EG_VAL_NODE) {
+        frame_release_value(f, v);
+        v = g->val[v].view_of;
+    }
+}
+
 static int run_graph(ember_session *s, frame *f, ember_err *err)
 {
     const eg_graph *g = f->g;
@@ -586,12 +626,9 @@ static int run_graph(ember_session *s, frame *f, ember_err *err)
             if (g->val[v].last_use < 0 && !g->val[v].is_output)
                 frame_release_value(f, v);
         }
-        for (int j = 0; j < n->nin; j++) {
-            int v = n->in[j];
-            if (v >= 0 && g->val[v].last_use == i && !g->val[v].is_output &&
-                g->val[v].kind == EG_VAL_NODE)
-                frame_release_value(f, v);
-        }
+        for (int j = 0; j < n->nin; j++)
+            if (n->in[j] >= 0)
+                release_after(f, n->in[j], i);
         /* Values read only by this node's subgraphs are released here too. */
         if (n->nattr) {
             for (int v = 0; v < g->nval; v++)
@@ -811,21 +848,62 @@ static int check_input(const eg_value *v, const ember_tensor *t, ember_err *err)
     return 0;
 }
 
+/* Whether Concat output u holds its inputs in place for the shapes just recorded: every
+ * input is a part of u (eg_value.part_of), and u is nothing but the inputs one after the other
+ * (its dims before the axis are all 1, as in a channel Concat of one image). */
+static int concat_in_place(const ember_session *s, int u)
+{
+    const eg_graph *g = s->m->g;
+    const eg_value *val = &g->val[u];
+    if (val->kind != EG_VAL_NODE || val->producer < 0 || s->rec[u] <= 0)
+        return 0;
+    const eg_node *c = &g->node[val->producer];
+    const eg_attr *ax = eg_node_attr(c, "axis");
+    const ember_tensor *t = &s->top.t[u];
+    if (c->domain[0] || strcmp(c->op, "Concat") != 0 || !ax)
+        return 0;
+    int64_t axis = ax->i < 0 ? ax->i + t->rank : ax->i, sum = 0;
+    if (axis < 0 || axis >= t->rank)
+        return 0;
+    for (int d = 0; d < axis; d++)
+        if (t->dims[d] != 1)
+            return 0;
+    for (int j = 0; j < c->nin; j++) {
+        int v = c->in[j];
+        if (v < 0 || g->val[v].part_of != u || s->rec[v] <= 0)
+            return 0;
+        sum += s->rec[v];
+    }
+    return sum == s->rec[u];
+}
+
 static void make_plan(ember_session *s)
 {
     const eg_graph *g = s->m->g;
     eg_plan_item *items = calloc((size_t)g->nval + 1, sizeof *items);
-    if (!items)
+    unsigned char *in_place = calloc((size_t)g->nval + 1, 1);
+    if (!items || !in_place) {
+        free(items);
+        free(in_place);
         return;
+    }
+    for (int v = 0; v < g->nval; v++)
+        in_place[v] = concat_in_place(s, v);
     int n = 0;
     for (int v = 0; v < g->nval; v++) {
         const eg_value *val = &g->val[v];
         s->size[v] = -1;
-        if (val->kind != EG_VAL_NODE || s->rec[v] <= 0)
+        if (val->kind != EG_VAL_NODE || s->rec[v] <= 0 ||
+            (val->part_of >= 0 && in_place[val->part_of]))
             continue;
-        int end = val->is_output ? g->nnode : val->last_use;
+        int start = val->producer, end = val->is_output ? g->nnode : val->last_use;
+        /* A Concat holding its inputs is live from the first of their producers on. */
+        const eg_node *c = in_place[v] ? &g->node[val->producer] : NULL;
+        for (int j = 0; c && j < c->nin; j++)
+            if (g->val[c->in[j]].producer < start)
+                start = g->val[c->in[j]].producer;
         items[n++] = (eg_plan_item){.id = v,
-                                    .start = val->producer,
+                                    .start = start,
                                     .end = end < val->producer ? val->producer : end,
                                     .size = (s->rec[v] + ARENA_ALIGN - 1) / ARENA_ALIGN *
                                             ARENA_ALIGN};
@@ -834,6 +912,7 @@ static void make_plan(ember_session *s)
     unsigned char *arena = total > 0 ? aligned_alloc64((size_t)total) : NULL;
     if (total > 0 && !arena) {
         free(items);
+        free(in_place);
         return;
     }
     free(s->arena);
@@ -843,8 +922,21 @@ static void make_plan(ember_session *s)
         s->off[items[i].id] = items[i].offset;
         s->size[items[i].id] = items[i].size;
     }
+    /* Each input of such a Concat gets its run of the output: its producer writes it there
+     * and the Concat has nothing left to copy. */
+    for (int u = 0; u < g->nval; u++) {
+        const eg_node *c = in_place[u] ? &g->node[g->val[u].producer] : NULL;
+        int64_t at = 0;
+        for (int j = 0; c && j < c->nin; j++) {
+            int v = c->in[j];
+            s->off[v] = s->off[u] + at;
+            s->size[v] = s->rec[v];
+            at += s->rec[v];
+        }
+    }
     s->planned = 1;
     free(items);
+    free(in_place);
 #ifdef __GLIBC__
     /* The recording run's tensors, each malloc'd and freed, are not asked for again (the
      * arena holds them now), but glibc keeps freed heap pages resident: 7 MB for

@@ -33,6 +33,16 @@ static int gap_neon(eg_kctx *k)
     return eg_x86_global_avgpool_run(k, &eg_arm_neon);
 }
 
+static int reduce_mean_neon(eg_kctx *k)
+{
+    return eg_x86_reduce_run(k, &eg_arm_neon, 1);
+}
+
+static int reduce_sum_neon(eg_kctx *k)
+{
+    return eg_x86_reduce_run(k, &eg_arm_neon, 0);
+}
+
 static int pow_neon(eg_kctx *k)
 {
     return eg_x86_pow_run(k, &eg_arm_neon);
@@ -94,6 +104,8 @@ const eg_fast_op eg_ops_arm_neon[] = {
     {{"MatMul", "", matmul_neon}, eg_x86_matmul_prepare, EG_CPU_NEON, 0},
     {{"MaxPool", "", maxpool_neon}, NULL, EG_CPU_NEON, 0},
     {{"GlobalAveragePool", "", gap_neon}, NULL, EG_CPU_NEON, 0},
+    {{"ReduceMean", "", reduce_mean_neon}, NULL, EG_CPU_NEON, 0},
+    {{"ReduceSum", "", reduce_sum_neon}, NULL, EG_CPU_NEON, 0},
     {{"Add", "", add_neon}, NULL, EG_CPU_NEON, 0},
     {{"Sub", "", sub_neon}, NULL, EG_CPU_NEON, 0},
     {{"Mul", "", mul_neon}, NULL, EG_CPU_NEON, 0},

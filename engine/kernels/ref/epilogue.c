@@ -38,6 +38,11 @@ int eg_apply_activation(const eg_node *n, ember_tensor *y, ember_err *err)
             p[i] = (float)(v < 0 ? 0 : v > 1 ? 1 : v);
         }
         break;
+    case EG_ACT_HARD_SWISH:
+        /* As HardSigmoid then Mul run unfused: the gate rounded to float, times x in float. */
+        for (int64_t i = 0; i < count; i++)
+            p[i] *= (float)fmax(0, fmin(1, (double)a * p[i] + b));
+        break;
     case EG_ACT_SIGMOID:
         for (int64_t i = 0; i < count; i++) {
             double x = p[i], e = exp(-fabs(x));

@@ -109,6 +109,20 @@ typedef struct walk {
     int64_t base;
 } walk;
 
+/* Whether w visits one contiguous run in order (dense strides over its dims longer than 1). */
+static int walk_is_run(const walk *w)
+{
+    int64_t dense = 1;
+    for (int d = w->rank - 1; d >= 0; d--) {
+        if (w->dims[d] == 1)
+            continue;
+        if (w->stride[d] != dense)
+            return 0;
+        dense *= w->dims[d];
+    }
+    return 1;
+}
+
 /* Copies the elements of src visited by w, in row-major output order, densely into dst. */
 static void walk_copy(const walk *w, const void *src, void *dst, size_t es)
 {
@@ -142,15 +156,25 @@ static void walk_copy(const walk *w, const void *src, void *dst, size_t es)
     }
 }
 
-/* Copies x into output i unchanged (Identity, Reshape, Squeeze...), with new dims. */
-static int copy_out(eg_kctx *k, int i, const ember_tensor *x, int rank, const int64_t *dims)
+/* Checks that x may become output i with new dims (a type with a size, same count). */
+static int same_elems(eg_kctx *k, const ember_tensor *x, int rank, const int64_t *dims,
+                      size_t *es)
 {
-    size_t es;
-    int rc = elem_size(k, x, "input", &es);
+    int rc = elem_size(k, x, "input", es);
     if (rc)
         return rc;
     if (ku_count(rank, dims) != ember_tensor_count(x))
         return eg_fail(k, EMBER_ESHAPE, "element count changes");
+    return 0;
+}
+
+/* Copies x into output i unchanged (Constant's value), with new dims. */
+static int copy_out(eg_kctx *k, int i, const ember_tensor *x, int rank, const int64_t *dims)
+{
+    size_t es;
+    int rc = same_elems(k, x, rank, dims, &es);
+    if (rc)
+        return rc;
     void *y = eg_out(k, i, x->dtype, rank, dims);
     if (!y)
         return EMBER_ENOMEM;
@@ -158,6 +182,17 @@ static int copy_out(eg_kctx *k, int i, const ember_tensor *x, int rank, const in
     if (bytes)
         memcpy(y, x->data, bytes);
     return 0;
+}
+
+/* Output 0 is input 0 unchanged (Identity, Reshape, Squeeze...) with new dims: a view of
+ * its memory where the session allows (eg_out_view), else a copy. */
+static int view_out(eg_kctx *k, int rank, const int64_t *dims)
+{
+    size_t es;
+    int rc = same_elems(k, eg_in(k, 0), rank, dims, &es);
+    if (rc)
+        return rc;
+    return eg_out_view(k, 0, 0, 0, rank, dims) ? 0 : EMBER_ENOMEM;
 }
 
 /* ---- Constant, Shape, Size, Identity, ConstantOfShape, Range ---- */
@@ -239,7 +274,7 @@ static int identity_run(eg_kctx *k)
     const ember_tensor *x = eg_in(k, 0);
     if (!x)
         return eg_fail(k, EMBER_EINVAL, "input is missing");
-    return copy_out(k, 0, x, x->rank, x->dims);
+    return view_out(k, x->rank, x->dims);
 }
 
 static int constantofshape_run(eg_kctx *k)
@@ -483,7 +518,7 @@ static int reshape_run(eg_kctx *k)
         return eg_fail(k, EMBER_ESHAPE, "shape holds %lld elements, input has %lld",
                        (long long)known, (long long)total);
     }
-    return copy_out(k, 0, x, r, dims);
+    return view_out(k, r, dims);
 }
 
 static int flatten_run(eg_kctx *k)
@@ -498,7 +533,7 @@ static int flatten_run(eg_kctx *k)
         return eg_fail(k, EMBER_EINVAL, "axis %lld out of range for rank %d",
                        (long long)eg_attr_int(k, "axis", 1), x->rank);
     int64_t dims[2] = {ku_count((int)axis, x->dims), ku_count(x->rank - (int)axis, x->dims + axis)};
-    return copy_out(k, 0, x, 2, dims);
+    return view_out(k, 2, dims);
 }
 
 /* Axes from the attribute (before opset 13) or the optional input 1; -1 when neither. */
@@ -544,7 +579,7 @@ static int squeeze_run(eg_kctx *k)
     for (int d = 0; d < x->rank; d++)
         if (!(drop & (1u << d)))
             dims[r++] = x->dims[d];
-    return copy_out(k, 0, x, r, dims);
+    return view_out(k, r, dims);
 }
 
 static int unsqueeze_run(eg_kctx *k)
@@ -569,7 +604,7 @@ static int unsqueeze_run(eg_kctx *k)
         add |= 1u << axes[i];
     for (int d = 0, j = 0; d < r; d++)
         dims[d] = add & (1u << d) ? 1 : x->dims[j++];
-    return copy_out(k, 0, x, r, dims);
+    return view_out(k, r, dims);
 }
 
 /* ---- Transpose, Expand, Tile, Slice ---- */
@@ -767,6 +802,8 @@ static int slice_run(eg_kctx *k)
         if (len > 0)
             w.base += st * in_str[a];
     }
+    if (walk_is_run(&w) && ku_count(w.rank, w.dims) > 0)
+        return eg_out_view(k, 0, 0, w.base * (int64_t)es, x->rank, w.dims) ? 0 : EMBER_ENOMEM;
     void *y = eg_out(k, 0, x->dtype, x->rank, w.dims);
     if (!y)
         return EMBER_ENOMEM;
@@ -803,20 +840,21 @@ static void concat_part(void *arg, int part, int nparts, int thread)
     for (int64_t o = (int64_t)(b0 / j->row); at < b1 && o < j->outer; o++) {
         for (int i = 0; i < j->nin && at < b1; i++) {
             size_t lo = b0 > at ? b0 - at : 0, hi = b1 - at < j->bytes[i] ? b1 - at : j->bytes[i];
-            if (lo < hi)
-                memcpy(j->y + at + lo, (const char *)j->src[i] + (size_t)o * j->bytes[i] + lo,
-                       hi - lo);
+            const char *from = (const char *)j->src[i] + (size_t)o * j->bytes[i] + lo;
+            /* An input its producer wrote in place (session.c, make_plan) is already there. */
+            if (lo < hi && from != j->y + at + lo)
+                memcpy(j->y + at + lo, from, hi - lo);
             at += j->bytes[i];
         }
     }
 }
 
-static int concat_run(eg_kctx *k)
+/* Checks Concat's inputs against input 0 and fills the output dims and axis. */
+static int concat_shape(eg_kctx *k, int *axis_out, int64_t *dims, size_t *es)
 {
     int nin = eg_nin(k);
     const ember_tensor *x0 = eg_in(k, 0);
-    size_t es;
-    int rc = elem_size(k, x0, "input 0", &es);
+    int rc = elem_size(k, x0, "input 0", es);
     if (rc)
         return rc;
     if (!eg_has_attr(k, "axis"))
@@ -826,8 +864,7 @@ static int concat_run(eg_kctx *k)
     if (axis < 0)
         return eg_fail(k, EMBER_EINVAL, "axis %lld out of range for rank %d",
                        (long long)eg_attr_int(k, "axis", 0), r);
-    int64_t dims[EMBER_MAX_RANK];
-    memcpy(dims, x0->dims, sizeof dims);
+    memcpy(dims, x0->dims, EMBER_MAX_RANK * sizeof *dims);
     dims[axis] = 0;
     for (int i = 0; i < nin; i++) {
         const ember_tensor *x = eg_in(k, i);
@@ -841,7 +878,20 @@ static int concat_run(eg_kctx *k)
                                d);
         dims[axis] += x->dims[axis];
     }
-    char *y = eg_out(k, 0, x0->dtype, r, dims);
+    *axis_out = axis;
+    return 0;
+}
+
+static int concat_run(eg_kctx *k)
+{
+    int nin = eg_nin(k), axis;
+    int64_t dims[EMBER_MAX_RANK];
+    size_t es;
+    int rc = concat_shape(k, &axis, dims, &es);
+    if (rc)
+        return rc;
+    int r = eg_in(k, 0)->rank;
+    char *y = eg_out(k, 0, eg_in(k, 0)->dtype, r, dims);
     if (!y)
         return EMBER_ENOMEM;
     concat_job j = {.y = y, .nin = nin, .outer = ku_count(axis, dims)};
@@ -864,6 +914,67 @@ static int concat_run(eg_kctx *k)
     int64_t parts = (int64_t)(j.outer * j.row / CONCAT_PART_BYTES), most = 4 * eg_threads(k);
     parts = parts > most ? most : parts < 1 ? 1 : parts;
     eg_parallel(k, concat_part, &j, (int)parts);
+    return 0;
+}
+
+/* ---- ember.ConcatShuffle ---- */
+
+/* Copies len elements of the Concat of xs from its flat offset off on: the Concat is rows of
+ * the inputs' blocks (block[i] elements of input i per row of row elements). */
+static void concat_read(eg_kctx *k, const int64_t *block, int64_t row, int64_t off, int64_t len,
+                        char *dst, size_t es)
+{
+    while (len > 0) {
+        int64_t o = off / row, at = off % row;
+        int i = 0;
+        while (at >= block[i])
+            at -= block[i++];
+        int64_t take = block[i] - at < len ? block[i] - at : len;
+        memcpy(dst, (const char *)eg_in(k, i)->data + (size_t)(o * block[i] + at) * es,
+               (size_t)take * es);
+        dst += take * (int64_t)es;
+        off += take;
+        len -= take;
+    }
+}
+
+/* What the optimizer makes of a channel shuffle (passes.c): the Concat of the inputs on axis,
+ * reshaped to shape = [n, g, c, s...] and transposed to [n, c, g, s...], in one pass: each
+ * run of the s elements is copied once, from the input that holds it. */
+static int concatshuffle_run(eg_kctx *k)
+{
+    int axis;
+    int64_t dims[EMBER_MAX_RANK], odims[EMBER_MAX_RANK];
+    size_t es;
+    const int64_t *shape;
+    int r = eg_attr_ints(k, "shape", &shape), rc = concat_shape(k, &axis, dims, &es);
+    if (rc)
+        return rc;
+    if (r < 3 || r > EMBER_MAX_RANK)
+        return eg_fail(k, EMBER_EINVAL, "shape must have 3 to %d entries", EMBER_MAX_RANK);
+    const ember_tensor *x0 = eg_in(k, 0);
+    int64_t total = ku_count(x0->rank, dims), n = shape[0], g = shape[1], c = shape[2];
+    int64_t span = ku_count(r - 3, shape + 3);
+    if (n < 0 || g < 0 || c < 0 || span < 0 || ku_count(r, shape) != total)
+        return eg_fail(k, EMBER_ESHAPE, "the concatenation's %lld elements do not fit the shape",
+                       (long long)total);
+    memcpy(odims, shape, (size_t)r * sizeof *odims);
+    odims[1] = c;
+    odims[2] = g;
+    char *y = eg_out(k, 0, x0->dtype, r, odims);
+    if (!y)
+        return EMBER_ENOMEM;
+    if (total == 0)
+        return 0;
+    int64_t inner = ku_count(x0->rank - axis - 1, dims + axis + 1), block[64], row = 0;
+    if (eg_nin(k) > 64)
+        return eg_fail(k, EMBER_EINVAL, "more than 64 inputs");
+    for (int i = 0; i < eg_nin(k); i++)
+        row += block[i] = eg_in(k, i)->dims[axis] * inner;
+    for (int64_t ni = 0; ni < n; ni++)
+        for (int64_t ci = 0; ci < c; ci++)
+            for (int64_t gi = 0; gi < g; gi++, y += span * (int64_t)es)
+                concat_read(k, block, row, ((ni * g + gi) * c + ci) * span, span, y, es);
     return 0;
 }
 
@@ -1283,6 +1394,7 @@ const eg_op eg_ops_shape[] = {
     {"Tile", "", tile_run},
     {"Slice", "", slice_run},
     {"Concat", "", concat_run},
+    {"ConcatShuffle", "ember", concatshuffle_run},
     {"Split", "", split_run},
     {"Gather", "", gather_run},
     {"GatherElements", "", gatherelements_run},

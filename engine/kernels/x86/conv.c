@@ -198,7 +198,10 @@ int eg_x86_conv_prepare(eg_node *n, const eg_graph *g, ember_err *err)
 /* Relu, Clip and LeakyRelu run in the kernels; the caller applies any other afterwards. */
 int eg_x86_kernel_act(int act)
 {
-    return act == EG_ACT_RELU || act == EG_ACT_CLIP || act == EG_ACT_LEAKY_RELU ? act : 0;
+    return act == EG_ACT_RELU || act == EG_ACT_CLIP || act == EG_ACT_LEAKY_RELU ||
+                   act == EG_ACT_HARD_SIGMOID || act == EG_ACT_HARD_SWISH
+               ? act
+               : 0;
 }
 
 int eg_x86_finish_act(eg_kctx *k)

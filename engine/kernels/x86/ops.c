@@ -32,9 +32,29 @@ static int gap_avx2(eg_kctx *k)
     return eg_x86_global_avgpool_run(k, &eg_x86_avx2);
 }
 
+static int reduce_mean_avx2(eg_kctx *k)
+{
+    return eg_x86_reduce_run(k, &eg_x86_avx2, 1);
+}
+
+static int reduce_sum_avx2(eg_kctx *k)
+{
+    return eg_x86_reduce_run(k, &eg_x86_avx2, 0);
+}
+
 static int gap_avx512(eg_kctx *k)
 {
     return eg_x86_global_avgpool_run(k, &eg_x86_avx512);
+}
+
+static int reduce_mean_avx512(eg_kctx *k)
+{
+    return eg_x86_reduce_run(k, &eg_x86_avx512, 1);
+}
+
+static int reduce_sum_avx512(eg_kctx *k)
+{
+    return eg_x86_reduce_run(k, &eg_x86_avx512, 0);
 }
 
 static int conv_avx512(eg_kctx *k)
@@ -173,6 +193,8 @@ const eg_fast_op eg_ops_x86_avx2[] = {
     {{"MatMul", "", matmul_avx2}, eg_x86_matmul_prepare, EG_CPU_AVX2, 0},
     {{"MaxPool", "", maxpool_avx2}, NULL, EG_CPU_AVX2, 0},
     {{"GlobalAveragePool", "", gap_avx2}, NULL, EG_CPU_AVX2, 0},
+    {{"ReduceMean", "", reduce_mean_avx2}, NULL, EG_CPU_AVX2, 0},
+    {{"ReduceSum", "", reduce_sum_avx2}, NULL, EG_CPU_AVX2, 0},
     {{"Add", "", add_avx2}, NULL, EG_CPU_AVX2, 0},
     {{"Sub", "", sub_avx2}, NULL, EG_CPU_AVX2, 0},
     {{"Mul", "", mul_avx2}, NULL, EG_CPU_AVX2, 0},
@@ -193,6 +215,8 @@ const eg_fast_op eg_ops_x86_avx512[] = {
     {{"MatMul", "", matmul_avx512}, eg_x86_matmul_prepare, EG_CPU_AVX512, 0},
     {{"MaxPool", "", maxpool_avx512}, NULL, EG_CPU_AVX512, 0},
     {{"GlobalAveragePool", "", gap_avx512}, NULL, EG_CPU_AVX512, 0},
+    {{"ReduceMean", "", reduce_mean_avx512}, NULL, EG_CPU_AVX512, 0},
+    {{"ReduceSum", "", reduce_sum_avx512}, NULL, EG_CPU_AVX512, 0},
     {{"Add", "", add_avx512}, NULL, EG_CPU_AVX512, 0},
     {{"Sub", "", sub_avx512}, NULL, EG_CPU_AVX512, 0},
     {{"Mul", "", mul_avx512}, NULL, EG_CPU_AVX512, 0},

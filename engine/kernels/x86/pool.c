@@ -1,6 +1,7 @@
 /*
- * MaxPool (float32, 2-D, without the Indices output) and GlobalAveragePool (float32) on the
- * x86 kernels; other pools and forms go to the reference.
+ * MaxPool (float32, 2-D, without the Indices output), GlobalAveragePool (float32), and
+ * ReduceMean and ReduceSum over trailing axes (float32) on the x86 kernels; other pools and
+ * forms go to the reference.
  *
  * The 3x3 pools (dilation 1, horizontal stride 1 or 2) read the input plane directly: vectors
  * of outputs whose windows lie inside it, the border (padding, ceil_mode's overhang) one
@@ -13,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../ref/kutil.h"
 #include "seq.h"
 #include "x86ops.h"
 
@@ -163,5 +165,63 @@ int eg_x86_global_avgpool_run(eg_kctx *k, const eg_x86_kernels *kn)
     const float *X = x->data;
     for (int64_t p = 0; p < x->dims[0] * x->dims[1]; p++)
         y[p] = kn->sum(X + p * sz, sz) / (float)sz;
+    return 0;
+}
+
+/* The axes of a ReduceMean or ReduceSum node (attribute before opset axes_opset, else input 1)
+ * if they are the trailing ones of x, as in a spatial mean: their count, or 0 for any other
+ * form (left to the reference, which also reports the bad ones). */
+static int trailing_axes(eg_kctx *k, const ember_tensor *x, int axes_opset)
+{
+    int64_t axes[EMBER_MAX_RANK];
+    int n;
+    if (eg_opset(k) >= axes_opset) {
+        const ember_tensor *t = eg_in(k, 1);
+        if (!t || t->dtype != EMBER_DT_INT64 || t->rank != 1 || t->dims[0] > EMBER_MAX_RANK)
+            return 0;
+        n = (int)t->dims[0];
+        if (n > 0)
+            memcpy(axes, t->data, (size_t)n * sizeof *axes);
+    } else {
+        const int64_t *a;
+        n = eg_attr_ints(k, "axes", &a);
+        if (n > EMBER_MAX_RANK)
+            return 0;
+        if (n > 0)
+            memcpy(axes, a, (size_t)n * sizeof *axes);
+    }
+    unsigned mask = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t ax = axes[i] < 0 ? axes[i] + x->rank : axes[i];
+        if (ax < 0 || ax >= x->rank || (mask & (1u << ax)))
+            return 0;
+        mask |= 1u << ax;
+    }
+    return n > 0 && mask == ((1u << x->rank) - 1) - ((1u << (x->rank - n)) - 1) ? n : 0;
+}
+
+/* ReduceMean (mean 1) and ReduceSum of float32 over trailing axes, each output from the
+ * level's vector sum like GlobalAveragePool; other forms go to the reference. */
+int eg_x86_reduce_run(eg_kctx *k, const eg_x86_kernels *kn, int mean)
+{
+    const ember_tensor *x = eg_in(k, 0);
+    int n = x && x->dtype == EMBER_DT_FLOAT ? trailing_axes(k, x, mean ? 18 : 13) : 0;
+    if (n == 0)
+        return eg_run_reference(k);
+    int first = x->rank - n, keep = eg_attr_int(k, "keepdims", 1) != 0;
+    int64_t odims[EMBER_MAX_RANK], count = ku_count(n, x->dims + first);
+    int64_t outer = ku_count(first, x->dims);
+    if (count < 1)
+        return eg_run_reference(k);
+    for (int i = 0; i < x->rank; i++)
+        odims[i] = i < first ? x->dims[i] : 1;
+    float *y = eg_out(k, 0, EMBER_DT_FLOAT, keep ? x->rank : first, odims);
+    if (!y)
+        return EMBER_ENOMEM;
+    const float *X = x->data;
+    for (int64_t p = 0; p < outer; p++) {
+        float s = kn->sum(X + p * count, count);
+        y[p] = mean ? s / (float)count : s;
+    }
     return 0;
 }

@@ -35,7 +35,7 @@ typedef struct eg_gemm {
     int64_t ldc;
     const float *bias_row; /* per row of C, or NULL */
     const float *bias_col; /* per column of C, or NULL */
-    int act;               /* EG_ACT_RELU, _CLIP or _LEAKY_RELU are applied; others not */
+    int act;               /* what eg_x86_kernel_act lets kernels apply; others not */
     float alpha, beta;
 } eg_gemm;
 

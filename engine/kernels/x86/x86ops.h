@@ -50,6 +50,7 @@ void eg_x86_gemm_par_then(eg_kctx *k, const eg_x86_kernels *kn, const eg_gemm *p
 
 int eg_x86_maxpool_run(eg_kctx *k, const eg_x86_kernels *kn);
 int eg_x86_global_avgpool_run(eg_kctx *k, const eg_x86_kernels *kn);
+int eg_x86_reduce_run(eg_kctx *k, const eg_x86_kernels *kn, int mean);
 int eg_x86_binary_run(eg_kctx *k, const eg_x86_kernels *kn, int op);
 int eg_x86_unary_run(eg_kctx *k, const eg_x86_kernels *kn, int op);
 int eg_x86_pow_run(eg_kctx *k, const eg_x86_kernels *kn);

@@ -14,6 +14,7 @@
 
 #include <ember/engine.h>
 
+#include "model.h"
 #include "onnx_builder.h"
 #include "planner.h"
 
@@ -432,6 +433,313 @@ START_TEST(optimizer_folds_fuses_and_bypasses)
 }
 END_TEST
 
+/* x -> Conv -> HardSigmoid -> Mul(conv, gate): HardSwish as PyTorch exports it. With
+ * keep_conv the conv's output is also a graph output, which keeps the optimizer from fusing. */
+static ember_model *hardswish_model(int keep_conv)
+{
+    const int64_t xd[4] = {1, 2, 3, 5}, wd[4] = {3, 2, 1, 1}, bd[1] = {3}, yd[4] = {1, 3, 3, 5};
+    const float w[6] = {2.5f, -1, 0.5f, 3, -4, 1}, b[3] = {0.25f, -0.5f, 1};
+    tb_model *t = tb_new(13);
+    tb_input(t, "x", F32, 4, xd);
+    tb_init(t, "w", F32, 4, wd, w, sizeof w);
+    tb_init(t, "b", F32, 1, bd, b, sizeof b);
+    tb_node(t, "Conv", "x,w,b", "conv");
+    tb_node(t, "HardSigmoid", "conv", "gate");
+    tb_attr_float(t, "alpha", 1.0f / 6);
+    tb_node(t, "Mul", "gate,conv", "y");
+    tb_output(t, "y", F32, 4, yd);
+    if (keep_conv)
+        tb_output(t, "conv", F32, 4, yd);
+    return load_built(t);
+}
+
+START_TEST(optimizer_fuses_hardswish_pair)
+{
+    ember_model *fused = hardswish_model(0), *plain = hardswish_model(1);
+    ember_model_stats st;
+    ck_assert_int_eq(ember_model_describe(fused, &st), 0);
+    ck_assert_int_eq(st.nodes, 1);
+    ck_assert_int_eq(op_count(&st, "Conv"), 1);
+    ck_assert_int_eq(ember_model_describe(plain, &st), 0);
+    ck_assert_int_eq(st.nodes, 3);
+    float x[30], want[45], got[45];
+    for (int i = 0; i < 30; i++)
+        x[i] = (float)(i % 11) - 5.5f; /* past the gate's clamps on both sides */
+    ember_tensor in = {F32, 4, {1, 2, 3, 5}, x}, y[2];
+    ember_session *s;
+    ember_err err = {{0}};
+    ck_assert_int_eq(ember_session_create(plain, &s, &err), 0);
+    ck_assert_msg(ember_session_run(s, &in, 1, y, 2, &err) == 0, "%s", err.msg);
+    memcpy(want, y[0].data, sizeof want);
+    ember_session_free(s);
+    const int64_t yd[4] = {1, 3, 3, 5};
+    run1(fused, &in, got, 45, yd, 4);
+    int clamped_lo = 0, clamped_hi = 0;
+    for (int i = 0; i < 45; i++) {
+        ck_assert_float_eq_tol(got[i], want[i], 1e-6 * (1 + fabsf(want[i])));
+        clamped_lo += want[i] == 0;
+        clamped_hi += want[i] > 3;
+    }
+    ck_assert_int_gt(clamped_lo, 0);
+    ck_assert_int_gt(clamped_hi, 0);
+    ember_model_free(fused);
+    ember_model_free(plain);
+}
+END_TEST
+
+/* x -> Neg -> a -> Reshape -> v -> Reshape -> u, then c = Relu(x), d = Neg(c) and y = u + d:
+ * u shares a's memory, so a must outlive both Reshapes until the Add, though the planner would
+ * otherwise give a's slot to c or d (same size, later). Run three times: the recording run,
+ * then the planned arena twice. */
+START_TEST(reshape_views_keep_their_source_alive)
+{
+    const int64_t xd[2] = {2, 8}, s1d[1] = {2}, s1[2] = {4, 4}, s2[2] = {2, 8};
+    tb_model *t = tb_new(13);
+    tb_input(t, "x", F32, 2, xd);
+    tb_init(t, "s1", EMBER_DT_INT64, 1, s1d, s1, sizeof s1);
+    tb_init(t, "s2", EMBER_DT_INT64, 1, s1d, s2, sizeof s2);
+    tb_node(t, "Neg", "x", "a");
+    tb_node(t, "Reshape", "a,s1", "v");
+    tb_node(t, "Reshape", "v,s2", "u");
+    tb_node(t, "Relu", "x", "c");
+    tb_node(t, "Neg", "c", "d");
+    tb_node(t, "Add", "u,d", "y");
+    tb_output(t, "y", F32, 2, xd);
+    ember_model *m = load_built(t);
+    const eg_graph *g = m->g;
+    int a = eg_graph_find(g, "a"), v = eg_graph_find(g, "v"), u = eg_graph_find(g, "u");
+    ck_assert_int_eq(g->val[v].view_of, a);
+    ck_assert_int_eq(g->val[u].view_of, v);
+    ck_assert_int_eq(g->val[a].last_use, g->val[u].last_use); /* the Add */
+    ember_session *s;
+    ember_err err = {{0}};
+    ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+    for (int run = 0; run < 3; run++) {
+        float x[16];
+        for (int i = 0; i < 16; i++)
+            x[i] = (float)((i * 7 + run) % 9) - 4;
+        ember_tensor in = {F32, 2, {2, 8}, x}, y;
+        ck_assert_msg(ember_session_run(s, &in, 1, &y, 1, &err) == 0, "%s", err.msg);
+        for (int i = 0; i < 16; i++)
+            ck_assert_float_eq(((const float *)y.data)[i], -x[i] - (x[i] > 0 ? x[i] : 0));
+    }
+    ember_session_free(s);
+    ember_model_free(m);
+}
+END_TEST
+
+/* Reshape's output shares its input's memory: a = Neg(x), v = Reshape(a), y = v + a needs
+ * two arena slots (a and y) where a copied v needs three; the result is the same as with v
+ * also a graph output, which is always a copy of its own. */
+static ember_model *reshape_add_model(int v_is_output)
+{
+    const int64_t xd[2] = {4, 16}, sd[1] = {2}, sv[2] = {4, 16};
+    tb_model *t = tb_new(13);
+    tb_input(t, "x", F32, 2, xd);
+    tb_init(t, "shape", EMBER_DT_INT64, 1, sd, sv, sizeof sv);
+    tb_node(t, "Neg", "x", "a");
+    tb_node(t, "Reshape", "a,shape", "v");
+    tb_node(t, "Add", "v,a", "y");
+    tb_output(t, "y", F32, 2, xd);
+    if (v_is_output)
+        tb_output(t, "v", F32, 2, xd);
+    return load_built(t);
+}
+
+START_TEST(reshape_is_a_view)
+{
+    float x[64];
+    for (int i = 0; i < 64; i++)
+        x[i] = (float)i / 8 - 3;
+    ember_tensor in = {F32, 2, {4, 16}, x}, y[2];
+    ember_err err = {{0}};
+    size_t arena[2];
+    float out[2][64];
+    for (int copy = 0; copy < 2; copy++) {
+        ember_model *m = reshape_add_model(copy);
+        ember_session *s;
+        ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+        for (int run = 0; run < 2; run++)
+            ck_assert_msg(ember_session_run(s, &in, 1, y, 1 + copy, &err) == 0, "%s", err.msg);
+        memcpy(out[copy], y[0].data, sizeof out[copy]);
+        arena[copy] = ember_session_arena_bytes(s);
+        ember_session_free(s);
+        ember_model_free(m);
+    }
+    ck_assert_uint_eq(arena[0], 2 * 64 * sizeof(float));
+    ck_assert_uint_eq(arena[1], 3 * 64 * sizeof(float));
+    for (int i = 0; i < 64; i++) {
+        ck_assert_float_eq(out[0][i], -2 * x[i]);
+        ck_assert_float_eq(out[0][i], out[1][i]);
+    }
+}
+END_TEST
+
+/* A Slice of whole channels of one image is one contiguous run of its input, so it shares it
+ * too: a = Neg(x) [1, 4, 2, 2], lo and hi its first and last two channels, y = lo + hi, in two
+ * arena slots (a and y) of 64 bytes each. With lo and hi graph outputs (copies), the same y. */
+static ember_model *channel_slices_model(int copies)
+{
+    const int64_t xd[4] = {1, 4, 2, 2}, hd[4] = {1, 2, 2, 2}, one[1] = {1};
+    const int64_t ax[1] = {1}, s0[1] = {0}, s2[1] = {2}, s4[1] = {4};
+    tb_model *t = tb_new(13);
+    tb_input(t, "x", F32, 4, xd);
+    tb_init(t, "ax", EMBER_DT_INT64, 1, one, ax, sizeof ax);
+    tb_init(t, "s0", EMBER_DT_INT64, 1, one, s0, sizeof s0);
+    tb_init(t, "s2", EMBER_DT_INT64, 1, one, s2, sizeof s2);
+    tb_init(t, "s4", EMBER_DT_INT64, 1, one, s4, sizeof s4);
+    tb_node(t, "Neg", "x", "a");
+    tb_node(t, "Slice", "a,s0,s2,ax", "lo");
+    tb_node(t, "Slice", "a,s2,s4,ax", "hi");
+    tb_node(t, "Add", "lo,hi", "y");
+    tb_output(t, "y", F32, 4, hd);
+    if (copies) {
+        tb_output(t, "lo", F32, 4, hd);
+        tb_output(t, "hi", F32, 4, hd);
+    }
+    return load_built(t);
+}
+
+START_TEST(channel_slice_is_a_view)
+{
+    float x[16], out[2][8];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)(i * i % 13) - 6;
+    ember_tensor in = {F32, 4, {1, 4, 2, 2}, x}, y[3];
+    ember_err err = {{0}};
+    for (int copies = 0; copies < 2; copies++) {
+        ember_model *m = channel_slices_model(copies);
+        ember_session *s;
+        ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+        for (int run = 0; run < 2; run++)
+            ck_assert_msg(ember_session_run(s, &in, 1, y, copies ? 3 : 1, &err) == 0, "%s",
+                          err.msg);
+        memcpy(out[copies], y[0].data, sizeof out[copies]);
+        if (!copies)
+            ck_assert_uint_eq(ember_session_arena_bytes(s), 2 * 64);
+        ember_session_free(s);
+        ember_model_free(m);
+    }
+    for (int i = 0; i < 8; i++) {
+        ck_assert_float_eq(out[0][i], -x[i] - x[i + 8]);
+        ck_assert_float_eq(out[0][i], out[1][i]);
+    }
+}
+END_TEST
+
+/* ShuffleNet's channel shuffle, Concat(a, b) -> Reshape [1, g, c, h, w] -> Transpose
+ * (0, 2, 1, 3, 4) -> Reshape [1, g * c, h, w], becomes one ember.ConcatShuffle; with the
+ * Concat's output also a graph output it stays as it is, and both give the same result. a and b
+ * have different channel counts (2 and 4 of 6, g = 3), so shuffled runs straddle the inputs,
+ * and a third case splits the plane differently from the Concat (shape [1, 2, 3, 4, 1]). */
+static ember_model *shuffle_model(int keep, const int64_t *shape5)
+{
+    const int64_t ad[4] = {1, 2, 2, 2}, bd[4] = {1, 4, 2, 2}, cd[4] = {1, 6, 2, 2};
+    const int64_t five[1] = {5}, four[1] = {4}, back[4] = {1, 6, 2, 2};
+    const int64_t perm[5] = {0, 2, 1, 3, 4};
+    tb_model *t = tb_new(13);
+    tb_input(t, "a", F32, 4, ad);
+    tb_input(t, "b", F32, 4, bd);
+    tb_init(t, "s5", EMBER_DT_INT64, 1, five, shape5, 5 * sizeof *shape5);
+    tb_init(t, "s4", EMBER_DT_INT64, 1, four, back, sizeof back);
+    tb_node(t, "Concat", "a,b", "cat");
+    tb_attr_int(t, "axis", 1);
+    tb_node(t, "Reshape", "cat,s5", "r");
+    tb_node(t, "Transpose", "r", "tr");
+    tb_attr_ints(t, "perm", 5, perm);
+    tb_node(t, "Reshape", "tr,s4", "y");
+    tb_output(t, "y", F32, 4, cd);
+    if (keep)
+        tb_output(t, "cat", F32, 4, cd);
+    return load_built(t);
+}
+
+START_TEST(optimizer_fuses_channel_shuffle)
+{
+    static const int64_t shapes[2][5] = {{1, 3, 2, 2, 2}, {1, 2, 3, 4, 1}};
+    float a[8], b[16], out[2][24];
+    for (int i = 0; i < 8; i++)
+        a[i] = (float)i;
+    for (int i = 0; i < 16; i++)
+        b[i] = 100 + (float)i;
+    ember_tensor in[2] = {{F32, 4, {1, 2, 2, 2}, a}, {F32, 4, {1, 4, 2, 2}, b}}, y[2];
+    ember_err err = {{0}};
+    for (int sh = 0; sh < 2; sh++) {
+        for (int keep = 0; keep < 2; keep++) {
+            ember_model *m = shuffle_model(keep, shapes[sh]);
+            ember_model_stats st;
+            ck_assert_int_eq(ember_model_describe(m, &st), 0);
+            ck_assert_int_eq(op_count(&st, "ConcatShuffle"), !keep);
+            ck_assert_int_eq(op_count(&st, "Transpose") + op_count(&st, "Concat"), keep ? 2 : 0);
+            ember_session *s;
+            ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+            for (int run = 0; run < 2; run++)
+                ck_assert_msg(ember_session_run(s, in, 2, y, 1 + keep, &err) == 0, "%s", err.msg);
+            ck_assert_int_eq(y[0].rank, 4);
+            ck_assert_int_eq(y[0].dims[1], 6);
+            memcpy(out[keep], y[0].data, sizeof out[keep]);
+            ember_session_free(s);
+            ember_model_free(m);
+        }
+        for (int i = 0; i < 24; i++)
+            ck_assert_float_eq(out[0][i], out[1][i]);
+        /* Output channel 1 is group 1's first: concat channel c, b's channel c - 2. */
+        ck_assert_float_eq(out[0][4], sh ? 104 : 100);
+    }
+}
+END_TEST
+
+/* a = Neg(x), b = Relu(x), y = Neg(Concat(a, b) on channels): for one image the Concat's
+ * output holds a and b in place (their producers write into it), so the arena is the Concat's
+ * output and y, 64 bytes each; for two images (nothing in place: the channels of image 0 and 1
+ * interleave) and with a a graph output (a copy of its own) the results are the same. */
+static ember_model *concat_model(int a_is_output)
+{
+    const int64_t xd[4] = {-1, 2, 2, 2}, yd[4] = {-1, 4, 2, 2};
+    tb_model *t = tb_new(13);
+    tb_input(t, "x", F32, 4, xd);
+    tb_node(t, "Neg", "x", "a");
+    tb_node(t, "Relu", "x", "b");
+    tb_node(t, "Concat", "a,b", "cat");
+    tb_attr_int(t, "axis", 1);
+    tb_node(t, "Neg", "cat", "y");
+    tb_output(t, "y", F32, 4, yd);
+    if (a_is_output)
+        tb_output(t, "a", F32, 4, xd);
+    return load_built(t);
+}
+
+START_TEST(concat_inputs_are_written_in_place)
+{
+    float x[16], out[2][32];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)(i % 5) - 2.5f;
+    ember_err err = {{0}};
+    for (int images = 1; images <= 2; images++) {
+        for (int copy = 0; copy < 2; copy++) {
+            ember_model *m = concat_model(copy);
+            ember_session *s;
+            ember_tensor in = {F32, 4, {images, 2, 2, 2}, x}, y[2];
+            ck_assert_int_eq(ember_session_create(m, &s, &err), 0);
+            for (int run = 0; run < 3; run++)
+                ck_assert_msg(ember_session_run(s, &in, 1, y, 1 + copy, &err) == 0, "%s",
+                              err.msg);
+            memcpy(out[copy], y[0].data, (size_t)images * 16 * sizeof(float));
+            if (!copy && images == 1)
+                ck_assert_uint_eq(ember_session_arena_bytes(s), 2 * 64);
+            ember_session_free(s);
+            ember_model_free(m);
+        }
+        for (int i = 0; i < images * 16; i++) {
+            int img = i / 16, c = i % 16 / 4, p = i % 4;
+            float xv = x[img * 8 + (c % 2) * 4 + p];
+            ck_assert_float_eq(out[0][i], c < 2 ? xv : -(xv > 0 ? xv : 0));
+            ck_assert_float_eq(out[0][i], out[1][i]);
+        }
+    }
+}
+END_TEST
+
 /* Silero VAD from ../shared (its body is an If with nested Ifs and an LSTM), or NULL with a
  * note when ../shared is absent. */
 static ember_model *load_silero(const char *test)
@@ -543,6 +851,12 @@ static Suite *engine_suite(void)
     tcase_add_test(k, add_broadcasts_row);
     tcase_add_test(k, matmul_broadcasts_batch);
     tcase_add_test(k, optimizer_folds_fuses_and_bypasses);
+    tcase_add_test(k, optimizer_fuses_hardswish_pair);
+    tcase_add_test(k, reshape_views_keep_their_source_alive);
+    tcase_add_test(k, reshape_is_a_view);
+    tcase_add_test(k, channel_slice_is_a_view);
+    tcase_add_test(k, optimizer_fuses_channel_shuffle);
+    tcase_add_test(k, concat_inputs_are_written_in_place);
     suite_add_tcase(s, k);
     TCase *p = tcase_create("planner");
     tcase_add_test(p, planner_never_overlaps_live_buffers);

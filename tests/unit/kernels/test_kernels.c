@@ -197,6 +197,11 @@ static const char *add_act(tb_model *t, int act)
         return "LeakyRelu";
     case 4: tb_node(t, "HardSigmoid", "p", "y"); return "HardSigmoid";
     case 5: tb_node(t, "Sigmoid", "p", "y"); return "Sigmoid";
+    case 6: /* HardSwish spelled out, as PyTorch exports it: the optimizer fuses the pair */
+        tb_node(t, "HardSigmoid", "p", "gate");
+        tb_attr_float(t, "alpha", 1.0f / 6);
+        tb_node(t, "Mul", "p,gate", "y");
+        return "HardSwish (HardSigmoid, Mul)";
     default: return "none";
     }
 }
@@ -381,7 +386,7 @@ START_TEST(gemm_narrow_matches_plain)
         for (int i = 0; i < 60; i++) {
             int64_t m = rnd_in(1, 40), n = rnd_in(1, 20), k = rnd_in(1, i % 4 ? 60 : 700);
             int64_t ldb = n + rnd_in(0, 3), ldc = n + 1;
-            int offs = i % 3 == 0, act = (int)rnd_in(0, 3);
+            int offs = i % 3 == 0, act = (int)rnd_in(0, 5);
             float *a = rnd_floats(m * k), *b = rnd_floats(k * ldb + n), *bias = rnd_floats(m);
             float *ap = malloc((size_t)eg_pack_a_size(m, k) * sizeof *ap);
             float *c = malloc((size_t)(m * ldc) * sizeof *c);
@@ -405,8 +410,10 @@ START_TEST(gemm_narrow_matches_plain)
                          .act = act == 1   ? EG_ACT_RELU
                                 : act == 2 ? EG_ACT_CLIP
                                 : act == 3 ? EG_ACT_LEAKY_RELU
+                                : act == 4 ? EG_ACT_HARD_SIGMOID
+                                : act == 5 ? EG_ACT_HARD_SWISH
                                            : 0,
-                         .alpha = act == 3 ? 0.1f : -0.25f,
+                         .alpha = act == 3 ? 0.1f : act >= 4 ? 0.25f : -0.25f,
                          .beta = 0.5f};
             sk->gemm_narrow(&g);
             for (int64_t r = 0; r < m; r++) {
@@ -421,6 +428,8 @@ START_TEST(gemm_narrow_matches_plain)
                         want = want < -0.25 ? -0.25 : want > 0.5 ? 0.5 : want;
                     else if (act == 3)
                         want = want >= 0 ? want : 0.1 * want;
+                    else if (act >= 4) /* the gate clamp(0.25 x + 0.5), or x times it */
+                        want = (act == 5 ? want : 1) * fmax(0, fmin(1, 0.25 * want + 0.5));
                     ck_assert_msg(fabs(c[r * ldc + j] - want) <= 1e-5 * (double)(k + 1),
                                   "%s m %lld n %lld k %lld: c[%lld, %lld] = %.7g, want %.7g",
                                   eg_cpu_name(level), (long long)m, (long long)n, (long long)k,
@@ -574,7 +583,7 @@ static void conv_case(int kind)
     }
     if (cs.nsp == 1)
         in[0] = 1;
-    cs.act = (int)rnd_in(0, 5), cs.bias = rnd() % 3 != 0, cs.wconst = rnd() % 5 != 0;
+    cs.act = (int)rnd_in(0, 6), cs.bias = rnd() % 3 != 0, cs.wconst = rnd() % 5 != 0;
     conv_check(&cs);
 }
 
@@ -610,7 +619,7 @@ START_TEST(depthwise_blocked_matches_reference)
             cs.in[j] = i < 48 ? rnd_in(lo, lo > 17 ? lo : 17) : i < 54 ? rnd_in(30, 64) : 70;
         }
         cs.n = i % 6 == 5 ? 2 : 1;
-        cs.act = i % 6, cs.bias = i % 3 != 2, cs.wconst = i % 8 != 7;
+        cs.act = i % 7, cs.bias = i % 3 != 2, cs.wconst = i % 8 != 7;
         conv_check(&cs);
     }
 }
@@ -635,7 +644,7 @@ START_TEST(conv_stride2_matches_reference)
             cs.pads[j] = i % 3 == 2 ? 0 : rnd_in(0, cs.k[j % 2] / 2 + 1);
         cs.in[0] = rnd_in(16, 40), cs.in[1] = rnd_in(64, 90);
         cs.n = i % 4 == 3 ? 2 : 1;
-        cs.act = i % 6, cs.bias = i % 3 != 1, cs.wconst = i % 5 != 3;
+        cs.act = i % 7, cs.bias = i % 3 != 1, cs.wconst = i % 5 != 3;
         conv_check(&cs);
     }
 }
@@ -674,7 +683,7 @@ static void gemm_case(void)
     int64_t m = rnd_in(1, 40), n = rnd_in(1, 70), kk = rnd_in(1, 90);
     int ta = rnd() % 2, tb = rnd() % 2, bconst = rnd() % 4 != 0, ckind = (int)rnd_in(0, 3);
     float alpha = rnd() % 6 ? 1.0f : 0.5f, beta = rnd() % 6 ? 1.0f : 2.0f;
-    int act = (int)rnd_in(0, 5);
+    int act = (int)rnd_in(0, 6);
     c.packed = bconst;
     c.slack = (int)kk;
     int64_t ad[2] = {ta ? kk : m, ta ? m : kk}, bd[2] = {tb ? n : kk, tb ? kk : n};
@@ -1068,6 +1077,53 @@ START_TEST(global_avgpool_matches_reference)
 }
 END_TEST
 
+/* ReduceMean and ReduceSum over random axes of rank 1 to 5 inputs: trailing ones (the vector
+ * path, e.g. a spatial mean), others and negative ones (handed to the reference), with and
+ * without keepdims, axes as the attribute (opset 13 ReduceMean) or the input (ReduceSum,
+ * opset 18 ReduceMean). */
+START_TEST(reduce_matches_reference)
+{
+    rng_state = 4242u;
+    for (int i = 0; i < 60; i++) {
+        kcase c;
+        memset(&c, 0, sizeof c);
+        int sum = i % 3 == 0, opset = i % 3 == 1 ? 18 : 13, r = (int)rnd_in(1, 5);
+        c.op = sum ? "ReduceSum" : "ReduceMean";
+        int64_t xd[5], yd[5] = {-1, -1, -1, -1, -1}, axes[5];
+        for (int d = 0; d < r; d++)
+            xd[d] = rnd_in(1, r <= 2 ? 700 : 14);
+        /* Trailing axes most of the time, else a random subset. */
+        int n = 0, trailing = i % 4 != 3, from = (int)rnd_in(0, r - 1);
+        for (int d = 0; d < r; d++)
+            if (trailing ? d >= from : rnd() % 2 || (d == r - 1 && n == 0))
+                axes[n++] = d - (rnd() % 2 ? r : 0); /* negative half the time */
+        int64_t an[1] = {n};
+        tb_model *t = tb_new(opset);
+        add_input(t, &c, "x", r, xd);
+        if (sum || opset >= 18) {
+            tb_init(t, "axes", EMBER_DT_INT64, 1, an, axes, (size_t)n * sizeof *axes);
+            tb_node(t, c.op, "x,axes", "y");
+        } else {
+            tb_node(t, c.op, "x", "y");
+            tb_attr_ints(t, "axes", n, axes);
+        }
+        int keep = rnd() % 2;
+        tb_attr_int(t, "keepdims", keep);
+        tb_output(t, "y", F32, keep ? r : r - n, yd);
+        c.len = tb_pack(t, &c.buf);
+        tb_free(t);
+        int64_t len = 1;
+        for (int d = 0; d < r; d++)
+            len *= xd[d];
+        c.slack = (int)(len / 100) + 10;
+        snprintf(c.what, sizeof c.what, "%s opset %d rank %d [%lld,%lld,...] %d axes%s keepdims %d",
+                 c.op, opset, r, (long long)xd[0], (long long)(r > 1 ? xd[1] : 0), n,
+                 trailing ? " (trailing)" : "", keep);
+        check_case(&c);
+    }
+}
+END_TEST
+
 /* ---- threads ---- */
 
 /* Runs c at the top level on a session of `threads` threads (twice, as run_at does) and
@@ -1387,6 +1443,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(tc, maxpool_3x3_matches_reference);
     tcase_add_test(tc, maxpool_3x3_direct_widths);
     tcase_add_test(tc, global_avgpool_matches_reference);
+    tcase_add_test(tc, reduce_matches_reference);
     suite_add_tcase(s, tc);
     tc = tcase_create("elementwise");
     tcase_set_timeout(tc, 120);
