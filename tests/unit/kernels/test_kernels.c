@@ -1336,8 +1336,42 @@ START_TEST(gemm_tiles_match_plain)
             continue;
         for (int i = 0; i < 150; i++)
             gemm_tile_case(level, rnd_in(1, 40), rnd_in(1, 150), rnd_in(1, i % 3 ? 70 : 700));
+        /* One row (a batch-1 Gemm's own kernel), several of its tiles wide. */
+        for (int i = 0; i < 40; i++)
+            gemm_tile_case(level, 1, rnd_in(1, 300), rnd_in(1, 300));
         /* More rows than one block of A (EG_GEMM_A_FLOATS) holds for a block of steps. */
         gemm_tile_case(level, 1100, 37, 300);
+    }
+}
+END_TEST
+
+/* A one-row product (its own kernel) gives the bits the register tile gives that row in a
+ * product of more rows: results must not depend on how a product is split across threads. */
+START_TEST(gemm_row_matches_tile_bits)
+{
+    rng_state = 3141u;
+    for (int level = EG_CPU_REF + 1; level < EG_CPU_COUNT; level++) {
+        const eg_x86_kernels *kn = simd_kernels(level);
+        if (!kn)
+            continue;
+        for (int i = 0; i < 20; i++) {
+            int64_t n = rnd_in(1, 300), k = rnd_in(1, 400);
+            float *a = rnd_floats(3 * k), *b = rnd_floats(k * n), *bias = rnd_floats(n);
+            float *bp = malloc((size_t)eg_pack_b_size(k, n) * sizeof *bp);
+            float *c3 = malloc((size_t)(3 * n) * sizeof *c3), *c1 = malloc((size_t)n * sizeof *c1);
+            ck_assert(bp && c3 && c1);
+            eg_pack_b(bp, b, k, n, n, 1);
+            eg_gemm g = {.m = 3, .n = n, .k = k, .a = a, .ars = k, .acs = 1, .b = b, .ldb = n,
+                         .bp = i % 2 ? bp : NULL, .c = c3, .ldc = n,
+                         .bias_col = i % 3 ? bias : NULL, .act = i % 4 ? 0 : EG_ACT_RELU};
+            kn->gemm(&g);
+            g.m = 1;
+            g.c = c1;
+            kn->gemm(&g);
+            ck_assert_msg(memcmp(c1, c3, (size_t)n * sizeof *c1) == 0, "%s n %lld k %lld",
+                          eg_cpu_name(level), (long long)n, (long long)k);
+            free(a), free(b), free(bias), free(bp), free(c3), free(c1);
+        }
     }
 }
 END_TEST
@@ -1361,6 +1395,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(tc, matmul_matches_reference);
     tcase_add_test(tc, gemm_crosses_blocks);
     tcase_add_test(tc, gemm_tiles_match_plain);
+    tcase_add_test(tc, gemm_row_matches_tile_bits);
     suite_add_tcase(s, tc);
     tc = tcase_create("rnn");
     tcase_set_timeout(tc, 120);
