@@ -30,11 +30,13 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* 10 independent accumulator chains: more than latency x throughput of one core's FMA units. */
+/* 10 independent accumulator chains: more than latency x throughput of one core's FMA units.
+ * Each starts from its own value: chains equal from the start are the same computation, which
+ * the compiler merges into one (and the "peak" then counts 10 FMAs for each one done). */
 #define FMA_CHAINS(T, FMA, SET1, ADD, STORE, VW)                                                   \
     T a = SET1(1.0f), b = SET1(0.999999f);                                                         \
-    T c0 = SET1(0.f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0,      \
-      c9 = c0;                                                                                     \
+    T c0 = SET1(0.f), c1 = SET1(1.f), c2 = SET1(2.f), c3 = SET1(3.f), c4 = SET1(4.f),              \
+      c5 = SET1(5.f), c6 = SET1(6.f), c7 = SET1(7.f), c8 = SET1(8.f), c9 = SET1(9.f);              \
     for (long i = 0; i < iters; i++) {                                                             \
         c0 = FMA(a, b, c0), c1 = FMA(a, b, c1), c2 = FMA(a, b, c2), c3 = FMA(a, b, c3);            \
         c4 = FMA(a, b, c4), c5 = FMA(a, b, c5), c6 = FMA(a, b, c6), c7 = FMA(a, b, c7);            \

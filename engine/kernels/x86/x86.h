@@ -15,9 +15,9 @@
 
 #define EG_MR 6  /* rows of the micro-kernel's register tile */
 #define EG_NP 16 /* columns of one packed-B panel */
-/* Floats of B in one column tile of the GEMM (k rows of the tile's columns): 256 KiB, to stay
- * in L2 while every row block of A passes over it. */
-#define EG_GEMM_TILE_FLOATS (64 * 1024)
+/* Floats of A in one block of the GEMM (its rows for one block of reduction steps): 256 KiB,
+ * to stay in L2 while the columns of B pass over it. */
+#define EG_GEMM_A_FLOATS (64 * 1024)
 
 /* One C[m, n] = A[m, k] * B[k, n] (+ bias) with a fused activation. A is packed (ap) or
  * strided (a(i, p) = a[i * ars + p * acs]); B is packed (bp) or row-major (b(p, j) =

@@ -21,6 +21,9 @@
 
 #include "../../../engine/kernels/x86/seq.h"
 #include "../../../engine/kernels/x86/x86ops.h"
+#if defined(__aarch64__)
+#include "../../../engine/kernels/arm/arm.h"
+#endif
 #include "../engine/onnx_builder.h"
 #include "cpu.h"
 #include "model.h"
@@ -290,6 +293,23 @@ START_TEST(lstm_matches_reference)
 END_TEST
 
 /* The recurrent kernels of a level this CPU supports, or NULL. */
+/* The level's GEMM and depthwise kernels, or NULL where this CPU or build has none. */
+static const eg_x86_kernels *simd_kernels(int level)
+{
+    if (!eg_cpu_supported(level))
+        return NULL;
+#if defined(__x86_64__)
+    if (level == EG_CPU_AVX2)
+        return &eg_x86_avx2;
+    if (level == EG_CPU_AVX512)
+        return &eg_x86_avx512;
+#elif defined(__aarch64__)
+    if (level == EG_CPU_NEON)
+        return &eg_arm_neon;
+#endif
+    return NULL;
+}
+
 static const eg_x86_seq_kernels *seq_kernels(int level)
 {
     if (!eg_cpu_supported(level))
@@ -771,16 +791,17 @@ START_TEST(matmul_matches_reference)
 }
 END_TEST
 
-/* B wider than one GEMM column tile (EG_GEMM_TILE_FLOATS / k columns), packed at load and
- * read in place, so C is written across several tiles with a partial last one. */
-START_TEST(gemm_crosses_column_tiles)
+/* A reduction of several blocks of steps (at AVX2 and AVX-512) over B wider than several
+ * tiles, packed at load and read in place, so C is added to across blocks with a partial
+ * last tile. */
+START_TEST(gemm_crosses_blocks)
 {
     rng_state = 6060u;
     for (int bconst = 0; bconst < 2; bconst++) {
         kcase c;
         memset(&c, 0, sizeof c);
         c.op = "MatMul";
-        int64_t kk = 600, n = 3 * (EG_GEMM_TILE_FLOATS / kk) + 7;
+        int64_t kk = 600, n = 334;
         int64_t ad[2] = {13, kk}, bd[2] = {kk, n}, yd[2] = {-1, -1};
         c.packed = bconst;
         c.slack = (int)kk;
@@ -1410,6 +1431,130 @@ START_TEST(ember_cpu_picks_the_level)
 }
 END_TEST
 
+/* One GEMM through the level's tiled kernel against a plain double-accumulated product. */
+static void gemm_tile_case(int level, int64_t m, int64_t n, int64_t k)
+{
+    const eg_x86_kernels *kn = simd_kernels(level);
+    int apk = rnd() % 2, bform = (int)(rnd() % 3), ta = rnd() % 2, act = (int)rnd_in(0, 3);
+    int brow = rnd() % 2, bcol = rnd() % 3 == 0;
+    if (!apk && bform == 2)
+        bform = 0; /* a row offset table goes with packed A only, as conv_shifted uses it */
+    int64_t ldb = n + rnd_in(0, 5), ldc = n + rnd_in(1, 3);
+    float *a = rnd_floats(m * k), *b = rnd_floats(k * ldb + n), *br = rnd_floats(m);
+    float *bc = rnd_floats(n);
+    float *ap = malloc((size_t)eg_pack_a_size(m, k) * sizeof *ap);
+    float *bp = malloc((size_t)eg_pack_b_size(k, n) * sizeof *bp);
+    float *c = malloc((size_t)(m * ldc) * sizeof *c);
+    int64_t *koff = malloc((size_t)k * sizeof *koff);
+    ck_assert(ap && bp && c && koff);
+    /* a(i, p) = a[i * ars + p * acs]: row-major, or the transpose of a [k, m] matrix */
+    int64_t ars = ta ? 1 : k, acs = ta ? m : 1;
+    eg_pack_a(ap, a, m, k, ars, acs);
+    eg_pack_b(bp, b, k, n, ldb, 1);
+    for (int64_t p = 0; p < k; p++) /* rows of B in a scrambled order */
+        koff[p] = ((p * 7) % k) * ldb;
+    for (int64_t j = 0; j < m * ldc; j++)
+        c[j] = 12345.0f;
+    eg_gemm g = {.m = m,
+                 .n = n,
+                 .k = k,
+                 .ap = apk ? ap : NULL,
+                 .a = a,
+                 .ars = ars,
+                 .acs = acs,
+                 .bp = bform == 1 ? bp : NULL,
+                 .b = b,
+                 .ldb = ldb,
+                 .koff = bform == 2 ? koff : NULL,
+                 .c = c,
+                 .ldc = ldc,
+                 .bias_row = brow ? br : NULL,
+                 .bias_col = bcol ? bc : NULL,
+                 .act = act == 1   ? EG_ACT_RELU
+                        : act == 2 ? EG_ACT_CLIP
+                        : act == 3 ? EG_ACT_LEAKY_RELU
+                                   : 0,
+                 .alpha = act == 3 ? 0.1f : -0.25f,
+                 .beta = 0.5f};
+    kn->gemm(&g);
+    for (int64_t r = 0; r < m; r++) {
+        for (int64_t j = n; j < ldc; j++)
+            ck_assert_float_eq(c[r * ldc + j], 12345.0f);
+        for (int64_t j = 0; j < n; j++) {
+            double want = (brow ? br[r] : 0.0) + (bcol ? bc[j] : 0.0);
+            for (int64_t p = 0; p < k; p++)
+                want += (double)a[r * ars + p * acs] *
+                        b[(bform == 2 ? koff[p] : p * ldb) + j];
+            if (act == 1)
+                want = want > 0 ? want : 0;
+            else if (act == 2)
+                want = want < -0.25 ? -0.25 : want > 0.5 ? 0.5 : want;
+            else if (act == 3)
+                want = want >= 0 ? want : 0.1 * want;
+            ck_assert_msg(fabs(c[r * ldc + j] - want) <= 1e-5 * (double)(k + 1),
+                          "%s m %lld n %lld k %lld A %s B %d bias %d/%d act %d: c[%lld, %lld] = "
+                          "%.7g, want %.7g",
+                          eg_cpu_name(level), (long long)m, (long long)n, (long long)k,
+                          apk ? "packed" : ta ? "transposed" : "strided", bform, brow, bcol, act,
+                          (long long)r, (long long)j, (double)c[r * ldc + j], want);
+        }
+    }
+    free(a), free(b), free(br), free(bc), free(ap), free(bp), free(c), free(koff);
+}
+
+/* The tiled GEMM at every level against a plain product: every tile width (1 to 4 vectors,
+ * masked or whole), column tails short enough for the narrow product and longer, odd row
+ * counts, reductions split into several blocks (longer than 128 steps), A packed, strided or
+ * transposed, B strided, packed or through a row offset table, row and column bias, every
+ * in-kernel activation, and nothing written past the columns of C. */
+START_TEST(gemm_tiles_match_plain)
+{
+    rng_state = 2718u;
+    for (int level = EG_CPU_REF + 1; level < EG_CPU_COUNT; level++) {
+        if (!simd_kernels(level))
+            continue;
+        for (int i = 0; i < 150; i++)
+            gemm_tile_case(level, rnd_in(1, 40), rnd_in(1, 150), rnd_in(1, i % 3 ? 70 : 700));
+        /* One row (a batch-1 Gemm's own kernel), several of its tiles wide. */
+        for (int i = 0; i < 40; i++)
+            gemm_tile_case(level, 1, rnd_in(1, 300), rnd_in(1, 300));
+        /* More rows than one block of A (EG_GEMM_A_FLOATS) holds for a block of steps. */
+        gemm_tile_case(level, 1100, 37, 300);
+    }
+}
+END_TEST
+
+/* A one-row product (its own kernel) gives the bits the register tile gives that row in a
+ * product of more rows: results must not depend on how a product is split across threads. */
+START_TEST(gemm_row_matches_tile_bits)
+{
+    rng_state = 3141u;
+    for (int level = EG_CPU_REF + 1; level < EG_CPU_COUNT; level++) {
+        const eg_x86_kernels *kn = simd_kernels(level);
+        if (!kn)
+            continue;
+        for (int i = 0; i < 20; i++) {
+            int64_t n = rnd_in(1, 300), k = rnd_in(1, 400);
+            float *a = rnd_floats(3 * k), *b = rnd_floats(k * n), *bias = rnd_floats(n);
+            float *bp = malloc((size_t)eg_pack_b_size(k, n) * sizeof *bp);
+            float *c3 = malloc((size_t)(3 * n) * sizeof *c3), *c1 = malloc((size_t)n * sizeof *c1);
+            ck_assert(bp && c3 && c1);
+            eg_pack_b(bp, b, k, n, n, 1);
+            eg_gemm g = {.m = 3, .n = n, .k = k, .a = a, .ars = k, .acs = 1, .b = b, .ldb = n,
+                         .bp = i % 2 ? bp : NULL, .c = c3, .ldc = n,
+                         .bias_col = i % 3 ? bias : NULL, .act = i % 4 ? 0 : EG_ACT_RELU};
+            kn->gemm(&g);
+            g.m = 1;
+            g.c = c1;
+            kn->gemm(&g);
+            ck_assert_msg(memcmp(c1, c3, (size_t)n * sizeof *c1) == 0, "%s n %lld k %lld",
+                          eg_cpu_name(level), (long long)n, (long long)k);
+            free(a), free(b), free(bias), free(bp), free(c3), free(c1);
+        }
+    }
+}
+END_TEST
+
 static Suite *kernels_suite(void)
 {
     Suite *s = suite_create("kernels");
@@ -1429,7 +1574,9 @@ static Suite *kernels_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, gemm_matches_reference);
     tcase_add_test(tc, matmul_matches_reference);
-    tcase_add_test(tc, gemm_crosses_column_tiles);
+    tcase_add_test(tc, gemm_crosses_blocks);
+    tcase_add_test(tc, gemm_tiles_match_plain);
+    tcase_add_test(tc, gemm_row_matches_tile_bits);
     suite_add_tcase(s, tc);
     tc = tcase_create("rnn");
     tcase_set_timeout(tc, 120);
