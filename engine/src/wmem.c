@@ -98,9 +98,10 @@ static void *map_chunk(size_t len)
 static wchunk *chunk_add(eg_wmem *w, size_t bytes)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    /* An arena's chunks are huge pages at least: it holds a whole model's weights. */
-    size_t least = !w->arena ? WMEM_CHUNK : w->nchunk == 0 && w->first > WMEM_HUGE ? w->first
-                                                                                : WMEM_HUGE;
+    /* An arena's first chunk is what its owner expects to hold (a whole model's weights: huge
+     * pages when that is 2 MiB or more); a small model's stays small, so a daemon serving only
+     * tiny models does not take a 2 MiB huge page for each. */
+    size_t least = w->arena && w->nchunk == 0 && w->first > WMEM_CHUNK ? w->first : WMEM_CHUNK;
     size_t len = bytes > least ? bytes : least;
     if (len > SIZE_MAX - WMEM_HUGE)
         return NULL;
