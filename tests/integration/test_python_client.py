@@ -38,8 +38,10 @@ def raises(exc, words, fn, *args):
 
 tmp = tempfile.mkdtemp(prefix="ember-py.")
 sock = os.path.join(tmp, "emberd.sock")
-proc = subprocess.Popen([emberd, "--dev", "--models", os.path.join(root, "models"), "--socket",
-                         sock, "--workers", "1"])
+# A cross build (make check-arm64) runs emberd through meson's exe wrapper (qemu-user).
+wrapper = os.environ.get("MESON_EXE_WRAPPER", "").split()
+proc = subprocess.Popen(wrapper + [emberd, "--dev", "--models", os.path.join(root, "models"),
+                                   "--socket", sock, "--workers", "1"])
 try:
     c = Client(sock, timeout=30)
     for _ in range(500):
