@@ -86,19 +86,20 @@ static const double scan_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e
                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* Eight ASCII digits in a little-endian word: every byte 0x30..0x39. */
-static int eight_digits(uint64_t w)
-{
-    return ((w & UINT64_C(0xF0F0F0F0F0F0F0F0)) |
-            (((w + UINT64_C(0x0606060606060606)) & UINT64_C(0xF0F0F0F0F0F0F0F0)) >> 4)) ==
-           UINT64_C(0x3333333333333333);
-}
+/* Every helper of the number path is inlined into the loop over a "data" array: a call
+ * per number cost more than the number. */
+#define SCAN_INLINE static inline __attribute__((always_inline))
 
-/* Their value, by pairing neighbours: 8 digits -> 4 of 0..99 -> 2 of 0..9999 -> one. */
-static uint64_t eight_digits_value(uint64_t w)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* 10^k for the digits of a partial word. */
+static const uint64_t scan_pow10_u64[] = {1,      10,      100,      1000,     10000,
+                                          100000, 1000000, 10000000, 100000000};
+
+/* The value of eight digits 0..9, one per byte of a little-endian word (the first, most
+ * significant, in the low byte), by pairing neighbours: 8 -> 4 of 0..99 -> 2 of 0..9999 ->
+ * one. */
+SCAN_INLINE uint64_t eight_digits_value(uint64_t w)
 {
-    w -= UINT64_C(0x3030303030303030);
     w = w * 10 + (w >> 8);
     w = (((w & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x000F424000000064)) +
          (((w >> 16) & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x0000271000000001))) >>
@@ -108,19 +109,31 @@ static uint64_t eight_digits_value(uint64_t w)
 #endif
 
 /* Digits from s[i] on, appended to *m (which may wrap past 19 digits: the caller counts
- * them); returns how many there were. */
-static size_t scan_digits(const char *s, size_t i, size_t n, uint64_t *m)
+ * them); returns how many there were. Eight bytes at a time: XOR with '0' maps exactly the
+ * digits onto 0..9, a byte's top bit then marks a non-digit, and the first one ends the run;
+ * the digits before it, shifted up to the word's top, read as eight with leading zeros. */
+SCAN_INLINE size_t scan_digits(const char *s, size_t i, size_t n, uint64_t *m)
 {
     size_t start = i;
     uint64_t v = *m;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t zeros = UINT64_C(0x3030303030303030), low7 = UINT64_C(0x7F7F7F7F7F7F7F7F),
+                   highs = UINT64_C(0x8080808080808080), nines = UINT64_C(0x7676767676767676);
     while (n - i >= 8) {
         uint64_t w;
         memcpy(&w, s + i, 8);
-        if (!eight_digits(w))
-            break;
-        v = v * 100000000u + eight_digits_value(w);
-        i += 8;
+        uint64_t d = w ^ zeros;
+        uint64_t other = (((d & low7) + nines) | d) & highs;
+        if (!other) {
+            v = v * 100000000u + eight_digits_value(d);
+            i += 8;
+            continue;
+        }
+        unsigned k = (unsigned)__builtin_ctzll(other) >> 3;
+        if (k)
+            v = v * scan_pow10_u64[k] + eight_digits_value(d << (64 - 8 * k));
+        *m = v;
+        return i + k - start;
     }
 #endif
     for (; i < n && (unsigned char)(s[i] - '0') < 10; i++)
@@ -130,20 +143,20 @@ static size_t scan_digits(const char *s, size_t i, size_t n, uint64_t *m)
 }
 
 /*
- * A JSON number at s[i] into the double strtod gives for it (what cJSON stores). Up to 19
- * digits make an exact integer m; when m <= 2^53 and the power of ten is within 10^+-22,
- * one correctly rounded multiply or divide is the correctly rounded result (Clinger's fast
- * path). Anything else goes to strtod on a copy, as cJSON does.
+ * A JSON number at s[i] (i < n) into the double strtod gives for it (what cJSON stores);
+ * returns the offset past it, or 0 to refuse the body. Up to 19 digits make an exact integer
+ * m; when m <= 2^53 and the power of ten is within 10^+-22, one correctly rounded multiply or
+ * divide is the correctly rounded result (Clinger's fast path). Anything else goes to strtod
+ * on a copy, as cJSON does.
  */
-static int scan_number(scanner *sc, double *out)
+SCAN_INLINE size_t number_at(const char *s, size_t i, size_t n, double *out)
 {
-    const char *s = sc->s;
-    size_t i = sc->i, n = sc->n, start = i, digits;
+    size_t start = i, digits;
     int neg = s[i] == '-';
     uint64_t m = 0;
     i += (size_t)neg;
     if (i >= n || (unsigned char)(s[i] - '0') >= 10)
-        return SCAN_REFUSE;
+        return 0;
     if (s[i] == '0')
         digits = 1, i++;
     else
@@ -152,7 +165,7 @@ static int scan_number(scanner *sc, double *out)
     if (i < n && s[i] == '.') {
         size_t frac = scan_digits(s, i + 1, n, &m);
         if (frac == 0)
-            return SCAN_REFUSE;
+            return 0;
         i += 1 + frac;
         digits += frac;
         e10 = -(int)frac;
@@ -163,15 +176,14 @@ static int scan_number(scanner *sc, double *out)
         if (i < n && (s[i] == '+' || s[i] == '-'))
             eneg = s[i++] == '-';
         if (i >= n || (unsigned char)(s[i] - '0') >= 10)
-            return SCAN_REFUSE;
+            return 0;
         for (; i < n && (unsigned char)(s[i] - '0') < 10; i++)
             if (e < 100000)
                 e = e * 10 + (s[i] - '0');
         e10 += eneg ? -e : e;
     }
     if (i - start > SCAN_MAX_NUMBER)
-        return SCAN_REFUSE;
-    sc->i = i;
+        return 0;
     double d;
     if (digits <= 19 && m == 0) {
         d = 0.0;
@@ -182,9 +194,18 @@ static int scan_number(scanner *sc, double *out)
         memcpy(buf, s + start, i - start);
         buf[i - start] = '\0';
         *out = strtod(buf, NULL);
-        return 0;
+        return i;
     }
     *out = neg ? -d : d;
+    return i;
+}
+
+static int scan_number(scanner *sc, double *out)
+{
+    size_t end = number_at(sc->s, sc->i, sc->n, out);
+    if (!end)
+        return SCAN_REFUSE;
+    sc->i = end;
     return 0;
 }
 
@@ -314,8 +335,45 @@ static int scan_data(scanner *sc, kserve_leaves *lv, int level)
         return rc;
     int64_t n = 0;
     for (; more; n++) {
-        rc = scan_next(sc) == '[' ? scan_data(sc, lv, level + 1) : scan_leaf(sc, lv, level);
-        if (rc || (rc = scan_after(sc, ']', &more)))
+        int c = scan_next(sc);
+        if ((c == '-' || (unsigned)(c - '0') < 10) && lv->leaf_level == level) {
+            /* A run of numbers separated by bare commas, most of a body: read here, with the
+             * offsets and the leaf arrays in locals (a store through kind may alias any of
+             * them in memory) and each leaf stored in place. */
+            const char *s = sc->s;
+            size_t i = sc->i, len = sc->n, end;
+            int64_t cnt = lv->n, cap = lv->cap;
+            double *num = lv->num;
+            unsigned char *kind = lv->kind;
+            for (;; n++) {
+                double d;
+                if (!(end = number_at(s, i, len, &d))) {
+                    lv->n = cnt;
+                    return SCAN_REFUSE;
+                }
+                if (cnt == cap) {
+                    lv->n = cnt;
+                    if ((rc = kserve_leaves_push(lv, level, d, KSERVE_LEAF_NUMBER)) != 0)
+                        return rc;
+                    cnt = lv->n, cap = lv->cap, num = lv->num, kind = lv->kind;
+                } else {
+                    num[cnt] = d;
+                    kind[cnt++] = KSERVE_LEAF_NUMBER;
+                }
+                i = end;
+                if (len - i < 2 || s[i] != ',' ||
+                    (s[i + 1] != '-' && (unsigned char)(s[i + 1] - '0') >= 10))
+                    break;
+                i++;
+            }
+            lv->n = cnt;
+            sc->i = i;
+        } else {
+            rc = c == '[' ? scan_data(sc, lv, level + 1) : scan_leaf(sc, lv, level);
+            if (rc)
+                return rc;
+        }
+        if ((rc = scan_after(sc, ']', &more)))
             return rc;
     }
     kserve_leaves_array(lv, level, n);
