@@ -108,82 +108,84 @@ SCAN_INLINE uint64_t eight_digits_value(uint64_t w)
 }
 #endif
 
-/* Digits from s[i] on, appended to *m (which may wrap past 19 digits: the caller counts
- * them); returns how many there were. Eight bytes at a time: XOR with '0' maps exactly the
- * digits onto 0..9, a byte's top bit then marks a non-digit, and the first one ends the run;
- * the digits before it, shifted up to the word's top, read as eight with leading zeros. */
-SCAN_INLINE size_t scan_digits(const char *s, size_t i, size_t n, uint64_t *m)
+/* Digits from p on (before end), appended to *m (which may wrap past 19 digits: the caller
+ * counts them); returns the end of the run. Eight bytes at a time: less '0' per byte, a
+ * digit is 0..9 and the first other byte has its top bit set after adding 0x76 or already
+ * (a borrow or carry only reaches bytes after it, which are not read); the digits before it,
+ * shifted up to the word's top, read as eight with leading zeros. */
+SCAN_INLINE const char *scan_digits(const char *p, const char *end, uint64_t *m)
 {
-    size_t start = i;
     uint64_t v = *m;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    const uint64_t zeros = UINT64_C(0x3030303030303030), low7 = UINT64_C(0x7F7F7F7F7F7F7F7F),
-                   highs = UINT64_C(0x8080808080808080), nines = UINT64_C(0x7676767676767676);
-    while (n - i >= 8) {
+    while (end - p >= 8) {
         uint64_t w;
-        memcpy(&w, s + i, 8);
-        uint64_t d = w ^ zeros;
-        uint64_t other = (((d & low7) + nines) | d) & highs;
+        memcpy(&w, p, 8);
+        uint64_t d = w - UINT64_C(0x3030303030303030);
+        uint64_t other = ((d + UINT64_C(0x7676767676767676)) | d) & UINT64_C(0x8080808080808080);
         if (!other) {
             v = v * 100000000u + eight_digits_value(d);
-            i += 8;
+            p += 8;
             continue;
         }
         unsigned k = (unsigned)__builtin_ctzll(other) >> 3;
         if (k)
             v = v * scan_pow10_u64[k] + eight_digits_value(d << (64 - 8 * k));
         *m = v;
-        return i + k - start;
+        return p + k;
     }
 #endif
-    for (; i < n && (unsigned char)(s[i] - '0') < 10; i++)
-        v = v * 10 + (uint64_t)(s[i] - '0');
+    for (; p < end && (unsigned char)(*p - '0') < 10; p++)
+        v = v * 10 + (uint64_t)(*p - '0');
     *m = v;
-    return i - start;
+    return p;
 }
 
 /*
- * A JSON number at s[i] (i < n) into the double strtod gives for it (what cJSON stores);
- * returns the offset past it, or 0 to refuse the body. Up to 19 digits make an exact integer
+ * A JSON number at p (< end) into the double strtod gives for it (what cJSON stores);
+ * returns the end of it, or NULL to refuse the body. Up to 19 digits make an exact integer
  * m; when m <= 2^53 and the power of ten is within 10^+-22, one correctly rounded multiply or
  * divide is the correctly rounded result (Clinger's fast path). Anything else goes to strtod
  * on a copy, as cJSON does.
  */
-SCAN_INLINE size_t number_at(const char *s, size_t i, size_t n, double *out)
+SCAN_INLINE const char *number_at(const char *p, const char *end, double *out)
 {
-    size_t start = i, digits;
-    int neg = s[i] == '-';
+    const char *start = p;
+    int neg = *p == '-';
     uint64_t m = 0;
-    i += (size_t)neg;
-    if (i >= n || (unsigned char)(s[i] - '0') >= 10)
-        return 0;
-    if (s[i] == '0')
-        digits = 1, i++;
-    else
-        digits = scan_digits(s, i, n, &m), i += digits;
+    size_t digits;
+    p += neg;
+    if (p >= end || (unsigned char)(*p - '0') >= 10)
+        return NULL;
+    if (*p == '0') {
+        digits = 1, p++;
+    } else {
+        const char *q = scan_digits(p, end, &m);
+        digits = (size_t)(q - p), p = q;
+    }
     int e10 = 0;
-    if (i < n && s[i] == '.') {
-        size_t frac = scan_digits(s, i + 1, n, &m);
+    if (p < end && *p == '.') {
+        const char *q = scan_digits(p + 1, end, &m);
+        size_t frac = (size_t)(q - (p + 1));
         if (frac == 0)
-            return 0;
-        i += 1 + frac;
+            return NULL;
+        p = q;
         digits += frac;
         e10 = -(int)frac;
     }
-    if (i < n && (s[i] | 0x20) == 'e') {
-        i++;
+    if (p < end && (*p | 0x20) == 'e') {
+        p++;
         int eneg = 0, e = 0;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            eneg = s[i++] == '-';
-        if (i >= n || (unsigned char)(s[i] - '0') >= 10)
-            return 0;
-        for (; i < n && (unsigned char)(s[i] - '0') < 10; i++)
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        if (p >= end || (unsigned char)(*p - '0') >= 10)
+            return NULL;
+        for (; p < end && (unsigned char)(*p - '0') < 10; p++)
             if (e < 100000)
-                e = e * 10 + (s[i] - '0');
+                e = e * 10 + (*p - '0');
         e10 += eneg ? -e : e;
     }
-    if (i - start > SCAN_MAX_NUMBER)
-        return 0;
+    if (p - start > SCAN_MAX_NUMBER)
+        return NULL;
     double d;
     if (digits <= 19 && m == 0) {
         d = 0.0;
@@ -191,22 +193,58 @@ SCAN_INLINE size_t number_at(const char *s, size_t i, size_t n, double *out)
         d = e10 < 0 ? (double)m / scan_pow10[-e10] : (double)m * scan_pow10[e10];
     } else {
         char buf[SCAN_MAX_NUMBER + 1];
-        memcpy(buf, s + start, i - start);
-        buf[i - start] = '\0';
+        memcpy(buf, start, (size_t)(p - start));
+        buf[p - start] = '\0';
         *out = strtod(buf, NULL);
-        return i;
+        return p;
     }
     *out = neg ? -d : d;
-    return i;
+    return p;
 }
 
 static int scan_number(scanner *sc, double *out)
 {
-    size_t end = number_at(sc->s, sc->i, sc->n, out);
+    const char *end = number_at(sc->s + sc->i, sc->s + sc->n, out);
     if (!end)
         return SCAN_REFUSE;
-    sc->i = end;
+    sc->i = (size_t)(end - sc->s);
     return 0;
+}
+
+/* A run of numbers at s[i] separated by bare commas, the bulk of a body, into leaves of lv at
+ * its leaf level; *count grows by how many. In its own function, so that the offsets and the
+ * leaf arrays stay in registers (a store through kind may alias any of them in memory). */
+__attribute__((noinline)) static int scan_number_run(scanner *sc, kserve_leaves *lv, int level, int64_t *count)
+{
+    const char *p = sc->s + sc->i, *end = sc->s + sc->n;
+    int64_t cnt = lv->n, cap = lv->cap, first = cnt;
+    double *num = lv->num;
+    unsigned char *kind = lv->kind;
+    int rc = 0;
+    for (;;) {
+        double d;
+        if (!(p = number_at(p, end, &d))) {
+            rc = SCAN_REFUSE;
+            break;
+        }
+        if (cnt == cap) {
+            lv->n = cnt;
+            if ((rc = kserve_leaves_push(lv, level, d, KSERVE_LEAF_NUMBER)) != 0)
+                break;
+            cnt = lv->n, cap = lv->cap, num = lv->num, kind = lv->kind;
+        } else {
+            num[cnt] = d;
+            kind[cnt++] = KSERVE_LEAF_NUMBER;
+        }
+        if (end - p < 2 || p[0] != ',' || (p[1] != '-' && (unsigned char)(p[1] - '0') >= 10))
+            break;
+        p++;
+    }
+    lv->n = cnt;
+    *count += cnt - first;
+    if (p)
+        sc->i = (size_t)(p - sc->s);
+    return rc;
 }
 
 static int scan_literal(scanner *sc, const char *word)
@@ -337,37 +375,9 @@ static int scan_data(scanner *sc, kserve_leaves *lv, int level)
     for (; more; n++) {
         int c = scan_next(sc);
         if ((c == '-' || (unsigned)(c - '0') < 10) && lv->leaf_level == level) {
-            /* A run of numbers separated by bare commas, most of a body: read here, with the
-             * offsets and the leaf arrays in locals (a store through kind may alias any of
-             * them in memory) and each leaf stored in place. */
-            const char *s = sc->s;
-            size_t i = sc->i, len = sc->n, end;
-            int64_t cnt = lv->n, cap = lv->cap;
-            double *num = lv->num;
-            unsigned char *kind = lv->kind;
-            for (;; n++) {
-                double d;
-                if (!(end = number_at(s, i, len, &d))) {
-                    lv->n = cnt;
-                    return SCAN_REFUSE;
-                }
-                if (cnt == cap) {
-                    lv->n = cnt;
-                    if ((rc = kserve_leaves_push(lv, level, d, KSERVE_LEAF_NUMBER)) != 0)
-                        return rc;
-                    cnt = lv->n, cap = lv->cap, num = lv->num, kind = lv->kind;
-                } else {
-                    num[cnt] = d;
-                    kind[cnt++] = KSERVE_LEAF_NUMBER;
-                }
-                i = end;
-                if (len - i < 2 || s[i] != ',' ||
-                    (s[i + 1] != '-' && (unsigned char)(s[i + 1] - '0') >= 10))
-                    break;
-                i++;
-            }
-            lv->n = cnt;
-            sc->i = i;
+            if ((rc = scan_number_run(sc, lv, level, &n)) != 0)
+                return rc;
+            n--; /* the loop counts the last */
         } else {
             rc = c == '[' ? scan_data(sc, lv, level + 1) : scan_leaf(sc, lv, level);
             if (rc)
