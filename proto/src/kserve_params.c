@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <ember/proto.h>
 
@@ -32,11 +35,25 @@ static size_t skip_string(const char *s, size_t i, size_t n)
     return n;
 }
 
-/* Past the bytes of s[i..n) that cannot start or end a string, array or object: eight at a
- * time, where a word has none of '"', '[', ']', '{', '}' (OR-ing 0x20 folds the brackets onto
- * the braces, and no other byte lands on those two). */
+/* Past the bytes of s[i..n) that cannot start or end a string, array or object (none of '"',
+ * '[', ']', '{', '}'): sixteen at a time with SSE2 (every x86-64 has it), eight at a time in
+ * a word elsewhere. OR-ing 0x20 folds the brackets onto the braces, and no other byte lands
+ * on those two. */
 static size_t skip_plain(const char *s, size_t i, size_t n)
 {
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), fold = _mm_set1_epi8(0x20),
+                  open = _mm_set1_epi8('{'), close = _mm_set1_epi8('}');
+    while (n - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i f = _mm_or_si128(v, fold);
+        __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                   _mm_or_si128(_mm_cmpeq_epi8(f, open), _mm_cmpeq_epi8(f, close)));
+        if (_mm_movemask_epi8(hit))
+            break;
+        i += 16;
+    }
+#endif
     const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
     while (n - i >= 8) {
         uint64_t w;

@@ -86,19 +86,20 @@ static const double scan_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e
                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* Eight ASCII digits in a little-endian word: every byte 0x30..0x39. */
-static int eight_digits(uint64_t w)
-{
-    return ((w & UINT64_C(0xF0F0F0F0F0F0F0F0)) |
-            (((w + UINT64_C(0x0606060606060606)) & UINT64_C(0xF0F0F0F0F0F0F0F0)) >> 4)) ==
-           UINT64_C(0x3333333333333333);
-}
+/* Every helper of the number path is inlined into the loop over a "data" array: a call
+ * per number cost more than the number. */
+#define SCAN_INLINE static inline __attribute__((always_inline))
 
-/* Their value, by pairing neighbours: 8 digits -> 4 of 0..99 -> 2 of 0..9999 -> one. */
-static uint64_t eight_digits_value(uint64_t w)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* 10^k for the digits of a partial word. */
+static const uint64_t scan_pow10_u64[] = {1,      10,      100,      1000,     10000,
+                                          100000, 1000000, 10000000, 100000000};
+
+/* The value of eight digits 0..9, one per byte of a little-endian word (the first, most
+ * significant, in the low byte), by pairing neighbours: 8 -> 4 of 0..99 -> 2 of 0..9999 ->
+ * one. */
+SCAN_INLINE uint64_t eight_digits_value(uint64_t w)
 {
-    w -= UINT64_C(0x3030303030303030);
     w = w * 10 + (w >> 8);
     w = (((w & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x000F424000000064)) +
          (((w >> 16) & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x0000271000000001))) >>
@@ -107,71 +108,84 @@ static uint64_t eight_digits_value(uint64_t w)
 }
 #endif
 
-/* Digits from s[i] on, appended to *m (which may wrap past 19 digits: the caller counts
- * them); returns how many there were. */
-static size_t scan_digits(const char *s, size_t i, size_t n, uint64_t *m)
+/* Digits from p on (before end), appended to *m (which may wrap past 19 digits: the caller
+ * counts them); returns the end of the run. Eight bytes at a time: less '0' per byte, a
+ * digit is 0..9 and the first other byte has its top bit set after adding 0x76 or already
+ * (a borrow or carry only reaches bytes after it, which are not read); the digits before it,
+ * shifted up to the word's top, read as eight with leading zeros. */
+SCAN_INLINE const char *scan_digits(const char *p, const char *end, uint64_t *m)
 {
-    size_t start = i;
     uint64_t v = *m;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    while (n - i >= 8) {
+    while (end - p >= 8) {
         uint64_t w;
-        memcpy(&w, s + i, 8);
-        if (!eight_digits(w))
-            break;
-        v = v * 100000000u + eight_digits_value(w);
-        i += 8;
+        memcpy(&w, p, 8);
+        uint64_t d = w - UINT64_C(0x3030303030303030);
+        uint64_t other = ((d + UINT64_C(0x7676767676767676)) | d) & UINT64_C(0x8080808080808080);
+        if (!other) {
+            v = v * 100000000u + eight_digits_value(d);
+            p += 8;
+            continue;
+        }
+        unsigned k = (unsigned)__builtin_ctzll(other) >> 3;
+        if (k)
+            v = v * scan_pow10_u64[k] + eight_digits_value(d << (64 - 8 * k));
+        *m = v;
+        return p + k;
     }
 #endif
-    for (; i < n && (unsigned char)(s[i] - '0') < 10; i++)
-        v = v * 10 + (uint64_t)(s[i] - '0');
+    for (; p < end && (unsigned char)(*p - '0') < 10; p++)
+        v = v * 10 + (uint64_t)(*p - '0');
     *m = v;
-    return i - start;
+    return p;
 }
 
 /*
- * A JSON number at s[i] into the double strtod gives for it (what cJSON stores). Up to 19
- * digits make an exact integer m; when m <= 2^53 and the power of ten is within 10^+-22,
- * one correctly rounded multiply or divide is the correctly rounded result (Clinger's fast
- * path). Anything else goes to strtod on a copy, as cJSON does.
+ * A JSON number at p (< end) into the double strtod gives for it (what cJSON stores);
+ * returns the end of it, or NULL to refuse the body. Up to 19 digits make an exact integer
+ * m; when m <= 2^53 and the power of ten is within 10^+-22, one correctly rounded multiply or
+ * divide is the correctly rounded result (Clinger's fast path). Anything else goes to strtod
+ * on a copy, as cJSON does.
  */
-static int scan_number(scanner *sc, double *out)
+SCAN_INLINE const char *number_at(const char *p, const char *end, double *out)
 {
-    const char *s = sc->s;
-    size_t i = sc->i, n = sc->n, start = i, digits;
-    int neg = s[i] == '-';
+    const char *start = p;
+    int neg = *p == '-';
     uint64_t m = 0;
-    i += (size_t)neg;
-    if (i >= n || (unsigned char)(s[i] - '0') >= 10)
-        return SCAN_REFUSE;
-    if (s[i] == '0')
-        digits = 1, i++;
-    else
-        digits = scan_digits(s, i, n, &m), i += digits;
+    size_t digits;
+    p += neg;
+    if (p >= end || (unsigned char)(*p - '0') >= 10)
+        return NULL;
+    if (*p == '0') {
+        digits = 1, p++;
+    } else {
+        const char *q = scan_digits(p, end, &m);
+        digits = (size_t)(q - p), p = q;
+    }
     int e10 = 0;
-    if (i < n && s[i] == '.') {
-        size_t frac = scan_digits(s, i + 1, n, &m);
+    if (p < end && *p == '.') {
+        const char *q = scan_digits(p + 1, end, &m);
+        size_t frac = (size_t)(q - (p + 1));
         if (frac == 0)
-            return SCAN_REFUSE;
-        i += 1 + frac;
+            return NULL;
+        p = q;
         digits += frac;
         e10 = -(int)frac;
     }
-    if (i < n && (s[i] | 0x20) == 'e') {
-        i++;
+    if (p < end && (*p | 0x20) == 'e') {
+        p++;
         int eneg = 0, e = 0;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            eneg = s[i++] == '-';
-        if (i >= n || (unsigned char)(s[i] - '0') >= 10)
-            return SCAN_REFUSE;
-        for (; i < n && (unsigned char)(s[i] - '0') < 10; i++)
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        if (p >= end || (unsigned char)(*p - '0') >= 10)
+            return NULL;
+        for (; p < end && (unsigned char)(*p - '0') < 10; p++)
             if (e < 100000)
-                e = e * 10 + (s[i] - '0');
+                e = e * 10 + (*p - '0');
         e10 += eneg ? -e : e;
     }
-    if (i - start > SCAN_MAX_NUMBER)
-        return SCAN_REFUSE;
-    sc->i = i;
+    if (p - start > SCAN_MAX_NUMBER)
+        return NULL;
     double d;
     if (digits <= 19 && m == 0) {
         d = 0.0;
@@ -179,13 +193,58 @@ static int scan_number(scanner *sc, double *out)
         d = e10 < 0 ? (double)m / scan_pow10[-e10] : (double)m * scan_pow10[e10];
     } else {
         char buf[SCAN_MAX_NUMBER + 1];
-        memcpy(buf, s + start, i - start);
-        buf[i - start] = '\0';
+        memcpy(buf, start, (size_t)(p - start));
+        buf[p - start] = '\0';
         *out = strtod(buf, NULL);
-        return 0;
+        return p;
     }
     *out = neg ? -d : d;
+    return p;
+}
+
+static int scan_number(scanner *sc, double *out)
+{
+    const char *end = number_at(sc->s + sc->i, sc->s + sc->n, out);
+    if (!end)
+        return SCAN_REFUSE;
+    sc->i = (size_t)(end - sc->s);
     return 0;
+}
+
+/* A run of numbers at s[i] separated by bare commas, the bulk of a body, into leaves of lv at
+ * its leaf level; *count grows by how many. In its own function, so that the offsets and the
+ * leaf arrays stay in registers (a store through kind may alias any of them in memory). */
+__attribute__((noinline)) static int scan_number_run(scanner *sc, kserve_leaves *lv, int level, int64_t *count)
+{
+    const char *p = sc->s + sc->i, *end = sc->s + sc->n;
+    int64_t cnt = lv->n, cap = lv->cap, first = cnt;
+    double *num = lv->num;
+    unsigned char *kind = lv->kind;
+    int rc = 0;
+    for (;;) {
+        double d;
+        if (!(p = number_at(p, end, &d))) {
+            rc = SCAN_REFUSE;
+            break;
+        }
+        if (cnt == cap) {
+            lv->n = cnt;
+            if ((rc = kserve_leaves_push(lv, level, d, KSERVE_LEAF_NUMBER)) != 0)
+                break;
+            cnt = lv->n, cap = lv->cap, num = lv->num, kind = lv->kind;
+        } else {
+            num[cnt] = d;
+            kind[cnt++] = KSERVE_LEAF_NUMBER;
+        }
+        if (end - p < 2 || p[0] != ',' || (p[1] != '-' && (unsigned char)(p[1] - '0') >= 10))
+            break;
+        p++;
+    }
+    lv->n = cnt;
+    *count += cnt - first;
+    if (p)
+        sc->i = (size_t)(p - sc->s);
+    return rc;
 }
 
 static int scan_literal(scanner *sc, const char *word)
@@ -314,8 +373,17 @@ static int scan_data(scanner *sc, kserve_leaves *lv, int level)
         return rc;
     int64_t n = 0;
     for (; more; n++) {
-        rc = scan_next(sc) == '[' ? scan_data(sc, lv, level + 1) : scan_leaf(sc, lv, level);
-        if (rc || (rc = scan_after(sc, ']', &more)))
+        int c = scan_next(sc);
+        if ((c == '-' || (unsigned)(c - '0') < 10) && lv->leaf_level == level) {
+            if ((rc = scan_number_run(sc, lv, level, &n)) != 0)
+                return rc;
+            n--; /* the loop counts the last */
+        } else {
+            rc = c == '[' ? scan_data(sc, lv, level + 1) : scan_leaf(sc, lv, level);
+            if (rc)
+                return rc;
+        }
+        if ((rc = scan_after(sc, ']', &more)))
             return rc;
     }
     kserve_leaves_array(lv, level, n);

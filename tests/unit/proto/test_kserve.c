@@ -224,6 +224,62 @@ START_TEST(test_decode_errors)
 }
 END_TEST
 
+/* FP32 data is converted in blocks of 64 elements: a leaf that is not a plain number, or a
+ * number past FLT_MAX, anywhere in a block or in the tail after the last block, is read (or
+ * refused, named by its index) exactly as element by element. */
+START_TEST(test_decode_fp32_blocks)
+{
+    enum { N = 200 }; /* three blocks and a tail of 8 */
+    static const struct {
+        int at;
+        const char *leaf, *phrase; /* phrase NULL: decodes */
+    } cases[] = {
+        {-1, NULL, NULL},
+        {150, "1e39", "element 150 is out of range for FP32"},
+        {64, "3.5e38", "element 64 is out of range for FP32"},
+        {199, "null", "element 199 is null, not a number"},
+        {63, "\"x\"", "element 63 is a string other than"},
+        {130, "\"NaN\"", NULL},
+        {131, "\"-Infinity\"", NULL},
+        {0, "-3.4028234e38", NULL},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char body[8192], text[N][32];
+        int len = snprintf(body, sizeof body,
+                           "{\"inputs\":[{\"name\":\"image\",\"shape\":[%d,4],\"datatype\":\"FP32\","
+                           "\"data\":[",
+                           N / 4);
+        for (int i = 0; i < N; i++) {
+            if (i == cases[c].at)
+                snprintf(text[i], sizeof text[i], "%s", cases[c].leaf);
+            else
+                snprintf(text[i], sizeof text[i], "%.9g", (i - 97) / 7.3);
+            len += snprintf(body + len, sizeof body - (size_t)len, "%s%s", i ? "," : "", text[i]);
+        }
+        snprintf(body + len, sizeof body - (size_t)len, "]}]}");
+        ember_infer_request req;
+        ember_err err = {{0}};
+        int rc = decode_digits(body, &req, &err);
+        if (cases[c].phrase) {
+            ck_assert_msg(rc == EMBER_EINVAL, "case %zu: rc %d", c, rc);
+            ck_assert_msg(strstr(err.msg, cases[c].phrase), "case %zu: message '%s' lacks '%s'", c,
+                          err.msg, cases[c].phrase);
+            continue;
+        }
+        ck_assert_msg(rc == 0, "case %zu: %s", c, err.msg);
+        const float *f = req.inputs[0].data;
+        for (int i = 0; i < N; i++) {
+            float want = strcmp(text[i], "\"NaN\"") == 0          ? NAN
+                         : strcmp(text[i], "\"-Infinity\"") == 0 ? -INFINITY
+                                                                 : (float)strtod(text[i], NULL);
+            ck_assert_msg(memcmp(&f[i], &want, sizeof want) == 0 || (isnan(want) && isnan(f[i])),
+                          "case %zu: element %d is %.9g, want %.9g", c, i, f[i], want);
+        }
+        ember_infer_request_clear(&req);
+    }
+}
+END_TEST
+
 /* Integer range and integrality per dtype. */
 static const struct int_case {
     const char *name, *datatype, *value, *phrase;
@@ -630,16 +686,16 @@ START_TEST(test_peek_sched)
 }
 END_TEST
 
-/* The peek skips values eight bytes at a time; brackets and quotes inside strings, at every
- * offset within a word, must not throw it off. */
+/* The peek skips values sixteen (SSE2) or eight bytes at a time; brackets and quotes inside
+ * strings, at every offset within a block, must not throw it off. */
 START_TEST(test_peek_sched_long_body)
 {
     static const char *const tricky[] = {"\"[\"", "\"]}\"", "\"\\\"{\"", "{\"a\":[1,\"}\"]}",
                                          "[[],{}]"};
-    for (int shift = 0; shift < 8; shift++) {
+    for (int shift = 0; shift < 16; shift++) {
         char body[8192];
         int len = snprintf(body, sizeof body, "{\"id\":\"%.*s\",\"inputs\":[{\"data\":[", shift,
-                           "xxxxxxxx");
+                           "xxxxxxxxxxxxxxxx");
         for (int i = 0; i < 300; i++)
             len += snprintf(body + len, sizeof body - (size_t)len, "%s%s", i ? "," : "",
                             i % 7 ? "0.125" : tricky[(i / 7) % 5]);
@@ -661,6 +717,7 @@ static Suite *kserve_suite(void)
     tcase_add_test(dec, test_decode_flat);
     tcase_add_test(dec, test_decode_nested);
     tcase_add_test(dec, test_decode_every_dtype);
+    tcase_add_test(dec, test_decode_fp32_blocks);
     tcase_add_loop_test(dec, test_decode_errors, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_loop_test(dec, test_decode_integer_errors, 0,
                         (int)(sizeof int_cases / sizeof int_cases[0]));
