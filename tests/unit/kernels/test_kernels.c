@@ -292,7 +292,6 @@ START_TEST(lstm_matches_reference)
 }
 END_TEST
 
-/* The recurrent kernels of a level this CPU supports, or NULL. */
 /* The level's GEMM and depthwise kernels, or NULL where this CPU or build has none. */
 static const eg_x86_kernels *simd_kernels(int level)
 {
@@ -310,6 +309,7 @@ static const eg_x86_kernels *simd_kernels(int level)
     return NULL;
 }
 
+/* The recurrent kernels of a level this CPU supports, or NULL. */
 static const eg_x86_seq_kernels *seq_kernels(int level)
 {
     if (!eg_cpu_supported(level))
